@@ -1,0 +1,118 @@
+"""Support reactions, thread subscriptions and in-app notifications."""
+
+from collections.abc import Iterable
+
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from moderation import permissions
+
+from .models import Notification, Post, Reaction, Subscription, Thread, User
+
+
+def subscribe(*, user: User, thread: Thread) -> None:
+    Subscription.objects.get_or_create(user=user, thread=thread)
+
+
+def set_subscription(*, user: User, thread: Thread, follow: bool) -> None:
+    permissions.check_can_view_group(user, thread.group)
+    if not permissions.can_subscribe(user, thread):
+        raise PermissionDenied("Sign in to follow threads.")
+    if follow:
+        subscribe(user=user, thread=thread)
+    else:
+        Subscription.objects.filter(user=user, thread=thread).delete()
+
+
+def toggle_support(*, user: User, post: Post) -> bool:
+    """Add or take back a "support" reaction; returns whether it is now given."""
+    permissions.check_can_support(user, post)
+    with transaction.atomic():
+        deleted, _ = Reaction.objects.filter(post=post, user=user).delete()
+        if deleted:
+            Post.objects.filter(pk=post.pk).update(support_count=F("support_count") - 1)
+            return False
+        try:
+            with transaction.atomic():
+                Reaction.objects.create(post=post, user=user)
+        except IntegrityError:  # a concurrent click already added it
+            return True
+        Post.objects.filter(pk=post.pk).update(support_count=F("support_count") + 1)
+        return True
+
+
+def _can_be_told(user: User, thread: Thread) -> bool:
+    return user.is_active and permissions.can_view_group(user, thread.group)
+
+
+def notify_mentions(
+    *, post: Post, mentioned: Iterable[User], skip: set[int] | None = None
+) -> set[int]:
+    """Tell mentioned members who can read the post; returns who was told."""
+    told: set[int] = set()
+    skip = skip or set()
+    for user in mentioned:
+        if user.pk == post.author_id or user.pk in skip or not _can_be_told(user, post.thread):
+            continue
+        Notification.objects.create(
+            recipient=user,
+            kind=Notification.Kind.MENTION,
+            actor=post.author,
+            group=post.thread.group,
+            thread=post.thread,
+            post=post,
+        )
+        told.add(user.pk)
+    return told
+
+
+def notify_reply(*, post: Post, parent: Post, mentioned: Iterable[User]) -> None:
+    """Notify the parent's author, the mentioned, then the thread's followers, once each."""
+    thread = post.thread
+    told = {post.author_id}
+    parent_author = parent.author
+    if (
+        parent_author is not None
+        and parent_author.pk not in told
+        and not parent.is_removed_by_author
+        and _can_be_told(parent_author, thread)
+    ):
+        Notification.objects.create(
+            recipient=parent_author,
+            kind=Notification.Kind.REPLY,
+            actor=post.author,
+            group=thread.group,
+            thread=thread,
+            post=post,
+        )
+        told.add(parent_author.pk)
+    told |= notify_mentions(post=post, mentioned=mentioned, skip=told)
+    followers = Subscription.objects.filter(thread=thread, user__is_active=True).exclude(
+        user_id__in=told
+    )
+    if thread.group.is_private:
+        # Someone who left a private group keeps no window into it.
+        followers = followers.filter(
+            Q(user__memberships__group=thread.group)
+            | Q(user__is_site_moderator=True)
+            | Q(user__is_superuser=True)
+        )
+    Notification.objects.bulk_create(
+        Notification(
+            recipient_id=user_id,
+            kind=Notification.Kind.THREAD_REPLY,
+            actor=post.author,
+            group=thread.group,
+            thread=thread,
+            post=post,
+        )
+        for user_id in followers.values_list("user_id", flat=True).distinct()
+    )
+
+
+def mark_notifications_read(*, user: User) -> int:
+    return Notification.objects.filter(recipient=user, read_at__isnull=True).update(
+        read_at=timezone.now()
+    )

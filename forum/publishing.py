@@ -1,0 +1,362 @@
+"""THE write path for every piece of member-written text.
+
+Each function runs the same steps, in this order:
+
+1. access: check permission (404 where the member may not know the target exists);
+2. rate limit;
+3. validate: normalise, reject NUL and control characters, enforce lengths;
+4. render and sanitise once (forum.sanitize), keeping source and safe HTML;
+5. policy verdict (moderation.policy);
+6. persist inside one transaction;
+7. anything that leaves the process happens after commit.
+
+Errors reach callers as exceptions they can show: ``ValidationError`` with a
+field -> message dict, ``moderation.ratelimit.RateLimited``, ``Http404`` and
+``PermissionDenied``. A rejected submission changes nothing that was saved.
+"""
+
+import re
+import unicodedata
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from moderation import permissions, policy, ratelimit
+
+from . import engagement, memberships, sanitize
+from .models import Membership, Post, PostRevision, SupportGroup, Thread, User
+from .models.threads import MAX_TREE_DEPTH, path_segment
+
+TITLE_MAX = 200
+POST_MAX = 20_000
+CONTENT_WARNING_MAX = 100
+BIO_MAX = 1_000
+GROUP_NAME_MAX = 80
+GROUP_TEXT_MAX = 10_000
+MENTIONS_MAX = 10
+
+# C0 and C1 controls other than tab and newline, plus the bidirectional
+# overrides that can make text read differently from what it says.
+_FORBIDDEN_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean_text(
+    value: str | None,
+    *,
+    field: str,
+    label: str,
+    max_length: int,
+    required: bool = True,
+    multiline: bool = True,
+) -> str:
+    """Normalise one piece of member text or raise ValidationError({field: ...})."""
+    text = unicodedata.normalize("NFC", (value or "").replace("\r\n", "\n").replace("\r", "\n"))
+    if "\x00" in text:
+        raise ValidationError({field: f"{label} contains a NUL character. Please remove it."})
+    if _FORBIDDEN_CHARS.search(text):
+        raise ValidationError(
+            {field: f"{label} contains invisible control characters. Please remove them."}
+        )
+    text = text.strip() if multiline else " ".join(text.split())
+    if required and not text:
+        raise ValidationError({field: f"{label} cannot be empty."})
+    if len(text) > max_length:
+        raise ValidationError(
+            {field: f"{label} is {len(text):,} characters; the limit is {max_length:,}."}
+        )
+    return text
+
+
+def _check_verdict(verdict: policy.Verdict, *, default_field: str) -> None:
+    if verdict.rejected:
+        raise ValidationError({verdict.field or default_field: verdict.reason})
+
+
+def _recent_texts(author: User) -> tuple[str, ...]:
+    since = timezone.now() - timedelta(seconds=settings.KINSHIP_DUPLICATE_WINDOW_SECONDS)
+    return tuple(
+        Post.objects.filter(author=author, created_at__gte=since)
+        .order_by("-created_at")
+        .values_list("source", flat=True)[:20]
+    )
+
+
+def _existing_handles(source: str) -> dict[str, User]:
+    wanted = sorted(sanitize.mentioned_handles(source))[:MENTIONS_MAX]
+    if not wanted:
+        return {}
+    users = User.objects.annotate(handle_lower=Lower("handle")).filter(
+        handle_lower__in=wanted, is_active=True
+    )
+    return {user.handle.lower(): user for user in users}
+
+
+def _insert_post(
+    *, thread: Thread, author: User, parent: Post | None, source: str, html: str, cw: str
+) -> Post:
+    now = timezone.now()
+    post = Post.objects.create(
+        thread=thread,
+        author=author,
+        parent=parent,
+        depth=0 if parent is None else parent.depth + 1,
+        source=source,
+        html=html,
+        content_warning=cw,
+        created_at=now,
+        path="",
+    )
+    post.path = (parent.path if parent else "") + path_segment(post.pk)
+    Post.objects.filter(pk=post.pk).update(path=post.path)
+    return post
+
+
+def publish_thread(
+    *, author: User, group: SupportGroup, title: str, body: str, content_warning: str = ""
+) -> Thread:
+    """Start a thread in a group; the author follows it."""
+    permissions.check_can_post_in_group(author, group)
+    ratelimit.hit("thread", key=str(author.pk))
+    title = clean_text(
+        title, field="title", label="The title", max_length=TITLE_MAX, multiline=False
+    )
+    body = clean_text(body, field="body", label="Your post", max_length=POST_MAX)
+    cw = clean_text(
+        content_warning,
+        field="content_warning",
+        label="The content warning",
+        max_length=CONTENT_WARNING_MAX,
+        required=False,
+        multiline=False,
+    )
+    mentioned = _existing_handles(body)
+    html = sanitize.render_markdown(body, mentions=mentioned.keys())
+    _check_verdict(
+        policy.evaluate(policy.Submission("thread", body, _recent_texts(author))),
+        default_field="body",
+    )
+    with transaction.atomic():
+        now = timezone.now()
+        thread = Thread.objects.create(
+            group=group,
+            author=author,
+            title=title,
+            content_warning=cw,
+            created_at=now,
+            last_activity_at=now,
+            last_poster=author,
+        )
+        post = _insert_post(
+            thread=thread, author=author, parent=None, source=body, html=html, cw=""
+        )
+        engagement.subscribe(user=author, thread=thread)
+        engagement.notify_mentions(post=post, mentioned=mentioned.values())
+    return thread
+
+
+def publish_reply(
+    *,
+    author: User,
+    thread: Thread,
+    body: str,
+    parent: Post | None = None,
+    content_warning: str = "",
+) -> Post:
+    """Reply to a thread's opening post or, nested, to any post in it."""
+    permissions.check_can_reply(author, thread)
+    if parent is None:
+        parent = Post.objects.get(thread=thread, parent__isnull=True)
+    elif parent.thread_id != thread.pk:
+        raise ValidationError({"parent": "That post is not in this thread."})
+    ratelimit.hit("reply", key=str(author.pk))
+    body = clean_text(body, field="body", label="Your reply", max_length=POST_MAX)
+    cw = clean_text(
+        content_warning,
+        field="content_warning",
+        label="The content warning",
+        max_length=CONTENT_WARNING_MAX,
+        required=False,
+        multiline=False,
+    )
+    mentioned = _existing_handles(body)
+    html = sanitize.render_markdown(body, mentions=mentioned.keys())
+    _check_verdict(
+        policy.evaluate(policy.Submission("reply", body, _recent_texts(author))),
+        default_field="body",
+    )
+    if parent.depth >= MAX_TREE_DEPTH:
+        parent = parent.parent
+    with transaction.atomic():
+        post = _insert_post(
+            thread=thread, author=author, parent=parent, source=body, html=html, cw=cw
+        )
+        Post.objects.filter(pk=parent.pk).update(reply_count=F("reply_count") + 1)
+        Thread.objects.filter(pk=thread.pk).update(
+            reply_count=F("reply_count") + 1,
+            last_activity_at=post.created_at,
+            last_poster=author,
+        )
+        engagement.subscribe(user=author, thread=thread)
+        engagement.notify_reply(post=post, parent=parent, mentioned=mentioned.values())
+    return post
+
+
+def edit_post(
+    *,
+    editor: User,
+    post: Post,
+    body: str,
+    title: str | None = None,
+    content_warning: str | None = None,
+) -> Post:
+    """The author edits a post (and, for an opening post, the thread title).
+
+    The previous version is kept as a PostRevision; readers see an "edited" marker.
+    """
+    permissions.check_can_edit_post(editor, post)
+    ratelimit.hit("edit", key=str(editor.pk))
+    body = clean_text(body, field="body", label="Your post", max_length=POST_MAX)
+    thread = post.thread
+    new_title = thread.title
+    if title is not None and post.is_opening:
+        new_title = clean_text(
+            title, field="title", label="The title", max_length=TITLE_MAX, multiline=False
+        )
+    cw = post.content_warning
+    if content_warning is not None:
+        cw = clean_text(
+            content_warning,
+            field="content_warning",
+            label="The content warning",
+            max_length=CONTENT_WARNING_MAX,
+            required=False,
+            multiline=False,
+        )
+    mentioned = _existing_handles(body)
+    html = sanitize.render_markdown(body, mentions=mentioned.keys())
+    _check_verdict(policy.evaluate(policy.Submission("edit", body)), default_field="body")
+    if body == post.source and new_title == thread.title and cw == post.content_warning:
+        return post
+    with transaction.atomic():
+        PostRevision.objects.create(
+            post=post,
+            source=post.source,
+            html=post.html,
+            title=thread.title if post.is_opening else "",
+            created_at=post.edited_at or post.created_at,
+        )
+        post.source, post.html, post.content_warning = body, html, cw
+        post.edited_at = timezone.now()
+        post.save(update_fields=["source", "html", "content_warning", "edited_at"])
+        if new_title != thread.title:
+            thread.title = new_title
+            thread.save(update_fields=["title"])
+    return post
+
+
+def remove_own_post(*, actor: User, post: Post) -> Post:
+    """The author takes a post back: its words and history are erased, the tree keeps
+    a "[removed by author]" node so replies to it still make sense."""
+    permissions.check_can_remove_own_post(actor, post)
+    with transaction.atomic():
+        post.revisions.all().delete()
+        post.reactions.all().delete()
+        post.source = post.html = post.content_warning = ""
+        post.support_count = 0
+        post.removed_by_author_at = timezone.now()
+        post.save(
+            update_fields=[
+                "source",
+                "html",
+                "content_warning",
+                "support_count",
+                "removed_by_author_at",
+            ]
+        )
+    return post
+
+
+def update_profile(
+    *,
+    user: User,
+    bio: str,
+    recovery_date: date | None,
+    recovery_date_visibility: str,
+) -> User:
+    ratelimit.hit("profile", key=str(user.pk))
+    bio = clean_text(bio, field="bio", label="Your bio", max_length=BIO_MAX, required=False)
+    today = timezone.localdate()
+    if recovery_date is not None and not date(1900, 1, 1) <= recovery_date <= today:
+        raise ValidationError({"recovery_date": "A recovery date is between 1900 and today."})
+    if recovery_date_visibility not in User.Visibility.values:
+        raise ValidationError({"recovery_date_visibility": "Choose who can see the date."})
+    html = sanitize.render_markdown(bio)
+    _check_verdict(policy.evaluate(policy.Submission("bio", bio)), default_field="bio")
+    user.bio_source, user.bio_html = bio, html
+    user.recovery_date = recovery_date
+    user.recovery_date_visibility = recovery_date_visibility
+    user.save(update_fields=["bio_source", "bio_html", "recovery_date", "recovery_date_visibility"])
+    return user
+
+
+def save_group(
+    *,
+    actor: User,
+    group: SupportGroup | None,
+    name: str,
+    slug: str,
+    kind: str,
+    description: str,
+    guidelines: str,
+    visibility: str,
+    join_policy: str,
+) -> SupportGroup:
+    """Create a group (site moderators) or change its settings (its leaders)."""
+    if group is None:
+        permissions.check_can_create_group(actor)
+        group = SupportGroup()
+    else:
+        permissions.check_can_lead_group(actor, group)
+    name = clean_text(
+        name, field="name", label="The name", max_length=GROUP_NAME_MAX, multiline=False
+    )
+    description = clean_text(
+        description, field="description", label="The description", max_length=GROUP_TEXT_MAX
+    )
+    guidelines = clean_text(
+        guidelines, field="guidelines", label="The guidelines", max_length=GROUP_TEXT_MAX
+    )
+    errors = {}
+    if kind not in SupportGroup.Kind.values:
+        errors["kind"] = "Choose a kind of group."
+    if visibility not in SupportGroup.Visibility.values:
+        errors["visibility"] = "Choose public or private."
+    if join_policy not in SupportGroup.JoinPolicy.values:
+        errors["join_policy"] = "Choose how people join."
+    if not re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", slug or "") or len(slug) > 60:
+        errors["slug"] = "Use lower-case letters, digits and single hyphens (at most 60)."
+    elif SupportGroup.objects.filter(slug=slug).exclude(pk=group.pk).exists():
+        errors["slug"] = "Another group already uses this address."
+    if errors:
+        raise ValidationError(errors)
+    for text in (description, guidelines):
+        _check_verdict(
+            policy.evaluate(policy.Submission("group", text)), default_field="description"
+        )
+    group.name, group.slug, group.kind = name, slug, kind
+    group.description_source = description
+    group.description_html = sanitize.render_markdown(description)
+    group.guidelines_source = guidelines
+    group.guidelines_html = sanitize.render_markdown(guidelines)
+    group.visibility, group.join_policy = visibility, join_policy
+    with transaction.atomic():
+        creating = group.pk is None
+        group.save()
+        if creating:
+            memberships.add_member(user=actor, group=group, role=Membership.Role.LEADER)
+    return group

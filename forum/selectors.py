@@ -1,0 +1,224 @@
+"""Reads: what a given user may see, with a constant number of queries per page.
+
+Pages fetch the viewer's role in a group together with the group (or thread) it
+belongs to, so moderation.permissions can answer without asking the database
+again; a page of posts is one range scan of the thread's materialised paths.
+"""
+
+from dataclasses import dataclass
+
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.http import Http404
+
+from moderation import permissions
+
+from .models import (
+    JoinRequest,
+    Membership,
+    Notification,
+    Post,
+    Reaction,
+    Subscription,
+    SupportGroup,
+    Thread,
+    User,
+)
+
+THREADS_PER_PAGE = 25
+POSTS_PER_PAGE = 50
+# Deeper replies are reached through "continue this thread", which re-roots the tree.
+VISIBLE_DEPTH = 6
+
+
+@dataclass
+class Window:
+    """One page of an ordered list, without a COUNT query."""
+
+    items: list
+    page: int
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+
+def _window(queryset: QuerySet, page: int, size: int) -> Window:
+    start = (page - 1) * size
+    rows = list(queryset[start : start + size + 1])
+    return Window(items=rows[:size], page=page, has_next=len(rows) > size)
+
+
+def _viewer_role(user, group_ref: str) -> Subquery | None:
+    if not user.is_authenticated:
+        return None
+    return Subquery(
+        Membership.objects.filter(user=user, group=OuterRef(group_ref)).values("role")[:1]
+    )
+
+
+def groups_visible_to(user) -> QuerySet[SupportGroup]:
+    groups = SupportGroup.objects.all()
+    if permissions.is_site_moderator(user):
+        return groups
+    if not user.is_authenticated:
+        return groups.filter(visibility=SupportGroup.Visibility.PUBLIC)
+    return groups.filter(
+        Q(visibility=SupportGroup.Visibility.PUBLIC) | Q(memberships__user=user)
+    ).distinct()
+
+
+def group_directory(user, *, query: str = "", kind: str = "") -> QuerySet[SupportGroup]:
+    groups = groups_visible_to(user)
+    if query:
+        groups = groups.filter(name__icontains=query)
+    if kind in SupportGroup.Kind.values:
+        groups = groups.filter(kind=kind)
+    role = _viewer_role(user, "pk")
+    if role is not None:
+        groups = groups.annotate(viewer_role=role)
+    return groups.order_by("name")
+
+
+def groups_of(user: User) -> QuerySet[SupportGroup]:
+    return (
+        SupportGroup.objects.filter(memberships__user=user)
+        .annotate(viewer_role=_viewer_role(user, "pk"))
+        .order_by("name")
+    )
+
+
+def get_group_for(user, slug: str) -> SupportGroup:
+    """The group at ``slug`` with ``viewer_role`` set; 404 if the user may not see it."""
+    groups = SupportGroup.objects.filter(slug=slug)
+    role = _viewer_role(user, "pk")
+    if role is not None:
+        groups = groups.annotate(viewer_role=role)
+    group = groups.first()
+    if group is None:
+        raise Http404("No such group.")
+    if role is None:
+        group.viewer_role = None
+    permissions.check_can_view_group(user, group)
+    return group
+
+
+def group_threads(group: SupportGroup, *, page: int) -> Window:
+    threads = (
+        Thread.objects.filter(group=group)
+        .select_related("author", "last_poster")
+        .order_by("-is_pinned", "-last_activity_at", "-pk")
+    )
+    return _window(threads, page, THREADS_PER_PAGE)
+
+
+def get_thread_for(user, *, slug: str, thread_id: int) -> Thread:
+    """The thread with its group and the viewer's role and following state."""
+    threads = Thread.objects.filter(pk=thread_id, group__slug=slug).select_related(
+        "group", "author"
+    )
+    role = _viewer_role(user, "group_id")
+    if role is not None:
+        threads = threads.annotate(
+            viewer_role=role,
+            viewer_follows=Exists(Subscription.objects.filter(thread=OuterRef("pk"), user=user)),
+        )
+    thread = threads.first()
+    if thread is None:
+        raise Http404("No such thread.")
+    thread.group.viewer_role = getattr(thread, "viewer_role", None)
+    permissions.check_can_view_group(user, thread.group)
+    return thread
+
+
+def get_post_for(user, post_id: int) -> Post:
+    """A post with its thread and group; 404 if the user may not see the group."""
+    posts = Post.objects.filter(pk=post_id).select_related("thread__group", "author")
+    role = _viewer_role(user, "thread__group_id")
+    if role is not None:
+        posts = posts.annotate(viewer_role=role)
+    post = posts.first()
+    if post is None:
+        raise Http404("No such post.")
+    post.thread.group.viewer_role = getattr(post, "viewer_role", None)
+    if not (user.is_authenticated and post.author_id == user.pk):
+        # Authors keep hold of their own words, e.g. to remove them after leaving.
+        permissions.check_can_view_group(user, post.thread.group)
+    return post
+
+
+def thread_posts(user, thread: Thread, *, page: int, root: Post | None = None) -> Window:
+    """A page of the reply tree, depth-first, below the opening post or below ``root``.
+
+    Replies deeper than VISIBLE_DEPTH under the root are left for their own page.
+    """
+    if root is None:
+        posts = Post.objects.filter(thread=thread, depth__gte=1, depth__lte=VISIBLE_DEPTH)
+        base_depth = 1
+    else:
+        posts = Post.objects.filter(
+            thread=thread,
+            path__startswith=root.path,
+            depth__gt=root.depth,
+            depth__lte=root.depth + VISIBLE_DEPTH,
+        )
+        base_depth = root.depth + 1
+    posts = posts.select_related("author").order_by("path")
+    if user.is_authenticated:
+        posts = posts.annotate(
+            viewer_supports=Exists(Reaction.objects.filter(post=OuterRef("pk"), user=user))
+        )
+    window = _window(posts, page, POSTS_PER_PAGE)
+    for post in window.items:
+        post.display_depth = post.depth - base_depth
+        post.continues_elsewhere = post.display_depth == VISIBLE_DEPTH - 1 and post.reply_count > 0
+    return window
+
+
+def opening_post(user, thread: Thread) -> Post:
+    posts = Post.objects.filter(thread=thread, parent__isnull=True).select_related("author")
+    if user.is_authenticated:
+        posts = posts.annotate(
+            viewer_supports=Exists(Reaction.objects.filter(post=OuterRef("pk"), user=user))
+        )
+    return posts.get()
+
+
+def pending_join_requests(group: SupportGroup) -> QuerySet[JoinRequest]:
+    return group.join_requests.filter(status=JoinRequest.Status.PENDING).select_related("user")
+
+
+def notifications_for(user: User, *, page: int) -> Window:
+    notes = Notification.objects.filter(recipient=user).select_related("actor", "group", "thread")
+    return _window(notes, page, 30)
+
+
+def unread_notification_count(user) -> int:
+    if not user.is_authenticated:
+        return 0
+    return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
+
+
+def shares_a_group(viewer, member: User) -> bool:
+    if not viewer.is_authenticated:
+        return False
+    return Membership.objects.filter(user=member, group__memberships__user=viewer).exists()
+
+
+def get_member(handle: str) -> User:
+    member = User.objects.filter(handle__iexact=handle, is_active=True).first()
+    if member is None:
+        raise Http404("No such member.")
+    return member
+
+
+def recent_posts_by(viewer, member: User, *, limit: int = 10) -> list[Post]:
+    """The member's latest posts in groups the viewer can see."""
+    visible = groups_visible_to(viewer).values("pk")
+    return list(
+        Post.objects.filter(
+            author=member, removed_by_author_at__isnull=True, thread__group__in=visible
+        )
+        .select_related("thread__group")
+        .order_by("-created_at")[:limit]
+    )

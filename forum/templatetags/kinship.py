@@ -1,0 +1,22 @@
+"""Template helpers for Kinship pages."""
+
+from django import template
+from django.utils import timezone
+
+register = template.Library()
+
+
+@register.filter
+def days_count(member) -> str:
+    """A recovery date as a gentle day count ("412 days"), never the date itself."""
+    days = member.days_in_recovery(timezone.localdate())
+    if days is None or days < 0:
+        return ""
+    if days == 1:
+        return "1 day"
+    return f"{days:,} days"
+
+
+@register.filter
+def depth_class(post) -> str:
+    return f"depth-{min(getattr(post, 'display_depth', 0), 5)}"

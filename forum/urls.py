@@ -1,0 +1,52 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from .forms import LoginForm
+from .views import accounts, groups, pages, threads
+
+urlpatterns = [
+    path("", pages.home, name="home"),
+    path("help/", pages.crisis_help, name="crisis_help"),
+    path("healthz", pages.healthz, name="healthz"),
+    path("notifications/", pages.notifications, name="notifications"),
+    # Accounts
+    path("accounts/signup/", accounts.signup, name="signup"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(
+            authentication_form=LoginForm, redirect_authenticated_user=True
+        ),
+        name="login",
+    ),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("settings/", accounts.settings_page, name="settings"),
+    path("u/<str:handle>/", accounts.profile, name="profile"),
+    # Groups
+    path("groups/", groups.directory, name="directory"),
+    path("groups/mine/", groups.my_groups, name="my_groups"),
+    path("groups/new/", groups.group_create, name="group_create"),
+    path("invite/<str:code>/", groups.invite, name="invite"),
+    path("g/<slug:slug>/", groups.group_detail, name="group"),
+    path("g/<slug:slug>/join/", groups.group_join, name="group_join"),
+    path("g/<slug:slug>/leave/", groups.group_leave, name="group_leave"),
+    path("g/<slug:slug>/settings/", groups.group_settings, name="group_settings"),
+    path("g/<slug:slug>/settings/invite/", groups.renew_invite, name="renew_invite"),
+    path("g/<slug:slug>/requests/", groups.join_requests, name="join_requests"),
+    path(
+        "g/<slug:slug>/requests/<int:request_id>/<str:decision>/",
+        groups.decide_join_request,
+        name="decide_join_request",
+    ),
+    # Threads and posts
+    path("g/<slug:slug>/new/", threads.thread_new, name="thread_new"),
+    path("g/<slug:slug>/t/<int:thread_id>/", threads.thread_detail, name="thread"),
+    path("g/<slug:slug>/t/<int:thread_id>/reply/", threads.reply, name="reply"),
+    path("g/<slug:slug>/t/<int:thread_id>/follow/", threads.thread_follow, name="thread_follow"),
+    path("g/<slug:slug>/t/<int:thread_id>/p/<int:post_id>/", threads.subthread, name="subthread"),
+    path("posts/<int:post_id>/edit/", threads.post_edit, name="post_edit"),
+    path("posts/<int:post_id>/remove/", threads.post_remove, name="post_remove"),
+    path("posts/<int:post_id>/history/", threads.post_history, name="post_history"),
+    path("posts/<int:post_id>/support/", threads.post_support, name="post_support"),
+    path("admin/", admin.site.urls),
+]

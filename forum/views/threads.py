@@ -1,0 +1,179 @@
+"""Threads and their reply trees."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from moderation import permissions
+
+from .. import engagement, publishing, selectors
+from ..forms import EditPostForm, ReplyForm, ThreadForm
+from ..models import Post
+from ..models.threads import PATH_STEP
+from ._util import page_number, posted, submit
+
+
+@login_required
+def thread_new(request, slug: str):
+    group = selectors.get_group_for(request.user, slug)
+    permissions.check_can_post_in_group(request.user, group)
+    form = ThreadForm(posted(request))
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        thread = submit(
+            form,
+            lambda: publishing.publish_thread(
+                author=request.user,
+                group=group,
+                title=data["title"],
+                body=data["body"],
+                content_warning=data["content_warning"],
+            ),
+        )
+        if thread is not None:
+            return redirect(thread.get_absolute_url())
+    return render(request, "forum/thread_new.html", {"group": group, "form": form})
+
+
+def _thread_context(request, thread, *, root: Post | None = None) -> dict:
+    user = request.user
+    return {
+        "thread": thread,
+        "group": thread.group,
+        "opening": selectors.opening_post(user, thread) if root is None else None,
+        "root": root,
+        "window": selectors.thread_posts(user, thread, page=page_number(request), root=root),
+        "can_reply": permissions.can_reply(user, thread),
+        "can_post": permissions.can_post_in_group(user, thread.group),
+        "can_lead": permissions.can_lead_group(user, thread.group),
+        "follows": getattr(thread, "viewer_follows", False),
+        "reply_form": ReplyForm(),
+    }
+
+
+def thread_detail(request, slug: str, thread_id: int):
+    thread = selectors.get_thread_for(request.user, slug=slug, thread_id=thread_id)
+    return render(request, "forum/thread.html", _thread_context(request, thread))
+
+
+def subthread(request, slug: str, thread_id: int, post_id: int):
+    """ "Continue this thread": the tree re-rooted at a deep post."""
+    thread = selectors.get_thread_for(request.user, slug=slug, thread_id=thread_id)
+    root = Post.objects.filter(pk=post_id, thread=thread).select_related("author", "parent").first()
+    if root is None:
+        raise Http404("No such post in this thread.")
+    return render(request, "forum/thread.html", _thread_context(request, thread, root=root))
+
+
+@login_required
+def reply(request, slug: str, thread_id: int):
+    """POST a reply. GET (or a refused POST) shows the reply form on its own page."""
+    thread = selectors.get_thread_for(request.user, slug=slug, thread_id=thread_id)
+    permissions.check_can_reply(request.user, thread)
+    form = ReplyForm(posted(request), initial={"parent": request.GET.get("parent")})
+    parent = None
+    parent_id = request.POST.get("parent") or request.GET.get("parent")
+    if parent_id:
+        try:
+            parent = Post.objects.select_related("author").get(pk=int(parent_id), thread=thread)
+        except (ValueError, Post.DoesNotExist):
+            raise Http404("The post you are replying to is not in this thread.") from None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        post = submit(
+            form,
+            lambda: publishing.publish_reply(
+                author=request.user,
+                thread=thread,
+                parent=parent,
+                body=data["body"],
+                content_warning=data["content_warning"],
+            ),
+        )
+        if post is not None:
+            return redirect(_post_url(thread, post))
+    return render(
+        request,
+        "forum/reply.html",
+        {"thread": thread, "group": thread.group, "form": form, "parent": parent},
+    )
+
+
+def _post_url(thread, post: Post) -> str:
+    """Where a post is shown: its own subtree page when it is deeper than the thread page."""
+    if post.depth > selectors.VISIBLE_DEPTH:
+        ancestor_path = post.path[: selectors.VISIBLE_DEPTH * PATH_STEP]
+        ancestor_id = int(ancestor_path[-PATH_STEP:])
+        return f"{thread.get_absolute_url()}p/{ancestor_id}/#post-{post.pk}"
+    return f"{thread.get_absolute_url()}#post-{post.pk}"
+
+
+@login_required
+def post_edit(request, post_id: int):
+    post = selectors.get_post_for(request.user, post_id)
+    permissions.check_can_edit_post(request.user, post)
+    thread = post.thread
+    initial = {"title": thread.title, "body": post.source, "content_warning": post.content_warning}
+    form = EditPostForm(posted(request), initial=initial, is_opening=post.is_opening)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        saved = submit(
+            form,
+            lambda: publishing.edit_post(
+                editor=request.user,
+                post=post,
+                body=data["body"],
+                title=data.get("title"),
+                content_warning=data["content_warning"],
+            ),
+        )
+        if saved is not None:
+            messages.success(request, "Your changes are saved.")
+            return redirect(_post_url(thread, saved))
+    return render(request, "forum/post_edit.html", {"post": post, "thread": thread, "form": form})
+
+
+@login_required
+def post_remove(request, post_id: int):
+    post = selectors.get_post_for(request.user, post_id)
+    permissions.check_can_remove_own_post(request.user, post)
+    if request.method == "POST":
+        publishing.remove_own_post(actor=request.user, post=post)
+        messages.success(request, "Your post is removed. Its words and earlier versions are gone.")
+        if not permissions.can_view_group(request.user, post.thread.group):
+            return redirect("my_groups")
+        return redirect(_post_url(post.thread, post))
+    return render(request, "forum/post_remove.html", {"post": post, "thread": post.thread})
+
+
+def post_history(request, post_id: int):
+    post = selectors.get_post_for(request.user, post_id)
+    permissions.check_can_view_history(request.user, post)
+    return render(
+        request,
+        "forum/post_history.html",
+        {"post": post, "thread": post.thread, "revisions": post.revisions.all()},
+    )
+
+
+@login_required
+@require_POST
+def post_support(request, post_id: int):
+    post = selectors.get_post_for(request.user, post_id)
+    engagement.toggle_support(user=request.user, post=post)
+    return redirect(_post_url(post.thread, post))
+
+
+@login_required
+@require_POST
+def thread_follow(request, slug: str, thread_id: int):
+    thread = selectors.get_thread_for(request.user, slug=slug, thread_id=thread_id)
+    follow = request.POST.get("follow") == "1"
+    engagement.set_subscription(user=request.user, thread=thread, follow=follow)
+    messages.success(
+        request,
+        "You follow this thread now." if follow else "You no longer follow this thread.",
+    )
+    return redirect(thread.get_absolute_url())

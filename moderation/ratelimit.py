@@ -1,0 +1,51 @@
+"""Per-member rate limits on the shared cache.
+
+With REDIS_URL set the cache is Redis, so every worker process counts against
+the same fixed-window counters; without it the local-memory cache is right only
+for the single-process development server.
+"""
+
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+
+
+@dataclass
+class RateLimited(Exception):
+    """Raised when a limit is reached; ``retry_after`` is in whole seconds."""
+
+    action: str
+    retry_after: int
+
+    def __str__(self) -> str:
+        return f"You are posting faster than this group allows. Please wait {self.message_wait}."
+
+    @property
+    def message_wait(self) -> str:
+        if self.retry_after < 60:
+            return f"{self.retry_after} second{'s' if self.retry_after != 1 else ''}"
+        minutes = -(-self.retry_after // 60)
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def limit_for(action: str) -> tuple[int, int]:
+    return settings.KINSHIP_RATE_LIMITS[action]
+
+
+def hit(action: str, *, key: str, now: float | None = None) -> None:
+    """Count one ``action`` by ``key``; raise RateLimited if it is over the limit."""
+    count_allowed, window = limit_for(action)
+    now = time.time() if now is None else now
+    window_start = int(now // window) * window
+    cache_key = f"rl:{action}:{key}:{window_start}"
+    # add() is a no-op if the counter exists; incr() is atomic on Redis.
+    cache.add(cache_key, 0, timeout=window + 1)
+    try:
+        count = cache.incr(cache_key)
+    except ValueError:  # evicted between add() and incr()
+        cache.set(cache_key, 1, timeout=window + 1)
+        count = 1
+    if count > count_allowed:
+        raise RateLimited(action=action, retry_after=max(1, int(window_start + window - now)))

@@ -1,0 +1,353 @@
+"""Every cell of the "Pages" tables in docs/permissions.md, as real HTTP requests.
+
+For each page, role and group visibility the test builds a small forum through the
+write path (forum.publishing), signs the actor in with ``force_login`` and makes
+the request. ``login`` in a cell means a redirect to the login page; ``302`` means
+any other redirect (the action succeeded). Two more checks keep the table honest:
+every route in forum.urls has a row, and a private group's pages never show its
+name or its threads' titles to people who may not know it exists.
+"""
+
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import pytest
+from django.conf import settings as django_settings
+from django.shortcuts import resolve_url
+from django.urls import URLPattern, reverse
+
+from forum import memberships, publishing
+from forum import urls as forum_urls
+from forum.models import JoinRequest, Post, SupportGroup, Thread
+from tests.conftest import join, make_group, make_user
+from tests.moderation.test_permissions import (
+    FAST_HASHER,
+    MEMBERSHIP_ROLES,
+    ROLES,
+    UNLIMITED,
+    VISIBILITIES,
+    read_tables,
+)
+
+PAGE_TABLES = {"public": "Public group pages", "private": "Private group pages"}
+TABLES = read_tables()
+OUTSIDERS = ("anonymous", "non-member")
+THREAD_TITLE = "Sunrise letters to myself"
+
+
+def page_table(visibility: str):
+    return TABLES[PAGE_TABLES[visibility]]
+
+
+# --- the forum each request runs against -------------------------------------------
+
+
+@dataclass
+class World:
+    group: SupportGroup
+    poster: object
+    thread: Thread
+    others_post: Post
+    actor: object | None
+    extra: dict = field(default_factory=dict)
+
+
+def make_actor(role: str, group: SupportGroup):
+    if role == "anonymous":
+        return None
+    if role == "site moderator":
+        return make_user("actor", is_site_moderator=True)
+    if role == "admin":
+        return make_user("actor", is_staff=True, is_superuser=True)
+    actor = make_user("actor")
+    if role in MEMBERSHIP_ROLES:
+        join(actor, group, MEMBERSHIP_ROLES[role])
+    return actor
+
+
+def build_world(visibility: str, role: str) -> World:
+    private = visibility == "private"
+    group = make_group(
+        "hidden-harbour" if private else "open-meadow",
+        private=private,
+        join_policy="request" if private else "open",
+    )
+    poster = make_user("poster")
+    join(poster, group)
+    thread = publishing.publish_thread(
+        author=poster, group=group, title=THREAD_TITLE, body="What helped you this week?"
+    )
+    others_post = publishing.publish_reply(
+        author=poster, thread=thread, body="Writing a letter to myself every morning."
+    )
+    return World(group, poster, thread, others_post, make_actor(role, group))
+
+
+def own_post(world: World) -> Post:
+    """A post by the actor. A non-member, site moderator or admin wrote it as a member
+    and has left the group since; anonymous visitors have none (someone else's)."""
+    actor = world.actor
+    if actor is None:
+        return world.others_post
+    group = SupportGroup.objects.get(pk=world.group.pk)
+    was_member = group.memberships.filter(user=actor).exists()
+    if not was_member:
+        join(actor, group)
+    thread = Thread.objects.select_related("group").get(pk=world.thread.pk)
+    post = publishing.publish_reply(author=actor, thread=thread, body="Words I may take back.")
+    if not was_member:
+        memberships.leave_group(user=actor, group=SupportGroup.objects.get(pk=group.pk))
+    return post
+
+
+def pending_request(world: World) -> JoinRequest:
+    return JoinRequest.objects.create(user=make_user("applicant"), group=world.group)
+
+
+# --- how to request each documented page -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    name: str
+    url: object  # (World) -> str
+    method: str = "get"
+    data: dict = field(default_factory=dict)
+    # Rows where the actor knows the group by their own content or by holding its
+    # invitation link; everywhere else outsiders must not learn its name.
+    shows_group_by_design: bool = False
+
+
+def _slug(name):
+    return lambda w: reverse(name, kwargs={"slug": w.group.slug})
+
+
+def _thread(name):
+    return lambda w: reverse(name, kwargs={"slug": w.group.slug, "thread_id": w.thread.pk})
+
+
+def _others_post(name):
+    return lambda w: reverse(name, kwargs={"post_id": w.others_post.pk})
+
+
+def _plain(name):
+    return lambda w: reverse(name)
+
+
+JOIN = {"accept_guidelines": "on"}
+
+PAGES: dict[str, Page] = {
+    "`group`": Page("group", _slug("group")),
+    "`group_join`": Page("group_join", _slug("group_join")),
+    "`group_join` (POST)": Page("group_join", _slug("group_join"), "post", JOIN),
+    "`invite`": Page(
+        "invite",
+        lambda w: reverse("invite", kwargs={"code": w.group.invite_code}),
+        shows_group_by_design=True,
+    ),
+    "`invite` (POST)": Page(
+        "invite",
+        lambda w: reverse("invite", kwargs={"code": w.group.invite_code}),
+        "post",
+        JOIN,
+        shows_group_by_design=True,
+    ),
+    "`group_leave`": Page("group_leave", _slug("group_leave")),
+    "`group_settings`": Page("group_settings", _slug("group_settings")),
+    "`renew_invite` (POST)": Page("renew_invite", _slug("renew_invite"), "post"),
+    "`join_requests`": Page("join_requests", _slug("join_requests")),
+    "`decide_join_request` (POST, decline a pending request)": Page(
+        "decide_join_request",
+        lambda w: reverse(
+            "decide_join_request",
+            kwargs={
+                "slug": w.group.slug,
+                "request_id": pending_request(w).pk,
+                "decision": "decline",
+            },
+        ),
+        "post",
+    ),
+    "`thread_new`": Page("thread_new", _slug("thread_new")),
+    "`thread`": Page("thread", _thread("thread")),
+    "`reply` (GET)": Page("reply", _thread("reply")),
+    "`subthread`": Page(
+        "subthread",
+        lambda w: reverse(
+            "subthread",
+            kwargs={"slug": w.group.slug, "thread_id": w.thread.pk, "post_id": w.others_post.pk},
+        ),
+    ),
+    "`thread_follow` (POST)": Page(
+        "thread_follow", _thread("thread_follow"), "post", {"follow": "1"}
+    ),
+    "`thread_follow` (GET)": Page("thread_follow", _thread("thread_follow")),
+    "`post_edit` (someone else's post)": Page("post_edit", _others_post("post_edit")),
+    "`post_remove` (someone else's post)": Page("post_remove", _others_post("post_remove")),
+    "`post_remove` (own post)": Page(
+        "post_remove",
+        lambda w: reverse("post_remove", kwargs={"post_id": own_post(w).pk}),
+        shows_group_by_design=True,
+    ),
+    "`post_history` (someone else's post)": Page("post_history", _others_post("post_history")),
+    "`post_support` (POST, someone else's post)": Page(
+        "post_support", _others_post("post_support"), "post"
+    ),
+    "`home`": Page("home", _plain("home")),
+    "`directory`": Page("directory", _plain("directory")),
+    "`my_groups`": Page("my_groups", _plain("my_groups")),
+    "`notifications`": Page("notifications", _plain("notifications")),
+    "`settings`": Page("settings", _plain("settings")),
+    "`profile` (another member's)": Page(
+        "profile", lambda w: reverse("profile", kwargs={"handle": w.poster.handle})
+    ),
+    "`group_create`": Page("group_create", _plain("group_create")),
+    "`signup`": Page("signup", _plain("signup")),
+    "`crisis_help`": Page("crisis_help", _plain("crisis_help")),
+    "`healthz`": Page("healthz", _plain("healthz")),
+}
+SITE_WIDE = {
+    "`home`",
+    "`directory`",
+    "`my_groups`",
+    "`notifications`",
+    "`settings`",
+    "`profile` (another member's)",
+    "`group_create`",
+    "`signup`",
+    "`crisis_help`",
+    "`healthz`",
+}
+STATUSES = {"200", "302", "login", "403", "404", "405"}
+
+
+def _cases():
+    for visibility in VISIBILITIES:
+        for row, cells in page_table(visibility).rows.items():
+            for role in ROLES:
+                yield pytest.param(
+                    visibility, row, role, cells.get(role), id=f"{visibility}-{row}-{role}"
+                )
+
+
+def _leak_cases():
+    for row, page in PAGES.items():
+        if page.shows_group_by_design or row not in page_table("private").rows:
+            continue
+        for role in OUTSIDERS:
+            yield pytest.param(row, role, id=f"{row}-{role}")
+
+
+@pytest.fixture
+def quick(settings):
+    settings.PASSWORD_HASHERS = FAST_HASHER
+    settings.KINSHIP_RATE_LIMITS = {k: (UNLIMITED, 60) for k in settings.KINSHIP_RATE_LIMITS}
+    settings.KINSHIP_DUPLICATE_WINDOW_SECONDS = 0
+    return settings
+
+
+def request_page(client, world: World, page: Page):
+    if world.actor is not None:
+        client.force_login(world.actor)
+    url = page.url(world)
+    if page.method == "post":
+        return client.post(url, page.data)
+    return client.get(url)
+
+
+def login_path() -> str:
+    return urlsplit(resolve_url(django_settings.LOGIN_URL)).path
+
+
+def describe(response) -> str:
+    location = response.get("Location", "")
+    return f"{response.status_code}{f' -> {location}' if location else ''}"
+
+
+# --- the document's shape ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("visibility", VISIBILITIES)
+def test_pages_table_has_every_role_as_a_column(visibility):
+    assert page_table(visibility).columns == ("Page", *ROLES)
+
+
+@pytest.mark.parametrize("visibility", VISIBILITIES)
+def test_every_documented_page_has_a_request_and_every_request_a_row(visibility):
+    documented = set(page_table(visibility).rows)
+    assert documented - set(PAGES) == set(), "rows in the doc that no test requests"
+    assert set(PAGES) - documented == set(), "requests whose row is missing from the doc"
+
+
+@pytest.mark.parametrize("visibility", VISIBILITIES)
+def test_page_cells_are_known_statuses(visibility):
+    for row, cells in page_table(visibility).rows.items():
+        for role, cell in cells.items():
+            assert cell in STATUSES, f"{visibility} / {row} / {role}: {cell!r}"
+
+
+def test_site_wide_pages_are_the_same_for_public_and_private_groups():
+    public, private = page_table("public"), page_table("private")
+    for row in SITE_WIDE:
+        assert public.rows[row] == private.rows[row], row
+
+
+def test_every_route_has_a_row_in_both_pages_tables():
+    """A new route in forum/urls.py fails here until docs/permissions.md describes it.
+
+    Django's own views (login, logout, password pages, the admin) are not ours to
+    document and are left out."""
+    routes = {
+        pattern.name
+        for pattern in forum_urls.urlpatterns
+        if isinstance(pattern, URLPattern)
+        and pattern.name
+        and not pattern.callback.__module__.startswith("django.")
+    }
+    assert routes, "no routes found in forum.urls"
+    for visibility in VISIBILITIES:
+        documented = {PAGES[row].name for row in page_table(visibility).rows if row in PAGES}
+        assert routes - documented == set(), f"routes without a row in the {visibility} table"
+        assert documented - routes == set(), f"rows for routes that do not exist ({visibility})"
+
+
+def test_each_row_names_the_route_it_requests():
+    for row, page in PAGES.items():
+        assert row.startswith(f"`{page.name}`"), row
+
+
+# --- every cell ----------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("quick")
+@pytest.mark.parametrize(("visibility", "row", "role", "documented"), list(_cases()))
+def test_page_status_matches_the_table(client, visibility, row, role, documented):
+    page = PAGES.get(row)
+    assert page is not None, f"docs/permissions.md has a row {row!r} that no test requests"
+    world = build_world(visibility, role)
+    response = request_page(client, world, page)
+
+    where = f"{row} for a {role} in a {visibility} group: got {describe(response)}"
+    if documented == "login":
+        assert response.status_code == 302, where
+        assert urlsplit(response["Location"]).path == login_path(), where
+    elif documented == "302":
+        assert response.status_code == 302, where
+        assert urlsplit(response["Location"]).path != login_path(), where
+    else:
+        assert str(response.status_code) == documented, f"{where}, the table says {documented}"
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("quick")
+@pytest.mark.parametrize(("row", "role"), list(_leak_cases()))
+def test_private_group_pages_do_not_name_the_group_to_outsiders(client, row, role):
+    world = build_world("private", role)
+    response = request_page(client, world, PAGES[row])
+    body = response.content.decode(errors="replace")
+    assert world.group.name not in body, f"{row} shows the group's name to a {role}"
+    assert THREAD_TITLE not in body, f"{row} shows a thread's title to a {role}"
+    if response.status_code == 404:
+        # Same page as for a group that does not exist.
+        assert world.group.slug not in body, f"{row} shows the group's address to a {role}"

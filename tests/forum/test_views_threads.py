@@ -1,0 +1,313 @@
+"""Thread pages through HTTP: posting, the reply tree, edits and bad input."""
+
+import pytest
+from django.test import Client
+
+from forum import publishing, selectors
+from forum.models import Notification, Post, Thread
+from tests.conftest import join
+
+
+@pytest.fixture
+def thread(settings, public_group, member, other_member) -> Thread:
+    settings.KINSHIP_RATE_LIMITS = {k: (10_000, 60) for k in settings.KINSHIP_RATE_LIMITS}
+    settings.KINSHIP_DUPLICATE_WINDOW_SECONDS = 0
+    join(member, public_group)
+    join(other_member, public_group)
+    return publishing.publish_thread(
+        author=member, group=public_group, title="Thirty days", body="Made it to **30**."
+    )
+
+
+@pytest.mark.django_db
+def test_start_a_thread_and_see_it_rendered(client, public_group, member):
+    join(member, public_group)
+    client.force_login(member)
+    response = client.post(
+        f"/g/{public_group.slug}/new/",
+        {"title": "First <em>night</em>", "body": "Hello **all**\n\n<script>x</script>"},
+    )
+    thread = Thread.objects.get()
+    assert response.status_code == 302
+    assert response.url == thread.get_absolute_url()
+    page = client.get(response.url).content.decode()
+    assert "First &lt;em&gt;night&lt;/em&gt;" in page
+    assert "<strong>all</strong>" in page
+    assert "&lt;script&gt;x&lt;/script&gt;" in page
+    assert "<script>x" not in page
+
+
+@pytest.mark.django_db
+def test_nested_replies_render_as_an_indented_tree(client, thread, member, other_member):
+    client.force_login(other_member)
+    opening = Post.objects.get(thread=thread, parent__isnull=True)
+    url = f"{thread.get_absolute_url()}reply/"
+    client.post(url, {"body": "Proud of you", "parent": opening.pk})
+    first = Post.objects.latest("pk")
+    client.force_login(member)
+    client.post(url, {"body": "Thank you", "parent": first.pk})
+    second = Post.objects.latest("pk")
+    assert (first.depth, second.depth) == (1, 2)
+    assert second.path.startswith(first.path)
+    page = client.get(thread.get_absolute_url()).content.decode()
+    assert f'class="post depth-0" id="post-{first.pk}"' in page
+    assert f'class="post depth-1" id="post-{second.pk}"' in page
+    assert page.index("Proud of you") < page.index("Thank you")
+    assert Notification.objects.filter(recipient=member, kind="reply").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_refused_reply_keeps_the_text(client, thread, other_member):
+    client.force_login(other_member)
+    long_text = "I hear you. " * 2000
+    response = client.post(f"{thread.get_absolute_url()}reply/", {"body": long_text})
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "the limit is 20,000" in body
+    assert "I hear you. I hear you." in body
+    assert thread.posts.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"title": "", "body": "text"}, "The title cannot be empty."),
+        ({"title": "   ", "body": "text"}, "The title cannot be empty."),
+        ({"title": "t", "body": " \n\t "}, "Your post cannot be empty."),
+        ({"title": "x" * 201, "body": "text"}, "the limit is 200"),
+        ({"title": "t", "body": "x" * 20_001}, "the limit is 20,000"),
+        ({"title": "t", "body": "bell\x07"}, "invisible control characters"),
+        ({"title": "t\u202eevil", "body": "b"}, "invisible control characters"),
+        ({"title": "t", "body": "nul\x00"}, "Null characters are not allowed"),
+    ],
+)
+def test_new_thread_bad_input_shows_field_errors(client, public_group, member, data, message):
+    join(member, public_group)
+    client.force_login(member)
+    response = client.post(f"/g/{public_group.slug}/new/", data)
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not Thread.objects.exists()
+
+
+@pytest.mark.django_db
+def test_limits_are_inclusive(client, public_group, member):
+    join(member, public_group)
+    client.force_login(member)
+    response = client.post(
+        f"/g/{public_group.slug}/new/", {"title": "t" * 200, "body": "b" * 20_000}
+    )
+    assert response.status_code == 302
+
+
+@pytest.mark.django_db
+def test_rate_limit_is_explained(client, settings, thread, other_member):
+    settings.KINSHIP_RATE_LIMITS = {**settings.KINSHIP_RATE_LIMITS, "reply": (1, 60)}
+    client.force_login(other_member)
+    url = f"{thread.get_absolute_url()}reply/"
+    assert client.post(url, {"body": "one"}).status_code == 302
+    response = client.post(url, {"body": "two"})
+    assert response.status_code == 200
+    assert "Please wait" in response.content.decode()
+    assert thread.posts.count() == 2
+
+
+@pytest.mark.django_db
+def test_duplicate_reply_within_a_minute_is_refused(client, settings, thread, other_member):
+    settings.KINSHIP_DUPLICATE_WINDOW_SECONDS = 60
+    client.force_login(other_member)
+    url = f"{thread.get_absolute_url()}reply/"
+    client.post(url, {"body": "Same words"})
+    response = client.post(url, {"body": "same   WORDS"})
+    assert "same text a moment ago" in response.content.decode()
+    assert thread.posts.count() == 2
+
+
+@pytest.mark.django_db
+def test_locked_thread_refuses_replies(client, thread, other_member):
+    Thread.objects.filter(pk=thread.pk).update(is_locked=True)
+    client.force_login(other_member)
+    response = client.post(f"{thread.get_absolute_url()}reply/", {"body": "hello"})
+    assert response.status_code == 403
+    assert thread.posts.count() == 1
+    assert "This thread is locked" in client.get(thread.get_absolute_url()).content.decode()
+
+
+@pytest.mark.django_db
+def test_posting_after_leaving_the_group_is_refused(client, thread, other_member):
+    client.force_login(other_member)
+    client.post(f"/g/{thread.group.slug}/leave/")
+    response = client.post(f"{thread.get_absolute_url()}reply/", {"body": "hello"})
+    assert response.status_code == 403
+    assert thread.posts.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/g/open-circle/t/999999/",
+        "/g/no-such-group/t/1/",
+        "/posts/999999/edit/",
+        "/posts/999999/history/",
+        "/g/open-circle/t/999999/p/1/",
+    ],
+)
+def test_unknown_ids_and_slugs_are_404(client, thread, member, url):
+    client.force_login(member)
+    assert client.get(url).status_code == 404
+
+
+@pytest.mark.django_db
+def test_reply_parent_from_another_thread_is_404(client, thread, public_group, member):
+    other = publishing.publish_thread(author=member, group=public_group, title="Other", body="x")
+    foreign = Post.objects.get(thread=other)
+    client.force_login(member)
+    response = client.post(
+        f"{thread.get_absolute_url()}reply/", {"body": "hi", "parent": foreign.pk}
+    )
+    assert response.status_code == 404
+    response = client.post(f"{thread.get_absolute_url()}reply/", {"body": "hi", "parent": "abc"})
+    assert response.status_code == 404
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("query", ["?page=abc", "?page=-3", "?page=99999999999999", "?page=%00"])
+def test_malformed_page_numbers_do_not_break_pages(client, thread, query):
+    assert client.get(thread.get_absolute_url() + query).status_code == 200
+    assert client.get(f"/g/{thread.group.slug}/{query}").status_code == 200
+
+
+@pytest.mark.django_db
+def test_missing_csrf_token_is_refused(thread, other_member):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(other_member)
+    response = client.post(f"{thread.get_absolute_url()}reply/", {"body": "no token"})
+    assert response.status_code == 403
+    assert "form has expired" in response.content.decode()
+    assert thread.posts.count() == 1
+
+
+@pytest.mark.django_db
+def test_content_warning_keeps_a_post_collapsed(client, thread, other_member):
+    client.force_login(other_member)
+    client.post(
+        f"{thread.get_absolute_url()}reply/",
+        {"body": "What happened that night", "content_warning": "relapse details"},
+    )
+    page = client.get(thread.get_absolute_url()).content.decode()
+    summary = page.index("Content warning: relapse details")
+    opened = page.rindex('<details class="content-warning">', 0, summary)
+    closed = page.index("</details>", summary)
+    assert opened < summary < page.index("What happened that night") < closed
+
+
+@pytest.mark.django_db
+def test_deep_replies_continue_on_their_own_page(client, thread, member):
+    parent = Post.objects.get(thread=thread, parent__isnull=True)
+    chain = []
+    for level in range(selectors.VISIBLE_DEPTH + 2):
+        parent = publishing.publish_reply(
+            author=member, thread=thread, parent=parent, body=f"level {level + 1}"
+        )
+        chain.append(parent)
+    page = client.get(thread.get_absolute_url()).content.decode()
+    assert "level 6" in page
+    assert "level 7" not in page
+    link = f"{thread.get_absolute_url()}p/{chain[5].pk}/"
+    assert link in page
+    deeper = client.get(link).content.decode()
+    assert "level 7" in deeper and "level 8" in deeper
+
+
+@pytest.mark.django_db
+def test_long_threads_paginate(client, thread, member):
+    for i in range(selectors.POSTS_PER_PAGE + 5):
+        publishing.publish_reply(author=member, thread=thread, body=f"reply number {i}")
+    first = client.get(thread.get_absolute_url()).content.decode()
+    second = client.get(thread.get_absolute_url() + "?page=2").content.decode()
+    assert "reply number 0<" in first and "reply number 54<" not in first
+    assert "reply number 54<" in second
+    assert 'rel="next"' in first
+
+
+@pytest.mark.django_db
+def test_edit_keeps_history_and_marks_the_post(client, thread, member, other_member):
+    opening = Post.objects.get(thread=thread)
+    client.force_login(member)
+    response = client.post(
+        f"/posts/{opening.pk}/edit/", {"title": "Thirty-one days", "body": "Now **31**."}
+    )
+    assert response.status_code == 302
+    page = client.get(thread.get_absolute_url()).content.decode()
+    assert "Thirty-one days" in page and "edited" in page
+    history = client.get(f"/posts/{opening.pk}/history/").content.decode()
+    assert "Made it to <strong>30</strong>." in history
+    assert "Title: Thirty days" in history
+    client.force_login(other_member)
+    assert client.get(f"/posts/{opening.pk}/edit/").status_code == 403
+    assert client.get(f"/posts/{opening.pk}/history/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_remove_own_post_leaves_a_marker(client, thread, member, other_member):
+    reply = publishing.publish_reply(author=other_member, thread=thread, body="regret this")
+    publishing.publish_reply(author=member, thread=thread, parent=reply, body="answer stays")
+    client.force_login(other_member)
+    assert client.post(f"/posts/{reply.pk}/remove/").status_code == 302
+    page = client.get(thread.get_absolute_url()).content.decode()
+    assert "regret this" not in page
+    assert "[removed by author]" in page
+    assert "answer stays" in page
+    reply.refresh_from_db()
+    assert reply.source == "" and reply.html == ""
+
+
+@pytest.mark.django_db
+def test_support_and_follow_buttons(client, thread, member, other_member):
+    opening = Post.objects.get(thread=thread)
+    client.force_login(other_member)
+    client.post(f"/posts/{opening.pk}/support/")
+    opening.refresh_from_db()
+    assert opening.support_count == 1
+    assert 'aria-pressed="true"' in client.get(thread.get_absolute_url()).content.decode()
+    client.post(f"/posts/{opening.pk}/support/")
+    opening.refresh_from_db()
+    assert opening.support_count == 0
+    client.post(f"{thread.get_absolute_url()}follow/", {"follow": "1"})
+    client.force_login(member)
+    client.post(f"/posts/{opening.pk}/support/")  # own post: refused
+    assert client.post(f"/posts/{opening.pk}/support/").status_code == 403
+    publishing.publish_reply(author=member, thread=thread, body="update for followers")
+    assert Notification.objects.filter(recipient=other_member, kind="thread_reply").exists()
+
+
+@pytest.mark.django_db
+def test_mentions_notify_and_the_header_counts_unread(client, thread, member, other_member):
+    publishing.publish_reply(author=member, thread=thread, body=f"thanks @{other_member.handle}!")
+    client.force_login(other_member)
+    header = client.get("/").content.decode()
+    assert 'aria-label="1 unread"' in header
+    inbox = client.get("/notifications/").content.decode()
+    assert "mentioned you" in inbox
+    assert 'aria-label="1 unread"' not in client.get("/").content.decode()
+
+
+@pytest.mark.django_db
+def test_author_can_remove_a_post_after_leaving_a_private_group(
+    client, settings, private_group, member, other_member
+):
+    settings.KINSHIP_DUPLICATE_WINDOW_SECONDS = 0
+    join(member, private_group)
+    thread = publishing.publish_thread(author=member, group=private_group, title="t", body="mine")
+    post = Post.objects.get(thread=thread)
+    client.force_login(member)
+    client.post(f"/g/{private_group.slug}/leave/")
+    assert client.get(thread.get_absolute_url()).status_code == 404
+    assert client.get(f"/posts/{post.pk}/edit/").status_code == 404
+    assert client.post(f"/posts/{post.pk}/remove/").url == "/groups/mine/"
+    post.refresh_from_db()
+    assert post.is_removed_by_author and post.source == ""
+    client.force_login(other_member)
+    assert client.get(f"/posts/{post.pk}/remove/").status_code == 404
