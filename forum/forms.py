@@ -115,6 +115,13 @@ class ProfileForm(forms.Form):
     )
 
 
+class EmailForm(forms.Form):
+    email = forms.EmailField(label="New e-mail address (private)", max_length=254)
+    password = forms.CharField(
+        label="Your current password", strip=False, widget=forms.PasswordInput
+    )
+
+
 class JoinForm(forms.Form):
     accept_guidelines = forms.BooleanField(
         label="I have read the guidelines and will follow them", required=False

@@ -21,6 +21,7 @@ urlpatterns = [
     ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("settings/", accounts.settings_page, name="settings"),
+    path("settings/email/", accounts.change_email, name="change_email"),
     path("u/<str:handle>/", accounts.profile, name="profile"),
     # Groups
     path("groups/", groups.directory, name="directory"),

@@ -161,13 +161,15 @@ def load_payloads() -> list[str]:
     return payloads
 
 
-def batched(items: list[str], *, size: int, max_chars: int | None = None) -> Iterator[list[str]]:
-    """Consecutive groups of at most ``size`` items, each joined length within
-    ``max_chars`` (joined with a blank line); an item longer than that is alone."""
+def batched(
+    items: list[str], *, size: int, max_chars: int | None = None, separator: str = "\n\n"
+) -> Iterator[list[str]]:
+    """Consecutive groups of at most ``size`` items whose ``separator``-joined length
+    stays within ``max_chars``; an item longer than that on its own is alone."""
     batch: list[str] = []
     length = 0
     for item in items:
-        extra = len(item) + (2 if batch else 0)
+        extra = len(item) + (len(separator) if batch else 0)
         if batch and (len(batch) >= size or (max_chars and length + extra > max_chars)):
             yield batch
             batch, length = [], 0

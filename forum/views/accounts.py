@@ -7,8 +7,8 @@ from django.shortcuts import redirect, render
 
 from moderation import permissions
 
-from .. import publishing, selectors
-from ..forms import ProfileForm, SignupForm
+from .. import accounts, publishing, selectors
+from ..forms import EmailForm, ProfileForm, SignupForm
 from ._util import posted, submit
 
 
@@ -58,4 +58,22 @@ def settings_page(request):
         if saved is not None:
             messages.success(request, "Your profile is saved.")
             return redirect("settings")
-    return render(request, "forum/settings.html", {"form": form})
+    return render(request, "forum/settings.html", {"form": form, "email_form": EmailForm()})
+
+
+@login_required
+def change_email(request):
+    form = EmailForm(posted(request))
+    if request.method == "POST" and form.is_valid():
+        saved = submit(
+            form,
+            lambda: accounts.change_email(
+                user=request.user,
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password"],
+            ),
+        )
+        if saved is not None:
+            messages.success(request, "Your e-mail address is changed.")
+            return redirect("settings")
+    return render(request, "forum/change_email.html", {"form": form})

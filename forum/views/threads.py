@@ -148,6 +148,7 @@ def post_remove(request, post_id: int):
     return render(request, "forum/post_remove.html", {"post": post, "thread": post.thread})
 
 
+@login_required
 def post_history(request, post_id: int):
     post = selectors.get_post_for(request.user, post_id)
     permissions.check_can_view_history(request.user, post)

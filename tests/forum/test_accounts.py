@@ -210,3 +210,20 @@ def test_recovery_day_count_follows_the_members_choice(
 
 def test_custom_user_model_is_in_use():
     assert get_user_model() is User
+
+
+@pytest.mark.django_db
+def test_change_email_needs_the_current_password(client, member, other_member):
+    client.force_login(member)
+    response = client.post("/settings/email/", {"email": "new@example.test", "password": "wrong"})
+    assert "not your current password" in response.content.decode()
+    response = client.post(
+        "/settings/email/", {"email": other_member.email.upper(), "password": PASSWORD}
+    )
+    assert "cannot be used" in response.content.decode()
+    response = client.post("/settings/email/", {"email": "new@example.test", "password": PASSWORD})
+    assert response.status_code == 302
+    member.refresh_from_db()
+    assert member.email == "new@example.test"
+    response = client.post("/settings/email/", {})
+    assert "This field is required" in response.content.decode()

@@ -183,13 +183,29 @@ PAGES: dict[str, Page] = {
     ),
     "`thread_follow` (GET)": Page("thread_follow", _thread("thread_follow")),
     "`post_edit` (someone else's post)": Page("post_edit", _others_post("post_edit")),
+    "`post_edit` (own post)": Page(
+        "post_edit",
+        lambda w: reverse("post_edit", kwargs={"post_id": own_post(w).pk}),
+        shows_group_by_design=True,
+    ),
     "`post_remove` (someone else's post)": Page("post_remove", _others_post("post_remove")),
     "`post_remove` (own post)": Page(
         "post_remove",
         lambda w: reverse("post_remove", kwargs={"post_id": own_post(w).pk}),
         shows_group_by_design=True,
     ),
+    "`post_remove` (POST, own post)": Page(
+        "post_remove",
+        lambda w: reverse("post_remove", kwargs={"post_id": own_post(w).pk}),
+        "post",
+        shows_group_by_design=True,
+    ),
     "`post_history` (someone else's post)": Page("post_history", _others_post("post_history")),
+    "`post_history` (own post)": Page(
+        "post_history",
+        lambda w: reverse("post_history", kwargs={"post_id": own_post(w).pk}),
+        shows_group_by_design=True,
+    ),
     "`post_support` (POST, someone else's post)": Page(
         "post_support", _others_post("post_support"), "post"
     ),
@@ -198,6 +214,7 @@ PAGES: dict[str, Page] = {
     "`my_groups`": Page("my_groups", _plain("my_groups")),
     "`notifications`": Page("notifications", _plain("notifications")),
     "`settings`": Page("settings", _plain("settings")),
+    "`change_email`": Page("change_email", _plain("change_email")),
     "`profile` (another member's)": Page(
         "profile", lambda w: reverse("profile", kwargs={"handle": w.poster.handle})
     ),
@@ -212,6 +229,7 @@ SITE_WIDE = {
     "`my_groups`",
     "`notifications`",
     "`settings`",
+    "`change_email`",
     "`profile` (another member's)",
     "`group_create`",
     "`signup`",

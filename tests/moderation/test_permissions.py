@@ -11,6 +11,7 @@ actor may not see the group, otherwise PermissionDenied.
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from forum import memberships, publishing
+from forum import memberships, publishing, selectors
 from forum.models import Post, SupportGroup, Thread
 from moderation import permissions
 from tests.conftest import join, make_group, make_user
@@ -314,3 +315,57 @@ def test_permission_matches_the_table(visibility, row, role, documented):
         f"{spec.check.__name__} refuses a {role} in a {visibility} group with "
         f"{type(refusal.value).__name__}; expected {wanted.__name__}"
     )
+
+
+# --- profiles and recovery dates (the prose rules in docs/permissions.md) ------------
+
+RECOVERY_DATE_SEEN_BY = {
+    # member's choice: {viewer: sees the date?}
+    "only_me": {"self": True, "anonymous": False, "shares a group": False, "stranger": False,
+                "site moderator": False},
+    "groups": {"self": True, "anonymous": False, "shares a group": True, "stranger": False,
+               "site moderator": False},
+    "everyone": {"self": True, "anonymous": True, "shares a group": True, "stranger": True,
+                 "site moderator": True},
+}  # fmt: skip
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("quick")
+@pytest.mark.parametrize("choice", list(RECOVERY_DATE_SEEN_BY))
+def test_recovery_date_follows_the_members_choice(choice):
+    group = make_group("quiet-harbour")
+    member = make_user("dawn", recovery_date=date(2020, 5, 1), recovery_date_visibility=choice)
+    join(member, group)
+    peer = make_user("peer")
+    join(peer, group)
+    viewers = {
+        "self": member,
+        "anonymous": AnonymousUser(),
+        "shares a group": peer,
+        "stranger": make_user("stranger"),
+        "site moderator": make_user("warden", is_site_moderator=True),
+    }
+    seen = {
+        name: permissions.can_see_recovery_date(
+            viewer, member, shares_group=selectors.shares_a_group(viewer, member)
+        )
+        for name, viewer in viewers.items()
+    }
+    assert seen == RECOVERY_DATE_SEEN_BY[choice]
+
+    member.recovery_date = None
+    assert not any(
+        permissions.can_see_recovery_date(viewer, member, shares_group=True)
+        for viewer in viewers.values()
+    ), "without a recovery date there is nothing to show, not even to the member"
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("quick")
+def test_profiles_are_for_signed_in_people_only():
+    member = make_user("dawn")
+    assert permissions.can_view_profile(make_user("peer"), member)
+    assert not permissions.can_view_profile(AnonymousUser(), member)
+    member.is_active = False
+    assert not permissions.can_view_profile(make_user("other"), member)
