@@ -39,10 +39,16 @@ BIO_MAX = 1_000
 GROUP_NAME_MAX = 80
 GROUP_TEXT_MAX = 10_000
 MENTIONS_MAX = 10
+REMOVED_TITLE = "[removed by author]"
 
 # C0 and C1 controls other than tab and newline, plus the bidirectional
 # overrides that can make text read differently from what it says.
 _FORBIDDEN_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _is_blank(text: str) -> bool:
+    """Nothing a reader could see: whitespace and invisible format characters only."""
+    return all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in text)
 
 
 def clean_text(
@@ -63,7 +69,7 @@ def clean_text(
             {field: f"{label} contains invisible control characters. Please remove them."}
         )
     text = text.strip() if multiline else " ".join(text.split())
-    if required and not text:
+    if required and _is_blank(text):
         raise ValidationError({field: f"{label} cannot be empty."})
     if len(text) > max_length:
         raise ValidationError(
@@ -86,14 +92,19 @@ def _recent_texts(author: User) -> tuple[str, ...]:
     )
 
 
-def _existing_handles(source: str) -> dict[str, User]:
-    wanted = sorted(sanitize.mentioned_handles(source))[:MENTIONS_MAX]
-    if not wanted:
-        return {}
-    users = User.objects.annotate(handle_lower=Lower("handle")).filter(
-        handle_lower__in=wanted, is_active=True
-    )
-    return {user.handle.lower(): user for user in users}
+def _render_with_mentions(source: str) -> tuple[str, list[User]]:
+    """Render member Markdown; return the HTML and the members it mentions (at most
+    MENTIONS_MAX, in order), counting only mentions that render as links."""
+    wanted = sanitize.mentioned_handles(source)
+    users: dict[str, User] = {}
+    if wanted:
+        found = User.objects.annotate(handle_lower=Lower("handle")).filter(
+            handle_lower__in=wanted, is_active=True
+        )
+        users = {user.handle.lower(): user for user in found}
+    html = sanitize.render_markdown(source, mentions=users.keys())
+    mentioned = [users[handle] for handle in sanitize.linked_mentions(html) if handle in users]
+    return html, mentioned[:MENTIONS_MAX]
 
 
 def _insert_post(
@@ -134,8 +145,7 @@ def publish_thread(
         required=False,
         multiline=False,
     )
-    mentioned = _existing_handles(body)
-    html = sanitize.render_markdown(body, mentions=mentioned.keys())
+    html, mentioned = _render_with_mentions(body)
     _check_verdict(
         policy.evaluate(policy.Submission("thread", body, _recent_texts(author))),
         default_field="body",
@@ -155,7 +165,7 @@ def publish_thread(
             thread=thread, author=author, parent=None, source=body, html=html, cw=""
         )
         engagement.subscribe(user=author, thread=thread)
-        engagement.notify_mentions(post=post, mentioned=mentioned.values())
+        engagement.notify_mentions(post=post, mentioned=mentioned)
     return thread
 
 
@@ -183,8 +193,7 @@ def publish_reply(
         required=False,
         multiline=False,
     )
-    mentioned = _existing_handles(body)
-    html = sanitize.render_markdown(body, mentions=mentioned.keys())
+    html, mentioned = _render_with_mentions(body)
     _check_verdict(
         policy.evaluate(policy.Submission("reply", body, _recent_texts(author))),
         default_field="body",
@@ -202,7 +211,7 @@ def publish_reply(
             last_poster=author,
         )
         engagement.subscribe(user=author, thread=thread)
-        engagement.notify_reply(post=post, parent=parent, mentioned=mentioned.values())
+        engagement.notify_reply(post=post, parent=parent, mentioned=mentioned)
     return post
 
 
@@ -237,8 +246,7 @@ def edit_post(
             required=False,
             multiline=False,
         )
-    mentioned = _existing_handles(body)
-    html = sanitize.render_markdown(body, mentions=mentioned.keys())
+    html, _mentions = _render_with_mentions(body)
     _check_verdict(policy.evaluate(policy.Submission("edit", body)), default_field="body")
     if body == post.source and new_title == thread.title and cw == post.content_warning:
         return post
@@ -269,6 +277,9 @@ def remove_own_post(*, actor: User, post: Post) -> Post:
         post.source = post.html = post.content_warning = ""
         post.support_count = 0
         post.removed_by_author_at = timezone.now()
+        if post.is_opening:
+            # The title is the author's words too.
+            Thread.objects.filter(pk=post.thread_id).update(title=REMOVED_TITLE, content_warning="")
         post.save(
             update_fields=[
                 "source",

@@ -129,6 +129,25 @@ def render_markdown(source: str, *, mentions: Collection[str] = ()) -> str:
     return clean_html(_PARSER.render(source, {"mentions": frozenset(mentions)}))
 
 
-def mentioned_handles(source: str) -> set[str]:
-    """Lower-cased handles written as ``@handle`` in the source (existing or not)."""
-    return {match.group(1).lower() for match in MENTION_RE.finditer(source)}
+def mentioned_handles(source: str, *, limit: int = 50) -> list[str]:
+    """Lower-cased ``@handle`` candidates in order of first appearance (existing or not)."""
+    seen: dict[str, None] = {}
+    for match in MENTION_RE.finditer(source):
+        seen.setdefault(match.group(1).lower(), None)
+        if len(seen) >= limit:
+            break
+    return list(seen)
+
+
+_MENTION_LINK_RE = re.compile(r'<a href="/u/([A-Za-z0-9_-]{3,30})/" class="mention"')
+
+
+def linked_mentions(html: str) -> list[str]:
+    """Lower-cased handles that ``render_markdown`` turned into mention links, in order.
+
+    Only these count as mentions: an ``@handle`` in code or inside a link is not one.
+    """
+    seen: dict[str, None] = {}
+    for match in _MENTION_LINK_RE.finditer(html):
+        seen.setdefault(match.group(1).lower(), None)
+    return list(seen)

@@ -14,6 +14,7 @@ from forum.sanitize import (
     ALLOWED_TAGS,
     LINK_REL,
     clean_html,
+    linked_mentions,
     mentioned_handles,
     render_markdown,
 )
@@ -311,12 +312,19 @@ def test_no_mention_inside_a_link_or_address(source, href):
     assert link.get("class") is None
 
 
-def test_mentioned_handles_finds_candidates_lower_cased():
-    assert mentioned_handles("hi @River, @meadow and me@mail.example, @x, @river") == {
+def test_mentioned_handles_finds_candidates_lower_cased_in_order():
+    assert mentioned_handles("hi @River, @meadow and me@mail.example, @x, @river") == [
         "river",
         "meadow",
-    }
-    assert mentioned_handles("no mentions here") == set()
+    ]
+    assert mentioned_handles("no mentions here") == []
+    many = " ".join(f"@user{i:03d}" for i in range(80))
+    assert mentioned_handles(many, limit=50) == [f"user{i:03d}" for i in range(50)]
+
+
+def test_linked_mentions_counts_only_rendered_links():
+    html = render_markdown("`@river` [@meadow](https://x.example) @Meadow @river", mentions=KNOWN)
+    assert linked_mentions(html) == ["meadow", "river"]
 
 
 # --- structure -----------------------------------------------------------------------

@@ -19,6 +19,7 @@ from forum.models import Post, Thread, User
 from forum.models.accounts import validate_handle
 from tests.conftest import join
 from tests.xss_oracle import (
+    assert_no_executable_html,
     batched,
     find_executable_html,
     load_payloads,
@@ -71,6 +72,9 @@ def test_the_oracle_is_not_vacuous(payloads):
     assert find_executable_html("<p OnClick=alert(1) STYLE=x>hi</p>")
     assert not find_executable_html('<p><a href="/u/river/" class="mention">@river</a></p>')
     assert not find_executable_html('<a href="mailto:a@b.example">m</a><a href="#top">t</a>')
+    assert_no_executable_html("<p><strong>fine</strong></p>", context="a safe fragment")
+    with pytest.raises(pytest.fail.Exception, match="payload 7"):
+        assert_no_executable_html("<script>alert(1)</script>", context="payload 7")
 
 
 def test_render_markdown_neutralises_every_payload(payloads):
