@@ -2,6 +2,7 @@
 
 from django import template
 from django.utils import timezone
+from django.utils.timesince import timesince
 
 register = template.Library()
 
@@ -20,3 +21,13 @@ def days_count(member) -> str:
 @register.filter
 def depth_class(post) -> str:
     return f"depth-{min(getattr(post, 'display_depth', 0), 5)}"
+
+
+@register.filter
+def ago(moment) -> str:
+    """ "just now" for the last minute, then "3 hours ago" (the largest two units)."""
+    if moment is None:
+        return ""
+    if (timezone.now() - moment).total_seconds() < 60:
+        return "just now"
+    return f"{timesince(moment)} ago"
