@@ -78,6 +78,23 @@ def clean_text(
     return text
 
 
+def _clean_title(value: str) -> str:
+    return clean_text(
+        value, field="title", label="The title", max_length=TITLE_MAX, multiline=False
+    )
+
+
+def _clean_content_warning(value: str) -> str:
+    return clean_text(
+        value,
+        field="content_warning",
+        label="The content warning",
+        max_length=CONTENT_WARNING_MAX,
+        required=False,
+        multiline=False,
+    )
+
+
 def _check_verdict(verdict: policy.Verdict, *, default_field: str) -> None:
     if verdict.rejected:
         raise ValidationError({verdict.field or default_field: verdict.reason})
@@ -133,18 +150,9 @@ def publish_thread(
     """Start a thread in a group; the author follows it."""
     permissions.check_can_post_in_group(author, group)
     ratelimit.hit("thread", key=str(author.pk))
-    title = clean_text(
-        title, field="title", label="The title", max_length=TITLE_MAX, multiline=False
-    )
+    title = _clean_title(title)
     body = clean_text(body, field="body", label="Your post", max_length=POST_MAX)
-    cw = clean_text(
-        content_warning,
-        field="content_warning",
-        label="The content warning",
-        max_length=CONTENT_WARNING_MAX,
-        required=False,
-        multiline=False,
-    )
+    cw = _clean_content_warning(content_warning)
     html, mentioned = _render_with_mentions(body)
     _check_verdict(
         policy.evaluate(policy.Submission("thread", body, _recent_texts(author))),
@@ -185,14 +193,7 @@ def publish_reply(
         raise ValidationError({"parent": "That post is not in this thread."})
     ratelimit.hit("reply", key=str(author.pk))
     body = clean_text(body, field="body", label="Your reply", max_length=POST_MAX)
-    cw = clean_text(
-        content_warning,
-        field="content_warning",
-        label="The content warning",
-        max_length=CONTENT_WARNING_MAX,
-        required=False,
-        multiline=False,
-    )
+    cw = _clean_content_warning(content_warning)
     html, mentioned = _render_with_mentions(body)
     _check_verdict(
         policy.evaluate(policy.Submission("reply", body, _recent_texts(author))),
@@ -233,19 +234,10 @@ def edit_post(
     thread = post.thread
     new_title = thread.title
     if title is not None and post.is_opening:
-        new_title = clean_text(
-            title, field="title", label="The title", max_length=TITLE_MAX, multiline=False
-        )
+        new_title = _clean_title(title)
     cw = post.content_warning
     if content_warning is not None:
-        cw = clean_text(
-            content_warning,
-            field="content_warning",
-            label="The content warning",
-            max_length=CONTENT_WARNING_MAX,
-            required=False,
-            multiline=False,
-        )
+        cw = _clean_content_warning(content_warning)
     html, _mentions = _render_with_mentions(body)
     _check_verdict(policy.evaluate(policy.Submission("edit", body)), default_field="body")
     if body == post.source and new_title == thread.title and cw == post.content_warning:

@@ -8,157 +8,35 @@ function exists it must agree: silent for "yes", and for "no" Http404 when the
 actor may not see the group, otherwise PermissionDenied.
 """
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from forum import memberships, publishing, selectors
-from forum.models import Post, SupportGroup, Thread
+from forum import selectors
+from forum.models import Thread
 from moderation import permissions
 from tests.conftest import join, make_group, make_user
-
-DOC = Path(__file__).resolve().parents[2] / "docs" / "permissions.md"
-ROLES = (
-    "anonymous",
-    "non-member",
-    "member",
-    "leader",
-    "group moderator",
-    "site moderator",
-    "admin",
+from tests.permissions_world import (
+    ROLES,
+    TABLES,
+    VISIBILITIES,
+    Table,
+    World,
+    build_world,
+    lift_limits,
+    table_cases,
 )
-MEMBERSHIP_ROLES = {"member": "member", "leader": "leader", "group moderator": "moderator"}
-VISIBILITIES = ("public", "private")
+
 ACTION_TABLES = {"public": "Public group", "private": "Private group"}
-UNLIMITED = 10**9
-FAST_HASHER = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-# --- a small Markdown table reader -------------------------------------------------
-
-
-@dataclass
-class Table:
-    columns: tuple[str, ...]
-    rows: dict[str, dict[str, str]]
-
-
-def _cells(line: str) -> list[str]:
-    return [cell.strip() for cell in line.strip().strip("|").split("|")]
-
-
-def read_tables(path: Path = DOC) -> dict[str, Table]:
-    """Every pipe table in the file, keyed by the text of the heading above it."""
-    tables: dict[str, Table] = {}
-    heading = ""
-    lines: list[str] = []
-
-    def flush() -> None:
-        if not lines:
-            return
-        header, separator, *body = lines
-        assert re.fullmatch(r"\|?(\s*:?-+:?\s*\|)+\s*:?-*:?\s*\|?", separator.strip()), (
-            f"table under {heading!r} has no separator row"
-        )
-        columns = tuple(_cells(header))
-        rows: dict[str, dict[str, str]] = {}
-        for line in body:
-            cells = _cells(line)
-            assert len(cells) == len(columns), f"{heading!r}: wrong cell count in {line!r}"
-            assert cells[0] not in rows, f"{heading!r}: row {cells[0]!r} appears twice"
-            rows[cells[0]] = dict(zip(columns[1:], cells[1:], strict=True))
-        assert heading not in tables, f"two tables under the heading {heading!r}"
-        tables[heading] = Table(columns, rows)
-        lines.clear()
-
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.lstrip().startswith("|"):
-            lines.append(line)
-            continue
-        flush()
-        if line.startswith("#"):
-            heading = line.lstrip("#").strip()
-    flush()
-    return tables
-
-
-TABLES = read_tables()
 
 
 def action_table(visibility: str) -> Table:
     return TABLES[ACTION_TABLES[visibility]]
-
-
-# --- the situations each row needs -------------------------------------------------
-
-
-@dataclass
-class World:
-    group: SupportGroup
-    thread: Thread
-    others_post: Post
-    actor: object
-
-    def fresh_post(self, post: Post) -> Post:
-        """The post with its thread and group loaded anew (no remembered roles)."""
-        return Post.objects.select_related("thread__group").get(pk=post.pk)
-
-    def fresh_group(self) -> SupportGroup:
-        return SupportGroup.objects.get(pk=self.group.pk)
-
-    def fresh_thread(self) -> Thread:
-        return Thread.objects.select_related("group").get(pk=self.thread.pk)
-
-    def own_post(self) -> Post:
-        """A post by the actor. Non-members and site staff wrote it while they were
-        members and have left since; anonymous visitors have none, so theirs is
-        someone else's."""
-        actor = self.actor
-        if not actor.is_authenticated:
-            return self.fresh_post(self.others_post)
-        was_member = permissions.membership_role(actor, self.fresh_group()) is not None
-        if not was_member:
-            join(actor, self.group)
-        post = publishing.publish_reply(
-            author=actor, thread=self.fresh_thread(), body=f"My own words, {actor.handle}."
-        )
-        if not was_member:
-            memberships.leave_group(user=actor, group=self.fresh_group())
-        return self.fresh_post(post)
-
-
-def make_actor(role: str, group: SupportGroup):
-    if role == "anonymous":
-        return AnonymousUser()
-    if role == "site moderator":
-        return make_user("actor", is_site_moderator=True)
-    if role == "admin":
-        return make_user("actor", is_staff=True, is_superuser=True)
-    actor = make_user("actor")
-    if role in MEMBERSHIP_ROLES:
-        join(actor, group, MEMBERSHIP_ROLES[role])
-    return actor
-
-
-def build_world(visibility: str, role: str) -> World:
-    group = make_group("quiet-harbour", private=visibility == "private", join_policy="open")
-    poster = make_user("poster")
-    join(poster, group)
-    thread = publishing.publish_thread(
-        author=poster, group=group, title="Mornings are hard", body="How do you start the day?"
-    )
-    others_post = publishing.publish_reply(
-        author=poster, thread=thread, body="A glass of water and a short walk."
-    )
-    actor = make_actor(role, group)
-    return World(group=group, thread=thread, others_post=others_post, actor=actor)
 
 
 @dataclass(frozen=True)
@@ -234,21 +112,9 @@ ROW_CHECKS: dict[str, Check] = {
 SITE_WIDE_ROWS = {"create group"}
 
 
-def _cases():
-    for visibility in VISIBILITIES:
-        for row, cells in action_table(visibility).rows.items():
-            for role in ROLES:
-                yield pytest.param(
-                    visibility, row, role, cells.get(role), id=f"{visibility}-{row}-{role}"
-                )
-
-
 @pytest.fixture
 def quick(settings):
-    settings.PASSWORD_HASHERS = FAST_HASHER
-    settings.KINSHIP_RATE_LIMITS = {k: (UNLIMITED, 60) for k in settings.KINSHIP_RATE_LIMITS}
-    settings.KINSHIP_DUPLICATE_WINDOW_SECONDS = 0
-    return settings
+    return lift_limits(settings)
 
 
 # --- the document's shape ----------------------------------------------------------
@@ -284,7 +150,7 @@ def test_site_wide_rows_are_the_same_for_public_and_private_groups():
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("quick")
-@pytest.mark.parametrize(("visibility", "row", "role", "documented"), list(_cases()))
+@pytest.mark.parametrize(("visibility", "row", "role", "documented"), list(table_cases(action_table)))
 def test_permission_matches_the_table(visibility, row, role, documented):
     spec = ROW_CHECKS.get(row)
     assert spec is not None, f"docs/permissions.md has a row {row!r} that no test checks"
