@@ -160,9 +160,7 @@ def make_actor(role: str, group: SupportGroup) -> User | AnonymousUser:
 def build_world(visibility: str, role: str, *, join_policy: str = "open") -> World:
     """A group of the given visibility and join policy, with a thread titled
     THREAD_TITLE and a reply by a member (the poster), and an actor in ``role``."""
-    group = make_group(
-        "quiet-harbour", private=visibility == "private", join_policy=join_policy
-    )
+    group = make_group("quiet-harbour", private=visibility == "private", join_policy=join_policy)
     poster = make_user("poster")
     join(poster, group)
     thread = publishing.publish_thread(

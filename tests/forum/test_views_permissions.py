@@ -16,88 +16,37 @@ from django.conf import settings as django_settings
 from django.shortcuts import resolve_url
 from django.urls import URLPattern, reverse
 
-from forum import memberships, publishing
 from forum import urls as forum_urls
-from forum.models import JoinRequest, Post, SupportGroup, Thread
-from tests.conftest import join, make_group, make_user
-from tests.moderation.test_permissions import (
-    FAST_HASHER,
-    MEMBERSHIP_ROLES,
+from forum.models import JoinRequest
+from tests.conftest import make_user
+from tests.permissions_world import (
     ROLES,
-    UNLIMITED,
+    TABLES,
+    THREAD_TITLE,
     VISIBILITIES,
-    read_tables,
+    Table,
+    World,
+    build_world,
+    lift_limits,
+    table_cases,
 )
 
 PAGE_TABLES = {"public": "Public group pages", "private": "Private group pages"}
-TABLES = read_tables()
 OUTSIDERS = ("anonymous", "non-member")
-THREAD_TITLE = "Sunrise letters to myself"
 
 
-def page_table(visibility: str):
+def page_table(visibility: str) -> Table:
     return TABLES[PAGE_TABLES[visibility]]
 
 
 # --- the forum each request runs against -------------------------------------------
 
 
-@dataclass
-class World:
-    group: SupportGroup
-    poster: object
-    thread: Thread
-    others_post: Post
-    actor: object | None
-    extra: dict = field(default_factory=dict)
-
-
-def make_actor(role: str, group: SupportGroup):
-    if role == "anonymous":
-        return None
-    if role == "site moderator":
-        return make_user("actor", is_site_moderator=True)
-    if role == "admin":
-        return make_user("actor", is_staff=True, is_superuser=True)
-    actor = make_user("actor")
-    if role in MEMBERSHIP_ROLES:
-        join(actor, group, MEMBERSHIP_ROLES[role])
-    return actor
-
-
-def build_world(visibility: str, role: str) -> World:
-    private = visibility == "private"
-    group = make_group(
-        "hidden-harbour" if private else "open-meadow",
-        private=private,
-        join_policy="request" if private else "open",
+def build_page_world(visibility: str, role: str) -> World:
+    """A private group takes members by request, a public one lets anyone join."""
+    return build_world(
+        visibility, role, join_policy="request" if visibility == "private" else "open"
     )
-    poster = make_user("poster")
-    join(poster, group)
-    thread = publishing.publish_thread(
-        author=poster, group=group, title=THREAD_TITLE, body="What helped you this week?"
-    )
-    others_post = publishing.publish_reply(
-        author=poster, thread=thread, body="Writing a letter to myself every morning."
-    )
-    return World(group, poster, thread, others_post, make_actor(role, group))
-
-
-def own_post(world: World) -> Post:
-    """A post by the actor. A non-member, site moderator or admin wrote it as a member
-    and has left the group since; anonymous visitors have none (someone else's)."""
-    actor = world.actor
-    if actor is None:
-        return world.others_post
-    group = SupportGroup.objects.get(pk=world.group.pk)
-    was_member = group.memberships.filter(user=actor).exists()
-    if not was_member:
-        join(actor, group)
-    thread = Thread.objects.select_related("group").get(pk=world.thread.pk)
-    post = publishing.publish_reply(author=actor, thread=thread, body="Words I may take back.")
-    if not was_member:
-        memberships.leave_group(user=actor, group=SupportGroup.objects.get(pk=group.pk))
-    return post
 
 
 def pending_request(world: World) -> JoinRequest:
@@ -185,25 +134,25 @@ PAGES: dict[str, Page] = {
     "`post_edit` (someone else's post)": Page("post_edit", _others_post("post_edit")),
     "`post_edit` (own post)": Page(
         "post_edit",
-        lambda w: reverse("post_edit", kwargs={"post_id": own_post(w).pk}),
+        lambda w: reverse("post_edit", kwargs={"post_id": w.own_post().pk}),
         shows_group_by_design=True,
     ),
     "`post_remove` (someone else's post)": Page("post_remove", _others_post("post_remove")),
     "`post_remove` (own post)": Page(
         "post_remove",
-        lambda w: reverse("post_remove", kwargs={"post_id": own_post(w).pk}),
+        lambda w: reverse("post_remove", kwargs={"post_id": w.own_post().pk}),
         shows_group_by_design=True,
     ),
     "`post_remove` (POST, own post)": Page(
         "post_remove",
-        lambda w: reverse("post_remove", kwargs={"post_id": own_post(w).pk}),
+        lambda w: reverse("post_remove", kwargs={"post_id": w.own_post().pk}),
         "post",
         shows_group_by_design=True,
     ),
     "`post_history` (someone else's post)": Page("post_history", _others_post("post_history")),
     "`post_history` (own post)": Page(
         "post_history",
-        lambda w: reverse("post_history", kwargs={"post_id": own_post(w).pk}),
+        lambda w: reverse("post_history", kwargs={"post_id": w.own_post().pk}),
         shows_group_by_design=True,
     ),
     "`post_support` (POST, someone else's post)": Page(
@@ -239,15 +188,6 @@ SITE_WIDE = {
 STATUSES = {"200", "302", "login", "403", "404", "405"}
 
 
-def _cases():
-    for visibility in VISIBILITIES:
-        for row, cells in page_table(visibility).rows.items():
-            for role in ROLES:
-                yield pytest.param(
-                    visibility, row, role, cells.get(role), id=f"{visibility}-{row}-{role}"
-                )
-
-
 def _leak_cases():
     for row, page in PAGES.items():
         if page.shows_group_by_design or row not in page_table("private").rows:
@@ -258,14 +198,11 @@ def _leak_cases():
 
 @pytest.fixture
 def quick(settings):
-    settings.PASSWORD_HASHERS = FAST_HASHER
-    settings.KINSHIP_RATE_LIMITS = {k: (UNLIMITED, 60) for k in settings.KINSHIP_RATE_LIMITS}
-    settings.KINSHIP_DUPLICATE_WINDOW_SECONDS = 0
-    return settings
+    return lift_limits(settings)
 
 
 def request_page(client, world: World, page: Page):
-    if world.actor is not None:
+    if world.actor.is_authenticated:
         client.force_login(world.actor)
     url = page.url(world)
     if page.method == "post":
@@ -339,11 +276,11 @@ def test_each_row_names_the_route_it_requests():
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("quick")
-@pytest.mark.parametrize(("visibility", "row", "role", "documented"), list(_cases()))
+@pytest.mark.parametrize(("visibility", "row", "role", "documented"), list(table_cases(page_table)))
 def test_page_status_matches_the_table(client, visibility, row, role, documented):
     page = PAGES.get(row)
     assert page is not None, f"docs/permissions.md has a row {row!r} that no test requests"
-    world = build_world(visibility, role)
+    world = build_page_world(visibility, role)
     response = request_page(client, world, page)
 
     where = f"{row} for a {role} in a {visibility} group: got {describe(response)}"
@@ -361,7 +298,7 @@ def test_page_status_matches_the_table(client, visibility, row, role, documented
 @pytest.mark.usefixtures("quick")
 @pytest.mark.parametrize(("row", "role"), list(_leak_cases()))
 def test_private_group_pages_do_not_name_the_group_to_outsiders(client, row, role):
-    world = build_world("private", role)
+    world = build_page_world("private", role)
     response = request_page(client, world, PAGES[row])
     body = response.content.decode(errors="replace")
     assert world.group.name not in body, f"{row} shows the group's name to a {role}"

@@ -39,6 +39,9 @@ def action_table(visibility: str) -> Table:
     return TABLES[ACTION_TABLES[visibility]]
 
 
+# --- how to ask each documented row ------------------------------------------------
+
+
 @dataclass(frozen=True)
 class Check:
     """How to ask one row: the predicate, the matching ``check_*`` (if any), and whether
@@ -150,7 +153,9 @@ def test_site_wide_rows_are_the_same_for_public_and_private_groups():
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("quick")
-@pytest.mark.parametrize(("visibility", "row", "role", "documented"), list(table_cases(action_table)))
+@pytest.mark.parametrize(
+    ("visibility", "row", "role", "documented"), list(table_cases(action_table))
+)
 def test_permission_matches_the_table(visibility, row, role, documented):
     spec = ROW_CHECKS.get(row)
     assert spec is not None, f"docs/permissions.md has a row {row!r} that no test checks"
