@@ -1,4 +1,4 @@
-"""ASGI entry point: pages now, WebSocket chat joins through the same router."""
+"""ASGI entry point: pages over HTTP, chat over WebSockets."""
 
 import os
 
@@ -6,7 +6,20 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "forum.settings")
 
-# Initialise Django (apps, models) before anything imports them.
+# Initialise Django (apps, models) before importing anything that uses them.
 django_asgi_app = get_asgi_application()
 
-application = django_asgi_app
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from .routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        ),
+    }
+)

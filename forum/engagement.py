@@ -9,7 +9,16 @@ from django.utils import timezone
 
 from moderation import permissions
 
-from .models import Notification, Post, Reaction, Subscription, Thread, User
+from .models import (
+    ChatRoom,
+    Notification,
+    Post,
+    Reaction,
+    RoomReadState,
+    Subscription,
+    Thread,
+    User,
+)
 
 
 def subscribe(*, user: User, thread: Thread) -> None:
@@ -116,3 +125,12 @@ def mark_notifications_read(*, user: User) -> int:
     return Notification.objects.filter(recipient=user, read_at__isnull=True).update(
         read_at=timezone.now()
     )
+
+
+def mark_room_read(*, user: User, room: ChatRoom, seq: int) -> None:
+    seq = min(seq, room.last_seq)
+    state, created = RoomReadState.objects.get_or_create(
+        room=room, user=user, defaults={"last_read_seq": seq}
+    )
+    if not created and seq > state.last_read_seq:
+        RoomReadState.objects.filter(pk=state.pk, last_read_seq__lt=seq).update(last_read_seq=seq)

@@ -10,7 +10,7 @@ from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm
 from django.core.exceptions import ValidationError
 
 from . import publishing
-from .models import SupportGroup, User
+from .models import ChatRoom, SupportGroup, User
 
 
 def _text(label: str, max_length: int, *, rows: int = 0, required: bool = True, help: str = ""):
@@ -149,6 +149,13 @@ class GroupForm(forms.Form):
     )
     join_policy = forms.ChoiceField(
         label="Joining", choices=SupportGroup.JoinPolicy.choices, widget=forms.RadioSelect
+    )
+
+
+class RoomForm(forms.Form):
+    name = _text("Room name", publishing.ROOM_NAME_MAX)
+    state = forms.ChoiceField(
+        label="State", choices=ChatRoom.State.choices, widget=forms.RadioSelect
     )
 
 

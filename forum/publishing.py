@@ -20,16 +20,26 @@ import unicodedata
 from datetime import date, timedelta
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.text import slugify
 
 from moderation import permissions, policy, ratelimit
 
-from . import engagement, memberships, sanitize
-from .models import Membership, Post, PostRevision, SupportGroup, Thread, User
+from . import engagement, memberships, realtime, sanitize
+from .models import (
+    ChatMessage,
+    ChatRoom,
+    Membership,
+    Post,
+    PostRevision,
+    SupportGroup,
+    Thread,
+    User,
+)
 from .models.threads import MAX_TREE_DEPTH, path_segment
 
 TITLE_MAX = 200
@@ -362,4 +372,106 @@ def save_group(
         group.save()
         if creating:
             memberships.add_member(user=actor, group=group, role=Membership.Role.LEADER)
+            ChatRoom.objects.create(group=group, name="General", slug="general", is_default=True)
     return group
+
+
+CHAT_MAX = 2_000
+ROOM_NAME_MAX = 60
+CLIENT_ID_MAX = 64
+
+
+def publish_chat_message(
+    *, author: User, room: ChatRoom, body: str, client_id: str
+) -> tuple[ChatMessage, bool]:
+    """Post a chat message; returns (message, created).
+
+    A repeated ``client_id`` (a client resending after a reconnect) returns the
+    message it first created, costing no rate-limit allowance.
+    """
+    permissions.check_can_write_room(author, room)
+    if not client_id or len(client_id) > CLIENT_ID_MAX:
+        raise ValidationError({"client_id": f"A client id is 1 to {CLIENT_ID_MAX} characters."})
+    existing = ChatMessage.objects.filter(room=room, author=author, client_id=client_id).first()
+    if existing is not None:
+        return existing, False
+    ratelimit.hit("chat", key=str(author.pk))
+    body = clean_text(body, field="body", label="Your message", max_length=CHAT_MAX)
+    html, _mentions = _render_with_mentions(body)
+    _check_verdict(policy.evaluate(policy.Submission("chat", body)), default_field="body")
+    try:
+        with transaction.atomic():
+            seq = ChatRoom.take_seq(room.pk)
+            message = ChatMessage.objects.create(
+                room=room, author=author, client_id=client_id, source=body, html=html,
+                seq=seq, version=seq,
+            )  # fmt: skip
+            realtime.broadcast_room_change(room=room, kind="message", message=message)
+    except IntegrityError:
+        # The same client id raced in on another socket: the first one won.
+        return ChatMessage.objects.get(room=room, author=author, client_id=client_id), False
+    return message, True
+
+
+def edit_chat_message(*, editor: User, message: ChatMessage, body: str) -> ChatMessage:
+    if not permissions.can_edit_chat_message(editor, message):
+        raise PermissionDenied("You can only edit your own messages, in rooms you can write in.")
+    ratelimit.hit("edit", key=str(editor.pk))
+    body = clean_text(body, field="body", label="Your message", max_length=CHAT_MAX)
+    html, _mentions = _render_with_mentions(body)
+    _check_verdict(policy.evaluate(policy.Submission("chat", body)), default_field="body")
+    if body == message.source:
+        return message
+    with transaction.atomic():
+        message.source, message.html = body, html
+        message.edited_at = timezone.now()
+        message.version = ChatRoom.take_seq(message.room_id)
+        message.save(update_fields=["source", "html", "edited_at", "version"])
+        realtime.broadcast_room_change(room=message.room, kind="message_updated", message=message)
+    return message
+
+
+def withdraw_chat_message(*, author: User, message: ChatMessage) -> ChatMessage:
+    """The author takes a message back: its text is erased and vanishes from every screen."""
+    if message.author_id != author.pk or message.is_removed:
+        raise PermissionDenied("You can only delete your own messages.")
+    with transaction.atomic():
+        message.source = message.html = ""
+        message.removed_at = timezone.now()
+        message.removed_by = ChatMessage.RemovedBy.AUTHOR
+        message.version = ChatRoom.take_seq(message.room_id)
+        message.save(update_fields=["source", "html", "removed_at", "removed_by", "version"])
+        realtime.broadcast_room_change(room=message.room, kind="message_removed", message=message)
+    return message
+
+
+def save_room(
+    *, actor: User, group: SupportGroup, room: ChatRoom | None, name: str, state: str
+) -> ChatRoom:
+    """Create a room in a group, or rename it and set it open, read-only or archived."""
+    permissions.check_can_manage_rooms(actor, group)
+    name = clean_text(name, field="name", label="The room name", max_length=ROOM_NAME_MAX,
+                      multiline=False)  # fmt: skip
+    if state not in ChatRoom.State.values:
+        raise ValidationError({"state": "Choose open, read-only or archived."})
+    if room is None:
+        slug = slugify(name)[:50] or "room"
+        # "new" is the address of the new-room form.
+        taken = {"new"} | set(
+            group.rooms.filter(slug__startswith=slug).values_list("slug", flat=True)
+        )
+        suffix = 2
+        base = slug
+        while slug in taken:
+            slug, suffix = f"{base}-{suffix}", suffix + 1
+        room = ChatRoom(group=group, slug=slug)
+    elif room.group_id != group.pk:
+        raise ValidationError({"__all__": "That room is not in this group."})
+    room.name, room.state = name, state
+    with transaction.atomic():
+        room.save()
+        realtime.broadcast_on_commit(
+            realtime.room_group(room.pk),
+            {"type": "chat.event", "frame": {"type": "room", **realtime.room_payload(room)}},
+        )
+    return room

@@ -6,23 +6,30 @@ again; a page of posts is one range scan of the thread's materialised paths.
 """
 
 from dataclasses import dataclass
+from importlib import import_module
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.conf import settings
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
+from django.utils.crypto import constant_time_compare
 
 from moderation import permissions
 
 from .models import (
+    ChatMessage,
+    ChatRoom,
     JoinRequest,
     Membership,
     Notification,
     Post,
     Reaction,
+    RoomReadState,
     Subscription,
     SupportGroup,
     Thread,
     User,
 )
+from .realtime import message_payload
 
 THREADS_PER_PAGE = 25
 POSTS_PER_PAGE = 50
@@ -222,3 +229,75 @@ def recent_posts_by(viewer, member: User, *, limit: int = 10) -> list[Post]:
         .select_related("thread__group")
         .order_by("-created_at")[:limit]
     )
+
+
+def get_room_for(user, *, slug: str, room_slug: str) -> ChatRoom:
+    """The room with its group and the viewer's role; 404 if the user may not see the group."""
+    rooms = ChatRoom.objects.filter(group__slug=slug, slug=room_slug).select_related("group")
+    role = _viewer_role(user, "group_id")
+    if role is not None:
+        rooms = rooms.annotate(viewer_role=role)
+    room = rooms.first()
+    if room is None:
+        raise Http404("No such room.")
+    room.group.viewer_role = getattr(room, "viewer_role", None)
+    permissions.check_can_view_group(user, room.group)
+    return room
+
+
+def rooms_with_unread(user, group: SupportGroup) -> list[ChatRoom]:
+    """The group's rooms, each with ``unread``: messages after the member's last read."""
+    read_upto = Subquery(
+        RoomReadState.objects.filter(room=OuterRef("pk"), user=user).values("last_read_seq")[:1]
+    )
+    rooms = group.rooms.annotate(read_upto=read_upto).annotate(
+        unread=Count(
+            "messages",
+            filter=Q(messages__removed_at__isnull=True)
+            & (Q(read_upto__isnull=True) | Q(messages__seq__gt=F("read_upto"))),
+        )
+    )
+    return list(rooms)
+
+
+def room_changes(room_id: int, *, after: int | None, limit: int) -> tuple[list[dict], bool]:
+    """Message payloads for a (re)connecting client, oldest first, and whether more wait.
+
+    ``after=None`` is a first visit: the latest ``limit`` messages. Otherwise every
+    message whose latest change is newer than ``after``, in change order.
+    """
+    messages = ChatMessage.objects.filter(room_id=room_id).select_related("author")
+    if after is None:
+        rows = list(messages.filter(removed_at__isnull=True).order_by("-seq")[:limit])[::-1]
+        more = False
+    else:
+        rows = list(messages.filter(version__gt=after).order_by("version")[: limit + 1])
+        more = len(rows) > limit
+        rows = rows[:limit]
+    return [message_payload(message) for message in rows], more
+
+
+def latest_seqs(room_ids: list[int]) -> dict[int, int]:
+    return dict(ChatRoom.objects.filter(pk__in=room_ids).values_list("pk", "last_seq"))
+
+
+def socket_refusal(
+    *, user_id: int, session_key: str | None, session_hash: str, room_id: int
+) -> int | None:
+    """Why an open chat socket must close now (a close code), or None if it may stay.
+
+    Re-checks everything its handshake relied on: the account, the session (logged
+    out elsewhere, or the password changed since), and the right to read the room.
+    """
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return 4403
+    engine = import_module(settings.SESSION_ENGINE)
+    if not session_key or not engine.SessionStore().exists(session_key):
+        return 4401
+    if not constant_time_compare(session_hash or "", user.get_session_auth_hash()):
+        return 4401
+    room = ChatRoom.objects.select_related("group").filter(pk=room_id).first()
+    if room is None or not permissions.can_read_room(user, room):
+        return 4403
+    return None

@@ -106,6 +106,28 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# The channel layer carries chat broadcasts between worker processes. It is a doorbell:
+# every chat change is stored first and clients resume from the database, so either
+# channels-redis layer is safe; KINSHIP_CHANNEL_LAYER picks one (see bench/README.md).
+if REDIS_URL:
+    _LAYERS = {
+        "core": "channels_redis.core.RedisChannelLayer",
+        "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": _LAYERS[os.environ.get("KINSHIP_CHANNEL_LAYER", "core")],
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": "kinship:layer"},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Seconds between heartbeats on chat sockets, and between authority re-checks.
+KINSHIP_CHAT_HEARTBEAT_SECONDS = float(os.environ.get("KINSHIP_CHAT_HEARTBEAT_SECONDS", "20"))
+KINSHIP_CHAT_RECHECK_SECONDS = 2.0
+KINSHIP_CHAT_HISTORY = 50
+
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 14
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -186,8 +208,16 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
 }
 
+
 # Kinship's own knobs. Rate limits are (count, seconds) per member.
+def rate(name: str, default: str) -> tuple[int, int]:
+    """A limit written as "count/seconds", e.g. KINSHIP_CHAT_RATE_LIMIT=10/10."""
+    count, seconds = os.environ.get(name, default).split("/")
+    return int(count), int(seconds)
+
+
 KINSHIP_RATE_LIMITS = {
+    "chat": rate("KINSHIP_CHAT_RATE_LIMIT", "10/10"),
     "thread": (5, 600),
     "reply": (10, 60),
     "edit": (20, 60),

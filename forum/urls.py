@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from .forms import LoginForm
-from .views import accounts, groups, pages, threads
+from .views import accounts, chat, groups, pages, threads
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -39,6 +39,11 @@ urlpatterns = [
         groups.decide_join_request,
         name="decide_join_request",
     ),
+    # Chat rooms
+    path("g/<slug:slug>/chat/", chat.room_list, name="rooms"),
+    path("g/<slug:slug>/chat/new/", chat.room_new, name="room_new"),
+    path("g/<slug:slug>/chat/<slug:room_slug>/", chat.room, name="room"),
+    path("g/<slug:slug>/chat/<slug:room_slug>/settings/", chat.room_settings, name="room_settings"),
     # Threads and posts
     path("g/<slug:slug>/new/", threads.thread_new, name="thread_new"),
     path("g/<slug:slug>/t/<int:thread_id>/", threads.thread_detail, name="thread"),

@@ -10,7 +10,7 @@ cell of that table against these functions and against the views.
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from forum.models import Membership, Post, SupportGroup, Thread, User
+from forum.models import ChatMessage, ChatRoom, Membership, Post, SupportGroup, Thread, User
 
 LEADING_ROLES = frozenset({Membership.Role.LEADER, Membership.Role.MODERATOR})
 
@@ -183,3 +183,67 @@ def can_see_recovery_date(viewer, member: User, *, shares_group: bool) -> bool:
     if visibility == User.Visibility.EVERYONE:
         return True
     return visibility == User.Visibility.MY_GROUPS and shares_group
+
+
+# Chat rooms: only members read and write them (and site moderators read them, to
+# moderate). A private group's rooms do not exist for anyone else.
+
+
+def can_read_rooms(user, group: SupportGroup) -> bool:
+    return can_post_in_group(user, group) or is_site_moderator(user)
+
+
+def check_can_read_rooms(user, group: SupportGroup) -> None:
+    check_can_view_group(user, group)
+    if not can_read_rooms(user, group):
+        raise PermissionDenied("Only members of this group can join its chat.")
+
+
+def can_read_room(user, room: ChatRoom) -> bool:
+    return can_read_rooms(user, room.group)
+
+
+def check_can_read_room(user, room: ChatRoom) -> None:
+    check_can_read_rooms(user, room.group)
+
+
+def can_write_room(user, room: ChatRoom) -> bool:
+    if not can_post_in_group(user, room.group):
+        return False
+    if room.state == ChatRoom.State.OPEN:
+        return True
+    return room.state == ChatRoom.State.READ_ONLY and can_lead_group(user, room.group)
+
+
+def check_can_write_room(user, room: ChatRoom) -> None:
+    check_can_read_room(user, room)
+    if not can_write_room(user, room):
+        if room.state == ChatRoom.State.ARCHIVED:
+            raise PermissionDenied("This room is archived: it keeps its history, no new messages.")
+        raise PermissionDenied("This room is read-only: only leaders and moderators write here.")
+
+
+def can_edit_chat_message(user, message: ChatMessage) -> bool:
+    return (
+        user.is_authenticated
+        and message.author_id == user.pk
+        and not message.is_removed
+        and can_write_room(user, message.room)
+    )
+
+
+def can_delete_chat_message(user, message: ChatMessage) -> bool:
+    """Authors take back their own messages; leaders and moderators remove any."""
+    if message.is_removed or not user.is_authenticated:
+        return False
+    if message.author_id == user.pk:
+        return True
+    return can_lead_group(user, message.room.group)
+
+
+def can_manage_rooms(user, group: SupportGroup) -> bool:
+    return can_lead_group(user, group)
+
+
+def check_can_manage_rooms(user, group: SupportGroup) -> None:
+    check_can_lead_group(user, group)

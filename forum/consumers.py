@@ -1,0 +1,278 @@
+"""The chat room WebSocket: a thin adapter over the write path.
+
+Every frame that changes something goes through forum.publishing (or, for removals
+by leaders and moderators, moderation.actions), exactly like a forum post. The
+protocol is documented in docs/chat-protocol.md.
+"""
+
+import json
+import logging
+import time
+import uuid
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+
+from moderation import actions, permissions
+from moderation.ratelimit import RateLimited
+
+from . import engagement, presence, publishing, realtime, selectors
+from .models import ChatMessage, ChatRoom, User
+from .watch import announce_presence, watch
+
+logger = logging.getLogger(__name__)
+
+MAX_FRAME_BYTES = 8 * 1024
+TYPING_INTERVAL = 3.0
+CLOSE_TOO_BIG = 1009
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+
+
+class FrameError(Exception):
+    def __init__(self, code: str, message: str, **extra) -> None:
+        super().__init__(message)
+        self.frame = {"type": "error", "code": code, "message": message, **extra}
+
+
+def _field(frame: dict, name: str, kind: type):
+    value = frame.get(name)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise FrameError("missing_field", f"The frame needs a {kind.__name__} field '{name}'.")
+    return value
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    room_id: int
+    user_id: int
+    handle: str
+    conn_id: str
+    authority_epoch: int
+
+    # --- connection -----------------------------------------------------------------
+
+    async def connect(self) -> None:
+        user = self.scope["user"]
+        if not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        kwargs = self.scope["url_route"]["kwargs"]
+        try:
+            room = await database_sync_to_async(self._open_room)(user, kwargs)
+        except Http404:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        except PermissionDenied:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        session = self.scope["session"]
+        self.session_key = session.session_key
+        self.session_hash = session.get(HASH_SESSION_KEY, "")
+        self.room_id, self.user_id, self.handle = room.pk, user.pk, user.handle
+        self.conn_id = uuid.uuid4().hex
+        self.last_typing = 0.0
+        self.closing = False
+        self.authority_epoch = (await database_sync_to_async(realtime.authority_epochs)([user.pk]))[
+            user.pk
+        ]
+        await self.channel_layer.group_add(realtime.room_group(room.pk), self.channel_name)
+        await self.accept()
+        await self._send_history(self._after_from_query())
+        watch().add(self)
+        await presence.store().touch(room.pk, self.conn_id, self.handle, now=presence.now())
+        members = await presence.store().members(room.pk, now=presence.now())
+        await self._send({"type": "presence", "members": members})
+        await announce_presence(room.pk, known=watch().last_members)
+
+    @staticmethod
+    def _open_room(user, kwargs) -> ChatRoom:
+        room = selectors.get_room_for(user, slug=kwargs["slug"], room_slug=kwargs["room_slug"])
+        permissions.check_can_read_room(user, room)
+        return room
+
+    def _after_from_query(self) -> int | None:
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        try:
+            after = int(query.get("after", [""])[0])
+        except ValueError:
+            return None
+        return after if after >= 0 else None
+
+    async def disconnect(self, code: int) -> None:
+        if not hasattr(self, "conn_id"):
+            return  # refused before accept
+        watch().discard(self)
+        await self.channel_layer.group_discard(realtime.room_group(self.room_id), self.channel_name)
+        try:
+            await presence.store().leave(self.room_id, self.conn_id, self.handle)
+            await announce_presence(self.room_id, known=watch().last_members)
+        except Exception:  # presence heals itself when the entry expires
+            logger.warning("presence update on disconnect failed", exc_info=True)
+
+    # --- frames from the client -------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if bytes_data is not None:
+            await self._send_error("binary_unsupported", "Send JSON text frames.")
+            return
+        if len(text_data.encode("utf-8")) > MAX_FRAME_BYTES:
+            await self.close(code=CLOSE_TOO_BIG)
+            return
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            frame = None
+        if not isinstance(frame, dict):
+            await self._send_error("bad_json", "Frames are JSON objects.")
+            return
+        handler = self.HANDLERS.get(frame.get("type"))
+        if handler is None:
+            await self._send_error("unknown_type", "Unknown frame type.")
+            return
+        try:
+            await handler(self, frame)
+        except FrameError as error:
+            await self._send(error.frame)
+
+    async def _on_send(self, frame: dict) -> None:
+        client_id = _field(frame, "client_id", str)
+        body = _field(frame, "body", str)
+        message = await self._write(
+            lambda user, room: publishing.publish_chat_message(
+                author=user, room=room, body=body, client_id=client_id
+            )[0],
+            client_id=client_id,
+        )
+        await self._send(
+            {"type": "ack", "client_id": client_id, "id": message.pk, "seq": message.seq,
+             "version": message.version}
+        )  # fmt: skip
+
+    async def _on_edit(self, frame: dict) -> None:
+        message_id, body = _field(frame, "id", int), _field(frame, "body", str)
+        await self._write(
+            lambda user, room: publishing.edit_chat_message(
+                editor=user, message=self._message(room, message_id), body=body
+            )
+        )
+
+    async def _on_delete(self, frame: dict) -> None:
+        message_id = _field(frame, "id", int)
+
+        def delete(user, room) -> ChatMessage:
+            message = self._message(room, message_id)
+            if message.author_id == user.pk:
+                return publishing.withdraw_chat_message(author=user, message=message)
+            return actions.remove_chat_message(actor=user, message=message)
+
+        await self._write(delete)
+
+    async def _on_resume(self, frame: dict) -> None:
+        after = _field(frame, "after", int)
+        if after < 0:
+            raise FrameError("missing_field", "'after' is a sequence number, 0 or more.")
+        await self._send_history(after)
+
+    async def _on_typing(self, frame: dict) -> None:
+        now = time.monotonic()
+        if now - self.last_typing < TYPING_INTERVAL:
+            return
+        self.last_typing = now
+        await self.channel_layer.group_send(
+            realtime.room_group(self.room_id),
+            {"type": "chat.event", "frame": {"type": "typing", "handle": self.handle}},
+        )
+
+    async def _on_read(self, frame: dict) -> None:
+        seq = _field(frame, "seq", int)
+        await database_sync_to_async(self._mark_read)(seq)
+
+    HANDLERS = {
+        "send": _on_send,
+        "edit": _on_edit,
+        "delete": _on_delete,
+        "resume": _on_resume,
+        "typing": _on_typing,
+        "read": _on_read,
+    }
+
+    # --- the write path, run in a thread --------------------------------------------
+
+    async def _write(self, change, *, client_id: str | None = None) -> ChatMessage:
+        extra = {"client_id": client_id} if client_id is not None else {}
+        try:
+            return await database_sync_to_async(self._with_fresh_state)(change)
+        except ValidationError as error:
+            text = " ".join(error.messages)
+            raise FrameError("invalid", text, **extra) from None
+        except RateLimited as error:
+            raise FrameError(
+                "rate_limited", str(error), retry_after=error.retry_after, **extra
+            ) from None
+        except Http404 as error:
+            raise FrameError("not_found", str(error) or "No such message.", **extra) from None
+        except PermissionDenied as error:
+            raise FrameError("forbidden", str(error) or "Not allowed.", **extra) from None
+
+    def _with_fresh_state(self, change) -> ChatMessage:
+        # Fresh rows each time: the room's state or the member's role may have changed.
+        user = User.objects.get(pk=self.user_id)
+        room = ChatRoom.objects.select_related("group").get(pk=self.room_id)
+        return change(user, room)
+
+    @staticmethod
+    def _message(room: ChatRoom, message_id: int) -> ChatMessage:
+        message = ChatMessage.objects.filter(pk=message_id, room=room).first()
+        if message is None:
+            raise Http404("No such message in this room.")
+        message.room = room
+        return message
+
+    def _mark_read(self, seq: int) -> None:
+        user = User.objects.get(pk=self.user_id)
+        room = ChatRoom.objects.get(pk=self.room_id)
+        engagement.mark_room_read(user=user, room=room, seq=seq)
+
+    # --- frames to the client ---------------------------------------------------------
+
+    async def _send(self, frame: dict) -> None:
+        if not self.closing:
+            await self.send(text_data=json.dumps(frame))
+
+    async def _send_error(self, code: str, message: str) -> None:
+        await self._send({"type": "error", "code": code, "message": message})
+
+    async def _send_history(self, after: int | None) -> None:
+        messages, more = await database_sync_to_async(selectors.room_changes)(
+            self.room_id, after=after, limit=settings.KINSHIP_CHAT_HISTORY
+        )
+        latest = (await database_sync_to_async(selectors.latest_seqs)([self.room_id])).get(
+            self.room_id, 0
+        )
+        await self._send(
+            {"type": "history", "messages": messages, "latest_seq": latest, "has_more": more}
+        )
+
+    async def chat_event(self, event: dict) -> None:
+        """A broadcast from the channel layer: already a complete, sanitised frame."""
+        await self._send(event["frame"])
+
+    async def send_heartbeat(self, latest_seq: int) -> None:
+        await self._send({"type": "heartbeat", "latest_seq": latest_seq})
+
+    async def revalidate(self) -> None:
+        code = await database_sync_to_async(selectors.socket_refusal)(
+            user_id=self.user_id,
+            session_key=self.session_key,
+            session_hash=self.session_hash,
+            room_id=self.room_id,
+        )
+        if code is not None and not self.closing:
+            self.closing = True
+            await self.close(code=code)

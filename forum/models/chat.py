@@ -1,0 +1,101 @@
+"""Chat rooms and their messages.
+
+Every change in a room (a message, an edit, a removal) takes the room's next sequence
+number. A message keeps the number it was created with (``seq``) and the number of
+its latest change (``version``), so a client that saw everything up to N catches up
+with one indexed query: every message whose ``version`` is greater than N.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from .groups import SupportGroup
+
+
+class ChatRoom(models.Model):
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        READ_ONLY = "read_only", "Read-only: only leaders and moderators write"
+        ARCHIVED = "archived", "Archived: nobody writes"
+
+    group = models.ForeignKey(SupportGroup, on_delete=models.CASCADE, related_name="rooms")
+    name = models.CharField(max_length=60)
+    slug = models.SlugField(max_length=60)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
+    is_default = models.BooleanField(default=False)
+    last_seq = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-is_default", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["group", "slug"], name="room_slug_per_group"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.group})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("room", kwargs={"slug": self.group.slug, "room_slug": self.slug})
+
+    @classmethod
+    def take_seq(cls, room_id: int) -> int:
+        """The room's next sequence number. Call inside a transaction: the UPDATE holds
+        the room's row lock until commit, so numbers are handed out in commit order."""
+        cls.objects.filter(pk=room_id).update(last_seq=models.F("last_seq") + 1)
+        return cls.objects.values_list("last_seq", flat=True).get(pk=room_id)
+
+
+class ChatMessage(models.Model):
+    class RemovedBy(models.TextChoices):
+        AUTHOR = "author", "its author"
+        MODERATOR = "moderator", "a moderator"
+
+    room = models.ForeignKey(ChatRoom, on_delete=models.CASCADE, related_name="messages")
+    seq = models.BigIntegerField()
+    version = models.BigIntegerField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    client_id = models.CharField(max_length=64)
+    source = models.TextField()
+    html = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+    edited_at = models.DateTimeField(null=True, blank=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+    removed_by = models.CharField(max_length=10, choices=RemovedBy.choices, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "seq"], name="chat_seq_per_room"),
+            # A resent frame with the same client id finds the first message.
+            models.UniqueConstraint(
+                fields=["room", "author", "client_id"], name="chat_client_id_once"
+            ),
+        ]
+        indexes = [models.Index(fields=["room", "version"], name="chat_changes")]
+
+    def __str__(self) -> str:
+        return f"message {self.seq} in room {self.room_id}"
+
+    @property
+    def is_removed(self) -> bool:
+        return self.removed_at is not None
+
+
+class RoomReadState(models.Model):
+    """How far a member has read a room, for unread counts."""
+
+    room = models.ForeignKey(ChatRoom, on_delete=models.CASCADE, related_name="read_states")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    last_read_seq = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "user"], name="read_state_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} read room {self.room_id} to {self.last_read_seq}"

@@ -1,0 +1,100 @@
+"""Real-time plumbing shared by the write path and the consumers.
+
+The channel layer is a doorbell, not a store: it may drop a broadcast. Everything
+sent here was committed to the database first, with a sequence number, so a client
+that misses a broadcast notices the gap (heartbeat) and catches up (resume).
+Payloads are complete and already sanitised: fan-out never touches the database.
+"""
+
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.core.cache import cache
+from django.db import transaction
+
+from .models import ChatMessage, ChatRoom
+
+logger = logging.getLogger(__name__)
+
+
+def room_group(room_id: int) -> str:
+    return f"room.{room_id}"
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def message_payload(message: ChatMessage, *, author_handle: str | None = None) -> dict[str, Any]:
+    """A message as clients see it; a removed message carries no text."""
+    if author_handle is None:
+        author_handle = message.author.handle if message.author_id else None
+    return {
+        "id": message.pk,
+        "seq": message.seq,
+        "version": message.version,
+        "author": author_handle,
+        "html": "" if message.is_removed else message.html,
+        "created_at": message.created_at.isoformat(),
+        "edited": message.edited_at is not None,
+        "removed": message.is_removed,
+        "removed_by": message.removed_by or None,
+        "client_id": message.client_id,
+    }
+
+
+def room_payload(room: ChatRoom) -> dict[str, Any]:
+    return {"name": room.name, "state": room.state}
+
+
+def broadcast_on_commit(group: str, event: dict[str, Any]) -> None:
+    """Send ``event`` to a channel-layer group once the current transaction commits.
+
+    A failed send is logged, not raised: the change is already stored, and clients
+    recover it through heartbeat and resume.
+    """
+
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        try:
+            async_to_sync(layer.group_send)(group, event)
+        except Exception:  # the layer is a doorbell; the record is in the database
+            logger.warning("broadcast to %s failed", group, exc_info=True)
+
+    transaction.on_commit(send)
+
+
+def broadcast_room_change(*, room: ChatRoom, kind: str, message: ChatMessage) -> None:
+    """Broadcast a stored message change: kind is message, message_updated or message_removed."""
+    broadcast_on_commit(
+        room_group(room.pk),
+        {"type": "chat.event", "frame": {"type": kind, "message": message_payload(message)}},
+    )
+
+
+# Authority epochs: a counter per member, bumped whenever something that may end their
+# right to an open socket happens (logout, password change, leaving a group, ...). Each
+# worker process polls the counters of its connected members and re-checks those whose
+# counter moved, so revocation needs no broadcast to arrive.
+
+
+def _epoch_key(user_id: int) -> str:
+    return f"authority:{user_id}"
+
+
+def bump_authority(user_id: int) -> None:
+    key = _epoch_key(user_id)
+    if not cache.add(key, 1, timeout=None):
+        try:
+            cache.incr(key)
+        except ValueError:  # evicted in between
+            cache.set(key, 1, timeout=None)
+
+
+def authority_epochs(user_ids: list[int]) -> dict[int, int]:
+    found = cache.get_many([_epoch_key(user_id) for user_id in user_ids])
+    return {user_id: found.get(_epoch_key(user_id), 0) for user_id in user_ids}

@@ -1,0 +1,28 @@
+"""Changes that may end a member's right to an open chat socket bump their authority
+epoch (forum.realtime); each worker re-checks those sockets within seconds."""
+
+from django.contrib.auth.signals import user_logged_out
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from . import realtime
+from .models import Membership, User
+
+
+@receiver(post_save, sender=User)
+def user_changed(sender, instance: User, created: bool, **kwargs) -> None:
+    # Deactivation and password changes arrive here; a re-check is cheap.
+    if not created:
+        realtime.bump_authority(instance.pk)
+
+
+@receiver(user_logged_out)
+def logged_out(sender, request, user, **kwargs) -> None:
+    if user is not None:
+        realtime.bump_authority(user.pk)
+
+
+@receiver(post_save, sender=Membership)
+@receiver(post_delete, sender=Membership)
+def membership_changed(sender, instance: Membership, **kwargs) -> None:
+    realtime.bump_authority(instance.user_id)

@@ -1,0 +1,84 @@
+"""Chat room pages; the live part runs over forum.consumers."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+
+from moderation import permissions
+
+from .. import publishing, selectors
+from ..forms import RoomForm
+from ._util import posted, submit
+
+
+@login_required
+def room_list(request, slug: str):
+    group = selectors.get_group_for(request.user, slug)
+    permissions.check_can_read_rooms(request.user, group)
+    return render(
+        request,
+        "forum/rooms.html",
+        {
+            "group": group,
+            "rooms": selectors.rooms_with_unread(request.user, group),
+            "can_manage": permissions.can_manage_rooms(request.user, group),
+        },
+    )
+
+
+@login_required
+def room(request, slug: str, room_slug: str):
+    room = selectors.get_room_for(request.user, slug=slug, room_slug=room_slug)
+    permissions.check_can_read_room(request.user, room)
+    recent, _more = selectors.room_changes(room.pk, after=None, limit=50)
+    context = {
+        "group": room.group,
+        "room": room,
+        "recent": recent,
+        "latest_seq": room.last_seq,
+        "can_write": permissions.can_write_room(request.user, room),
+        "can_moderate": permissions.can_lead_group(request.user, room.group),
+        "can_manage": permissions.can_manage_rooms(request.user, room.group),
+        "rooms": selectors.rooms_with_unread(request.user, room.group),
+    }
+    return render(request, "forum/room.html", context)
+
+
+@login_required
+def room_new(request, slug: str):
+    group = selectors.get_group_for(request.user, slug)
+    permissions.check_can_manage_rooms(request.user, group)
+    form = RoomForm(posted(request), initial={"state": "open"})
+    if request.method == "POST" and form.is_valid():
+        room = submit(
+            form,
+            lambda: publishing.save_room(
+                actor=request.user, group=group, room=None,
+                name=form.cleaned_data["name"], state=form.cleaned_data["state"],
+            ),
+        )  # fmt: skip
+        if room is not None:
+            messages.success(request, f"The room {room.name} is ready.")
+            return redirect(room.get_absolute_url())
+    return render(request, "forum/room_settings.html", {"group": group, "form": form, "room": None})
+
+
+@login_required
+def room_settings(request, slug: str, room_slug: str):
+    room = selectors.get_room_for(request.user, slug=slug, room_slug=room_slug)
+    permissions.check_can_manage_rooms(request.user, room.group)
+    form = RoomForm(posted(request), initial={"name": room.name, "state": room.state})
+    if request.method == "POST" and form.is_valid():
+        saved = submit(
+            form,
+            lambda: publishing.save_room(
+                actor=request.user, group=room.group, room=room,
+                name=form.cleaned_data["name"], state=form.cleaned_data["state"],
+            ),
+        )  # fmt: skip
+        if saved is not None:
+            messages.success(request, "The room is saved.")
+            return redirect(saved.get_absolute_url())
+    return render(
+        request, "forum/room_settings.html", {"group": room.group, "form": form, "room": room}
+    )

@@ -1,0 +1,131 @@
+"""One watcher per worker process (per event loop) over its open chat sockets.
+
+Rather than a timer in every socket, a single loop:
+
+- every KINSHIP_CHAT_RECHECK_SECONDS reads the authority epochs of the members
+  connected here (one cache round trip) and asks the sockets of anyone whose epoch
+  moved to re-check their right to stay (logout, password change, removal ...);
+- every KINSHIP_CHAT_HEARTBEAT_SECONDS reads the latest sequence number of every
+  room with a socket here (one query) and sends each socket its heartbeat;
+- every PRESENCE_REFRESH seconds renews this process's presence entries, drops
+  expired ones (sockets that died without a close, anywhere) and tells a room when
+  its list of members changed.
+"""
+
+import asyncio
+import logging
+import time
+import weakref
+from typing import Protocol
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from . import presence, realtime, selectors
+
+logger = logging.getLogger(__name__)
+
+PRESENCE_REFRESH = presence.TTL_SECONDS / 3
+
+
+class Watched(Protocol):
+    user_id: int
+    room_id: int
+    handle: str
+    conn_id: str
+    authority_epoch: int
+
+    async def revalidate(self) -> None: ...
+
+    async def send_heartbeat(self, latest_seq: int) -> None: ...
+
+
+class Watch:
+    def __init__(self) -> None:
+        self.sockets: set[Watched] = set()
+        self.task: asyncio.Task | None = None
+        self.last_members: dict[int, list[str]] = {}
+
+    def add(self, socket: Watched) -> None:
+        self.sockets.add(socket)
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    def discard(self, socket: Watched) -> None:
+        self.sockets.discard(socket)
+
+    async def _run(self) -> None:
+        now = time.monotonic()
+        next_recheck = now + settings.KINSHIP_CHAT_RECHECK_SECONDS
+        next_heartbeat = now + settings.KINSHIP_CHAT_HEARTBEAT_SECONDS
+        next_presence = now + PRESENCE_REFRESH
+        while self.sockets:
+            await asyncio.sleep(0.5)
+            now = time.monotonic()
+            try:
+                if now >= next_recheck:
+                    next_recheck = now + settings.KINSHIP_CHAT_RECHECK_SECONDS
+                    await self._recheck_authority()
+                if now >= next_heartbeat:
+                    next_heartbeat = now + settings.KINSHIP_CHAT_HEARTBEAT_SECONDS
+                    await self._heartbeat()
+                if now >= next_presence:
+                    next_presence = now + PRESENCE_REFRESH
+                    await self.refresh_presence()
+            except Exception:  # a passing cache or database fault: try again next round
+                logger.warning("chat watch round failed", exc_info=True)
+
+    async def _recheck_authority(self) -> None:
+        sockets = list(self.sockets)
+        epochs = await sync_to_async(realtime.authority_epochs)(
+            sorted({socket.user_id for socket in sockets})
+        )
+        for socket in sockets:
+            epoch = epochs.get(socket.user_id, 0)
+            if epoch != socket.authority_epoch:
+                socket.authority_epoch = epoch
+                asyncio.get_running_loop().create_task(socket.revalidate())
+
+    async def _heartbeat(self) -> None:
+        sockets = list(self.sockets)
+        seqs = await database_sync_to_async(selectors.latest_seqs)(
+            sorted({socket.room_id for socket in sockets})
+        )
+        for socket in sockets:
+            await socket.send_heartbeat(seqs.get(socket.room_id, 0))
+
+    async def refresh_presence(self) -> None:
+        store, now = presence.store(), presence.now()
+        sockets = list(self.sockets)
+        for socket in sockets:
+            await store.touch(socket.room_id, socket.conn_id, socket.handle, now=now)
+        for room_id in {socket.room_id for socket in sockets}:
+            await announce_presence(room_id, known=self.last_members)
+
+
+async def announce_presence(room_id: int, *, known: dict[int, list[str]] | None = None) -> None:
+    """Send the room's member list to everyone in it (only if it changed, given ``known``)."""
+    members = await presence.store().members(room_id, now=presence.now())
+    if known is not None:
+        if known.get(room_id) == members:
+            return
+        known[room_id] = members
+    layer = get_channel_layer()
+    await layer.group_send(
+        realtime.room_group(room_id),
+        {"type": "chat.event", "frame": {"type": "presence", "members": members}},
+    )
+
+
+_watches: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Watch]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def watch() -> Watch:
+    loop = asyncio.get_running_loop()
+    if loop not in _watches:
+        _watches[loop] = Watch()
+    return _watches[loop]
