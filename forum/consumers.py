@@ -84,6 +84,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(realtime.room_group(room.pk), self.channel_name)
         await self.accept()
         await self._send_history(self._after_from_query())
+        await self._send({"type": "room", **realtime.room_payload(room)})
         watch().add(self)
         await presence.store().touch(room.pk, self.conn_id, self.handle, now=presence.now())
         members = await presence.store().members(room.pk, now=presence.now())
@@ -156,11 +157,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _on_edit(self, frame: dict) -> None:
         message_id, body = _field(frame, "id", int), _field(frame, "body", str)
-        await self._write(
-            lambda user, room: publishing.edit_chat_message(
-                editor=user, message=self._message(room, message_id), body=body
-            )
-        )
+        versions = {}
+
+        def edit(user, room) -> ChatMessage:
+            message = self._message(room, message_id)
+            versions["before"] = message.version
+            return publishing.edit_chat_message(editor=user, message=message, body=body)
+
+        message = await self._write(edit, id=message_id)
+        if message.version == versions["before"]:
+            # Nothing changed, so nothing was broadcast: answer the sender alone.
+            payload = await database_sync_to_async(realtime.message_payload)(message)
+            await self._send({"type": "message_updated", "message": payload})
 
     async def _on_delete(self, frame: dict) -> None:
         message_id = _field(frame, "id", int)
@@ -171,7 +179,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 return publishing.withdraw_chat_message(author=user, message=message)
             return actions.remove_chat_message(actor=user, message=message)
 
-        await self._write(delete)
+        await self._write(delete, id=message_id)
 
     async def _on_resume(self, frame: dict) -> None:
         after = _field(frame, "after", int)
@@ -204,8 +212,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # --- the write path, run in a thread --------------------------------------------
 
-    async def _write(self, change, *, client_id: str | None = None) -> ChatMessage:
-        extra = {"client_id": client_id} if client_id is not None else {}
+    async def _write(self, change, **extra) -> ChatMessage:
+        """Run a write-path call in a thread; refusals become error frames that carry
+        the ``client_id`` or message ``id`` they answer."""
         try:
             return await database_sync_to_async(self._with_fresh_state)(change)
         except ValidationError as error:
@@ -249,11 +258,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._send({"type": "error", "code": code, "message": message})
 
     async def _send_history(self, after: int | None) -> None:
-        messages, more = await database_sync_to_async(selectors.room_changes)(
-            self.room_id, after=after, limit=settings.KINSHIP_CHAT_HISTORY
-        )
+        # latest_seq is read first: a change committed in between is then both in the
+        # messages and above latest_seq, never silently covered by it.
         latest = (await database_sync_to_async(selectors.latest_seqs)([self.room_id])).get(
             self.room_id, 0
+        )
+        messages, more = await database_sync_to_async(selectors.room_changes)(
+            self.room_id, after=after, limit=settings.KINSHIP_CHAT_HISTORY
         )
         await self._send(
             {"type": "history", "messages": messages, "latest_seq": latest, "has_more": more}

@@ -37,6 +37,8 @@ def message_payload(message: ChatMessage, *, author_handle: str | None = None) -
         "version": message.version,
         "author": author_handle,
         "html": "" if message.is_removed else message.html,
+        # The Markdown source, so the author can edit what they wrote (plain text).
+        "source": "" if message.is_removed else message.source,
         "created_at": message.created_at.isoformat(),
         "edited": message.edited_at is not None,
         "removed": message.is_removed,

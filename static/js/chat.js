@@ -341,7 +341,7 @@
     function drawActions(li) {
       var old = li.querySelector(".chat-actions");
       if (old) { li.removeChild(old); }
-      if (li.classList.contains("is-local") || li.dataset.removed || !me) { return; }
+      if (li.classList.contains("is-local") || li.dataset.removed || !me || stopped) { return; }
       if (li.querySelector(".chat-editor")) { return; }
       var mine = li.dataset.author === me;
       var id = toInt(li.dataset.id, 0);
@@ -689,6 +689,8 @@
       if (isNew) {
         els.list.appendChild(li);
         afterInsert(wasNearBottom, true);
+      } else if (wasNearBottom) {
+        scrollToBottom(); // a "not sent" note makes it taller: keep it in view
       }
       return li;
     }
