@@ -8,7 +8,17 @@ from django.core.management import call_command
 from django.db.models import Max
 
 from forum.management.commands.seed_demo import ACCOUNTS, DEMO_PASSWORD, THREADS
-from forum.models import Membership, Notification, Post, Reaction, SupportGroup, Thread, User
+from forum.models import (
+    ChatMessage,
+    ChatRoom,
+    Membership,
+    Notification,
+    Post,
+    Reaction,
+    SupportGroup,
+    Thread,
+    User,
+)
 
 HANDLES = ("demo-member", "demo-member2", "demo-leader", "demo-moderator", "demo-admin")
 
@@ -22,7 +32,17 @@ def seed() -> str:
 def counts() -> dict[str, int]:
     return {
         model.__name__: model.objects.count()
-        for model in (User, SupportGroup, Membership, Thread, Post, Notification, Reaction)
+        for model in (
+            User,
+            SupportGroup,
+            Membership,
+            Thread,
+            Post,
+            Notification,
+            Reaction,
+            ChatRoom,
+            ChatMessage,
+        )
     }
 
 
@@ -35,7 +55,10 @@ def seeded(settings) -> str:
 @pytest.mark.django_db
 def test_second_run_creates_nothing(seeded):
     first = counts()
-    assert all(first[name] > 0 for name in ("User", "SupportGroup", "Thread", "Post"))
+    assert all(
+        first[name] > 0
+        for name in ("User", "SupportGroup", "Thread", "Post", "ChatRoom", "ChatMessage")
+    )
 
     output = seed()
 

@@ -1031,6 +1031,27 @@ REPLY_GAPS_MINUTES = (38, 95, 22, 170, 61, 240, 14, 83, 125, 47, 9, 205)
 GROUPS_CREATED_DAYS_AGO = 60
 
 
+# A few lines in each public group's General room, so the chat is not empty on day one.
+CHAT = {
+    "daily-reflections": (
+        (
+            "demo-leader",
+            "Good morning, everyone. Checking in: one day at a time, and today is a good one.",
+        ),
+        ("demo-member", "Morning! Slept through the night for the first time in a while."),
+        ("demo-member2", "That's huge. Rest is recovery too."),
+        ("demo-member", "Thank you. Meeting at 7 tonight, anyone else going?"),
+    ),
+    "tools-for-change": (
+        (
+            "demo-member2",
+            "Tried **urge surfing** last night. The craving peaked and passed in about 15 minutes.",
+        ),
+        ("demo-leader", "Well done. Noticing it rise and fall is the whole skill."),
+    ),
+}
+
+
 class Command(BaseCommand):
     help = "Create demo accounts, groups and threads (only those not already present)."
 
@@ -1049,7 +1070,20 @@ class Command(BaseCommand):
             groups = {spec.slug: self.ensure_group(spec, users) for spec in GROUPS}
             for spec in THREADS:
                 self.ensure_thread(spec, groups[spec.group], users)
+            for slug, lines in CHAT.items():
+                self.ensure_chat(groups[slug], lines, users)
         self.report()
+
+    def ensure_chat(
+        self, group: SupportGroup, lines: tuple[tuple[str, str], ...], users: dict[str, User]
+    ) -> None:
+        room = group.rooms.get(is_default=True)
+        for number, (handle, body) in enumerate(lines):
+            # A fixed client id per line makes a second run find the message it made.
+            _message, created = publishing.publish_chat_message(
+                author=users[handle], room=room, body=body, client_id=f"demo-{number}"
+            )
+            self.tally["chat messages created" if created else "chat messages present"] += 1
 
     # Accounts, groups, memberships
 
@@ -1202,6 +1236,7 @@ class Command(BaseCommand):
             ("groups", "Groups"),
             ("memberships", "Memberships"),
             ("threads", "Threads"),
+            ("chat messages", "Chat messages"),
         ):
             line = f"{noun}: {tally[f'{label} created']} created"
             if label == "threads":
