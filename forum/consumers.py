@@ -132,7 +132,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not isinstance(frame, dict):
             await self._send_error("bad_json", "Frames are JSON objects.")
             return
-        handler = self.HANDLERS.get(frame.get("type"))
+        frame_type = frame.get("type")
+        handler = self.HANDLERS.get(frame_type) if isinstance(frame_type, str) else None
         if handler is None:
             await self._send_error("unknown_type", "Unknown frame type.")
             return
@@ -192,6 +193,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if now - self.last_typing < TYPING_INTERVAL:
             return
         self.last_typing = now
+        if not await database_sync_to_async(self._with_fresh_state)(permissions.can_write_room):
+            return  # readers who cannot write here do not show as typing
         await self.channel_layer.group_send(
             realtime.room_group(self.room_id),
             {"type": "chat.event", "frame": {"type": "typing", "handle": self.handle}},
@@ -199,6 +202,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _on_read(self, frame: dict) -> None:
         seq = _field(frame, "seq", int)
+        if seq < 0:
+            raise FrameError("missing_field", "'seq' is a sequence number, 0 or more.")
         await database_sync_to_async(self._mark_read)(seq)
 
     HANDLERS = {
@@ -229,7 +234,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except PermissionDenied as error:
             raise FrameError("forbidden", str(error) or "Not allowed.", **extra) from None
 
-    def _with_fresh_state(self, change) -> ChatMessage:
+    def _with_fresh_state(self, change):
         # Fresh rows each time: the room's state or the member's role may have changed.
         user = User.objects.get(pk=self.user_id)
         room = ChatRoom.objects.select_related("group").get(pk=self.room_id)

@@ -53,6 +53,8 @@ REMOVED_TITLE = "[removed by author]"
 
 # C0 and C1 controls other than tab and newline, plus the bidirectional
 # overrides that can make text read differently from what it says.
+# Lone UTF-16 surrogates (JSON can carry them) cannot be encoded, stored or shown.
+_SURROGATES = re.compile("[\ud800-\udfff]")
 _FORBIDDEN_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
@@ -74,6 +76,8 @@ def clean_text(
     text = unicodedata.normalize("NFC", (value or "").replace("\r\n", "\n").replace("\r", "\n"))
     if "\x00" in text:
         raise ValidationError({field: f"{label} contains a NUL character. Please remove it."})
+    if _SURROGATES.search(text):
+        raise ValidationError({field: f"{label} contains characters that are not valid text."})
     if _FORBIDDEN_CHARS.search(text):
         raise ValidationError(
             {field: f"{label} contains invisible control characters. Please remove them."}
@@ -455,7 +459,7 @@ def save_room(
     if state not in ChatRoom.State.values:
         raise ValidationError({"state": "Choose open, read-only or archived."})
     if room is None:
-        slug = slugify(name)[:50] or "room"
+        slug = slugify(name)[:50].strip("-") or "room"
         # "new" is the address of the new-room form.
         taken = {"new"} | set(
             group.rooms.filter(slug__startswith=slug).values_list("slug", flat=True)

@@ -246,7 +246,7 @@ def get_room_for(user, *, slug: str, room_slug: str) -> ChatRoom:
 
 
 def rooms_with_unread(user, group: SupportGroup) -> list[ChatRoom]:
-    """The group's rooms, each with ``unread``: messages after the member's last read."""
+    """The group's rooms, each with ``unread``: others' messages after the member's last read."""
     read_upto = Subquery(
         RoomReadState.objects.filter(room=OuterRef("pk"), user=user).values("last_read_seq")[:1]
     )
@@ -254,6 +254,7 @@ def rooms_with_unread(user, group: SupportGroup) -> list[ChatRoom]:
         unread=Count(
             "messages",
             filter=Q(messages__removed_at__isnull=True)
+            & ~Q(messages__author=user)
             & (Q(read_upto__isnull=True) | Q(messages__seq__gt=F("read_upto"))),
         )
     )

@@ -94,3 +94,10 @@ def unused_tcp_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    # Browser tests last (after pytest-django's own ordering): they are the slowest,
+    # and nothing else shares the thread with Playwright's event loop.
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)

@@ -16,7 +16,7 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 
 from forum import memberships, publishing
-from forum.models import Post, SupportGroup, Thread, User
+from forum.models import ChatMessage, ChatRoom, Post, SupportGroup, Thread, User
 from moderation import permissions
 from tests.conftest import join, make_group, make_user
 
@@ -141,6 +141,43 @@ class World:
         if not was_member:
             memberships.leave_group(user=actor, group=self.fresh_group())
         return self.fresh_post(post)
+
+    # Chat: rooms and messages are made on demand, since most rows need none.
+
+    def room(self, state: str = ChatRoom.State.OPEN) -> ChatRoom:
+        """A room of the group in ``state`` (open, read_only or archived)."""
+        room, _created = ChatRoom.objects.get_or_create(
+            group=self.group, slug=f"room-{state.replace('_', '-')}",
+            defaults={"name": f"A {state} room", "state": state},
+        )  # fmt: skip
+        return ChatRoom.objects.select_related("group").get(pk=room.pk)
+
+    def fresh_chat_message(self, message: ChatMessage) -> ChatMessage:
+        return ChatMessage.objects.select_related("room__group").get(pk=message.pk)
+
+    def others_chat_message(self) -> ChatMessage:
+        """A message by the poster in the open room."""
+        message, _created = publishing.publish_chat_message(
+            author=self.poster, room=self.room(), body="Checking in tonight.", client_id="poster"
+        )
+        return self.fresh_chat_message(message)
+
+    def own_chat_message(self) -> ChatMessage:
+        """A message by the actor in the open room; like ``own_post``, non-members and
+        site staff wrote it while they were members, and anonymous visitors get someone
+        else's."""
+        actor = self.actor
+        if not actor.is_authenticated:
+            return self.others_chat_message()
+        was_member = permissions.membership_role(actor, self.fresh_group()) is not None
+        if not was_member:
+            join(actor, self.fresh_group())
+        message, _created = publishing.publish_chat_message(
+            author=actor, room=self.room(), body=f"My own words, {actor.handle}.", client_id="own"
+        )
+        if not was_member:
+            memberships.leave_group(user=actor, group=self.fresh_group())
+        return self.fresh_chat_message(message)
 
 
 def make_actor(role: str, group: SupportGroup) -> User | AnonymousUser:

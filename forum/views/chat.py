@@ -1,5 +1,6 @@
 """Chat room pages; the live part runs over forum.consumers."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
@@ -30,7 +31,7 @@ def room_list(request, slug: str):
 def room(request, slug: str, room_slug: str):
     room = selectors.get_room_for(request.user, slug=slug, room_slug=room_slug)
     permissions.check_can_read_room(request.user, room)
-    recent, _more = selectors.room_changes(room.pk, after=None, limit=50)
+    recent, _more = selectors.room_changes(room.pk, after=None, limit=settings.KINSHIP_CHAT_HISTORY)
     context = {
         "group": room.group,
         "room": room,

@@ -31,6 +31,11 @@
   var RESUME_TIMEOUT_MS = 15000;
   var STALE_OUTBOX_MS = 10 * 60 * 1000; // older unsent messages come back as "not sent"
   var NEAR_BOTTOM_PX = 80;
+  // The server's default chat limit (docs/chat-protocol.md): queued messages are resent
+  // one at a time and no faster than this, so a long queue does not trip it.
+  var RATE_COUNT = 10;
+  var RATE_WINDOW_MS = 10000;
+  var RATE_MARGIN_MS = 250; // retry_after is whole seconds, rounded down
 
   function init(root) {
     var $ = function (id) { return document.getElementById(id); };
@@ -63,6 +68,7 @@
 
     var me = root.dataset.me || "";
     var wsPath = root.dataset.wsPath;
+    var healthUrl = root.dataset.healthUrl || "";
     var canModerate = root.dataset.canModerate === "true";
     var canWrite = root.dataset.canWrite === "true";
     var renderedState = root.dataset.roomState || "open";
@@ -90,13 +96,20 @@
     var stopped = false;
     var lastFrameAt = 0;
     var lastSentClientId = null;
+    var connSerial = 0; // counts opened sockets: which one a queued send went out on
+    var awaitingHistory = false; // opened, and the first history has not arrived yet
 
     // ---- sends, edits, deletes ---------------------------------------------
-    var outbox = []; // {cid, body, at, state: "pending"|"sent"|"failed", reason, sentAt, id}
-    var ownSource = {}; // message id -> the text typed here (to prefill Edit)
+    // Outbox items: {cid, body, at, state: "pending"|"sent"|"failed", reason, sentAt, id,
+    // queued, sentOn}. A queued item waits its turn (see pumpQueue); the others were sent
+    // the moment they were written, on an open socket.
+    var outbox = [];
+    var ownSource = {}; // message id -> the text typed here (a fallback when there is no `source`)
     var ops = {}; // message id -> {kind: "edit"|"delete", at}
-    var lastOpId = null;
     var rateLimitedUntil = 0;
+    var sendTimes = []; // when each send frame went out, for pacing the queue
+    var queueHoldUntil = 0; // a rate limit answered a queued send: wait until then
+    var queueTimer = null;
     var lastTypingSent = 0;
     var typers = {}; // handle -> expiry (ms)
     var readTimer = null;
@@ -196,11 +209,20 @@
       return window.TextEncoder ? new TextEncoder().encode(json).length : json.length * 3;
     }
 
-    function announce(text) {
+    function announce(text, messageId) {
       var p = el("p", null, text);
+      if (messageId !== undefined) { p.dataset.messageId = String(messageId); }
       els.announcer.appendChild(p);
       while (els.announcer.childNodes.length > 5) {
         els.announcer.removeChild(els.announcer.firstChild);
+      }
+    }
+
+    /** A removed message's text must leave the page: the announcer's copy too. */
+    function unannounce(messageId) {
+      var said = els.announcer.querySelectorAll("p[data-message-id]");
+      for (var i = 0; i < said.length; i++) {
+        if (said[i].dataset.messageId === String(messageId)) { els.announcer.removeChild(said[i]); }
       }
     }
 
@@ -296,6 +318,13 @@
       }
       if (me && m.author === me) { li.classList.add("is-mine"); }
       if (m.removed) { li.classList.add("is-removed"); }
+      // What the author wrote (Markdown, plain text), to fill the editor; kept in a data
+      // attribute, never parsed as HTML.
+      if (me && m.author === me && !m.removed && typeof m.source === "string") {
+        li.dataset.source = m.source;
+      } else {
+        delete li.dataset.source;
+      }
 
       while (li.firstChild) { li.removeChild(li.firstChild); }
       var meta = el("p", "chat-meta");
@@ -377,6 +406,7 @@
     /** Apply one message object (history, message, message_updated, message_removed). */
     function applyMessage(m, isLive, sink) {
       if (!m || typeof m.id !== "number") { return; }
+      if (m.removed) { unannounce(m.id); }
       var version = toInt(m.version, 0);
       var existing = findById(m.id);
       var local = null;
@@ -446,7 +476,10 @@
       area.id = fieldId;
       area.maxLength = MAX_BODY;
       area.rows = 3;
-      area.value = ownSource[id] !== undefined ? ownSource[id] : editableText(body);
+      // The server's `source` first; without it (an older server), what was typed here,
+      // or else the text of the rendered HTML.
+      area.value = li.dataset.source !== undefined ? li.dataset.source
+        : ownSource[id] !== undefined ? ownSource[id] : editableText(body);
       var initial = area.value;
       var note = el("p", "chat-editor-error error");
       note.hidden = true;
@@ -483,7 +516,6 @@
         }
         ownSource[id] = text;
         ops[id] = { kind: "edit", at: now() };
-        lastOpId = id;
         area.disabled = true;
         save.disabled = true;
         save.textContent = "Saving…";
@@ -545,7 +577,6 @@
           return;
         }
         ops[id] = { kind: "delete", at: now() };
-        lastOpId = id;
         drawActions(li);
         focusMessage(li);
       });
@@ -562,7 +593,6 @@
     function finishOp(id, li) {
       var op = ops[id];
       delete ops[id];
-      if (lastOpId === id) { lastOpId = null; }
       if (!li) { return; }
       if (op && op.kind === "edit") {
         var hadFocus = li.contains(document.activeElement);
@@ -580,7 +610,6 @@
       var op = ops[id];
       if (!op) { return; }
       delete ops[id];
-      if (lastOpId === id) { lastOpId = null; }
       var li = findById(id);
       if (!li) { return; }
       if (op.kind === "edit" && li.querySelector(".chat-editor")) {
@@ -648,6 +677,7 @@
         if (outbox[i].cid === cid) { outbox.splice(i, 1); break; }
       }
       saveOutbox();
+      pumpQueue(); // if it was the queued one in flight, the next may go
     }
 
     /** Draw a message that the server has not stored (pending or failed) or not yet sent us. */
@@ -673,7 +703,8 @@
       setTime(time, iso);
       meta.appendChild(time);
       meta.appendChild(document.createTextNode(" "));
-      var stateText = item.state === "sent" ? "sent" : item.state === "failed" ? "not sent" : "sending…";
+      var stateText = item.state === "sent" ? "sent" : item.state === "failed" ? "not sent"
+        : item.waiting || !opened ? "waiting to send…" : "sending…";
       meta.appendChild(el("span", "chat-send-state", stateText));
       li.appendChild(meta);
       var body = el("div", "chat-body chat-plain");
@@ -697,8 +728,81 @@
 
     function trySend(item) {
       item.sentAt = now();
+      item.sentOn = connSerial;
       lastSentClientId = item.cid;
-      return sendFrame({ type: "send", client_id: item.cid, body: item.body });
+      if (!sendFrame({ type: "send", client_id: item.cid, body: item.body })) { return false; }
+      sendTimes.push(now());
+      return true;
+    }
+
+    // ---- the queue ----------------------------------------------------------
+    // Messages written while disconnected (or restored after a reload, or unconfirmed when
+    // the connection dropped) are resent after reconnecting in the order they were written,
+    // one at a time: the next goes when the previous one is acknowledged, and never more
+    // than RATE_COUNT in RATE_WINDOW_MS. If the server still says rate_limited (another tab
+    // may be writing too), the queue waits retry_after and carries on: nothing is marked
+    // failed for it. Messages written while the queue is still busy join its end.
+
+    function queueBusy() {
+      for (var i = 0; i < outbox.length; i++) {
+        if (outbox[i].state === "pending" && outbox[i].queued) { return true; }
+      }
+      return false;
+    }
+
+    /** Milliseconds until one more send keeps within RATE_COUNT per RATE_WINDOW_MS. */
+    function paceDelay() {
+      var t = now();
+      while (sendTimes.length && t - sendTimes[0] >= RATE_WINDOW_MS) { sendTimes.shift(); }
+      if (sendTimes.length < RATE_COUNT) { return 0; }
+      return sendTimes[sendTimes.length - RATE_COUNT] + RATE_WINDOW_MS + RATE_MARGIN_MS - t;
+    }
+
+    function setWaiting(item, waiting) {
+      if (!!item.waiting === waiting) { return; }
+      item.waiting = waiting;
+      drawLocal(item);
+    }
+
+    function pumpQueue() {
+      window.clearTimeout(queueTimer);
+      queueTimer = null;
+      if (!opened || stopped || awaitingHistory) { return; }
+      var next = null;
+      for (var i = 0; i < outbox.length && !next; i++) {
+        var item = outbox[i];
+        if (item.state !== "pending" || !item.queued) { continue; }
+        if (item.sentOn === connSerial) { return; } // in flight: wait for its ack or error
+        next = item;
+      }
+      if (!next) { return; }
+      var wait = Math.max(queueHoldUntil - now(), paceDelay());
+      if (wait > 0) {
+        for (var j = 0; j < outbox.length; j++) {
+          if (outbox[j].state === "pending" && outbox[j].queued) { setWaiting(outbox[j], true); }
+        }
+        queueTimer = window.setTimeout(pumpQueue, wait);
+        return;
+      }
+      setWaiting(next, false);
+      trySend(next);
+    }
+
+    /**
+     * Send now if connected and nothing is queued ahead of it; otherwise it waits its turn.
+     * (A message written on an open socket goes at once: if it is one too many, the server
+     * says rate_limited and the person sees it, with Retry, rather than a silent wait.)
+     */
+    function sendOrQueue(item) {
+      item.sentOn = 0;
+      if (opened && !queueBusy() && rateLimitedUntil <= now()) {
+        item.queued = false;
+        trySend(item);
+      } else {
+        item.queued = true;
+        if (rateLimitedUntil > now()) { queueHoldUntil = Math.max(queueHoldUntil, rateLimitedUntil); }
+        pumpQueue();
+      }
     }
 
     function submitComposer() {
@@ -722,7 +826,7 @@
       hideError();
       drawLocal(item);
       scrollToBottom();
-      if (opened) { trySend(item); }
+      sendOrQueue(item);
     }
 
     function retry(cid) {
@@ -733,7 +837,7 @@
       item.sentAt = 0;
       saveOutbox();
       var li = drawLocal(item);
-      if (opened) { trySend(item); }
+      sendOrQueue(item);
       focusMessage(li);
     }
 
@@ -751,8 +855,22 @@
       item.state = "failed";
       item.reason = reason;
       item.retryOnReconnect = !!automatic;
+      item.queued = false;
+      item.waiting = false;
       saveOutbox();
       drawLocal(item);
+      pumpQueue();
+    }
+
+    /** A send was refused with rate_limited. Returns true if the queue takes care of it. */
+    function holdQueue(cid, waitSeconds) {
+      var item = outboxItem(cid);
+      if (!item || item.state !== "pending" || !item.queued) { return false; }
+      item.sentOn = 0;
+      item.sentAt = 0;
+      queueHoldUntil = Math.max(queueHoldUntil, now() + waitSeconds * 1000 + RATE_MARGIN_MS);
+      pumpQueue();
+      return true;
     }
 
     function onAck(frame) {
@@ -763,6 +881,8 @@
         ownSource[frame.id] = item.body;
         item.state = "sent";
         item.id = frame.id;
+        item.queued = false;
+        item.waiting = false;
       }
       saveOutbox(); // sent ones are no longer kept for a reload
       var real = findById(frame.id);
@@ -778,6 +898,7 @@
         li.dataset.seq = String(frame.seq);
         placeBySeq(li, toInt(frame.seq, Infinity));
       }
+      pumpQueue();
       // The broadcast usually follows; if it was lost, fetch the message.
       window.setTimeout(function () {
         var shown = findById(frame.id);
@@ -785,19 +906,21 @@
       }, 3000);
     }
 
+    /** After (re)connecting: everything unconfirmed goes back in the queue, in order. */
     function flushOutbox() {
       for (var i = 0; i < outbox.length; i++) {
         var item = outbox[i];
         if (item.state === "pending" || (item.state === "failed" && item.retryOnReconnect)) {
-          if (item.state === "failed") {
-            item.state = "pending";
-            item.reason = "";
-            drawLocal(item);
-          }
-          trySend(item);
+          item.state = "pending";
+          item.reason = "";
+          item.queued = true;
+          item.sentOn = 0;
+          item.sentAt = 0;
+          drawLocal(item);
         }
       }
       saveOutbox();
+      pumpQueue();
     }
 
     // =========================================================================
@@ -1044,10 +1167,13 @@
       ws = socket;
       socket.onopen = function () {
         if (ws !== socket) { return; }
+        if (stopped) { dropSocket(); return; }
         opened = true;
         openedAt = now();
         lastFrameAt = now();
         failedHandshakes = 0;
+        connSerial += 1;
+        awaitingHistory = true; // the queue waits for it: it may show some were stored
         window.clearInterval(statusTimer);
         setStatus("open", "Connected");
         if (attempt > 0) { announce("Chat reconnected."); }
@@ -1083,6 +1209,12 @@
       var wasOpen = opened;
       ws = null;
       opened = false;
+      awaitingHistory = false;
+      window.clearTimeout(queueTimer);
+      queueTimer = null;
+      for (var k = 0; k < outbox.length; k++) {
+        if (outbox[k].state === "pending") { drawLocal(outbox[k]); } // "waiting to send…"
+      }
       resumeInFlight = false;
       presenceMembers = null;
       drawPresence();
@@ -1111,11 +1243,7 @@
       if (wasOpen) {
         if (now() - openedAt >= STABLE_OPEN_MS) { attempt = 0; }
       } else {
-        failedHandshakes += 1;
-        if (failedHandshakes >= MAX_FAILED_HANDSHAKES) {
-          stop("You can't join this room right now. Reload the page to see why.");
-          return;
-        }
+        countFailedHandshake();
       }
       if (wasOpen) { announce("Chat connection lost. Reconnecting…"); }
       updateComposer();
@@ -1124,6 +1252,26 @@
       var delay = Math.min(BACKOFF_MAX_MS, Math.round(base * (0.75 + Math.random() * 0.5)));
       attempt += 1;
       connectSoon(delay);
+    }
+
+    /**
+     * A browser sees a refused handshake and a server that is down (restarting) alike. Only
+     * refusals count towards giving up, so a restart longer than a few attempts does not
+     * stop chat for good: the health check (no socket, no session) tells them apart.
+     */
+    function countFailedHandshake() {
+      var count = function () {
+        if (stopped || opened) { return; }
+        failedHandshakes += 1;
+        if (failedHandshakes >= MAX_FAILED_HANDSHAKES) {
+          stop("You can't join this room right now. Reload the page to see why.");
+        }
+      };
+      if (!healthUrl || typeof window.fetch !== "function") { count(); return; }
+      window.fetch(healthUrl, { cache: "no-store", credentials: "omit", redirect: "error" }).then(
+        function (response) { if (response.ok) { count(); } }, // up and well: it was a refusal
+        function () { /* unreachable: it is down, keep trying with backoff */ }
+      );
     }
 
     function connectSoon(delay) {
@@ -1153,6 +1301,7 @@
         case "message_updated":
         case "message_removed":
           if (frame.message) {
+            if (frame.type === "message_updated") { confirmUnchangedEdit(frame.message); }
             var sink = frame.type === "message" ? [] : null;
             applyMessage(frame.message, true, sink);
             noteVersion(frame.message.version, true);
@@ -1182,6 +1331,19 @@
       }
     }
 
+    /**
+     * An edit that changed nothing is answered to its sender alone with a message_updated
+     * carrying the version already shown: that confirms the edit (nothing to redraw).
+     */
+    function confirmUnchangedEdit(m) {
+      if (!m || typeof m.id !== "number" || !ops[m.id] || ops[m.id].kind !== "edit") { return; }
+      var li = findById(m.id);
+      if (!li || li.classList.contains("is-local")) { return; }
+      if (toInt(li.dataset.version, 0) < toInt(m.version, 0)) { return; } // a real change: applyMessage
+      if (me && m.author === me && !m.removed && typeof m.source === "string") { li.dataset.source = m.source; }
+      finishOp(m.id, li);
+    }
+
     function onHistory(frame) {
       var messages = Array.isArray(frame.messages) ? frame.messages : [];
       var fresh = [];
@@ -1194,6 +1356,10 @@
       // A history holds every change after `after` up to its last version.
       if (highest > lastSeen) { lastSeen = highest; }
       resumeInFlight = false;
+      if (awaitingHistory) {
+        awaitingHistory = false;
+        pumpQueue(); // what the history showed as stored has left the queue; send the rest
+      }
       if (frame.has_more) {
         if (messages.length) { requestResume(); }
       } else if (!messages.length) {
@@ -1215,7 +1381,7 @@
       for (var i = 0; i < list.length; i++) {
         var text = plainText(list[i].html);
         if (text.length > 300) { text = text.slice(0, 300) + "…"; }
-        announce((list[i].author || "a former member") + ": " + text);
+        announce((list[i].author || "a former member") + ": " + text, list[i].id);
       }
     }
 
@@ -1244,22 +1410,31 @@
 
     function onError(frame) {
       var text = typeof frame.message === "string" && frame.message ? frame.message : "That didn't work.";
-      if (frame.code === "rate_limited") {
-        var wait = Math.max(1, toInt(frame.retry_after, 10));
-        if (frame.client_id) { markFailed(frame.client_id, "Not sent: too many messages at once.", false); }
-        showError("You're sending messages quickly. Please wait a moment, then retry.", wait);
-        return;
-      }
-      if (frame.client_id) {
-        markFailed(frame.client_id, "Not sent: " + text, false);
+      var limited = frame.code === "rate_limited";
+      var wait = limited ? Math.max(1, toInt(frame.retry_after, 10)) : 0;
+      var cid = typeof frame.client_id === "string" && frame.client_id ? frame.client_id : null;
+      if (cid) {
+        // It answers a send.
+        if (limited) {
+          if (holdQueue(cid, wait)) { return; } // a queued resend: wait and carry on
+          markFailed(cid, "Not sent: too many messages at once.", false);
+          showError("You're sending messages quickly. Please wait a moment, then retry.", wait);
+          return;
+        }
+        markFailed(cid, "Not sent: " + text, false);
         showError(text);
         return;
       }
-      if (lastOpId !== null && ops[lastOpId] && now() - ops[lastOpId].at < OP_TIMEOUT_MS) {
-        failOp(lastOpId, text);
+      if (typeof frame.id === "number") {
+        // It answers an edit or a delete of that message.
+        if (ops[frame.id]) {
+          failOp(frame.id, text);
+        } else {
+          showError(text); // it was already given up on (timed out)
+        }
         return;
       }
-      showError(text);
+      showError(text, wait || undefined);
     }
 
     // =========================================================================
@@ -1278,6 +1453,10 @@
           if (Object.prototype.hasOwnProperty.call(ops, id) && t - ops[id].at > OP_TIMEOUT_MS) {
             failOp(toInt(id, 0), "Not confirmed. Please try again.");
           }
+        }
+        if (awaitingHistory && t - openedAt > RESUME_TIMEOUT_MS) {
+          awaitingHistory = false; // no history after all: send anyway (a repeat is harmless)
+          pumpQueue();
         }
         if (t - lastFrameAt > SILENCE_LIMIT_MS) {
           dropSocket(); // no heartbeat for a long while: the connection is dead

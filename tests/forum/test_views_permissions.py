@@ -83,6 +83,10 @@ def _plain(name):
     return lambda w: reverse(name)
 
 
+def _room(name):
+    return lambda w: reverse(name, kwargs={"slug": w.group.slug, "room_slug": w.room().slug})
+
+
 JOIN = {"accept_guidelines": "on"}
 
 PAGES: dict[str, Page] = {
@@ -157,6 +161,16 @@ PAGES: dict[str, Page] = {
     ),
     "`post_support` (POST, someone else's post)": Page(
         "post_support", _others_post("post_support"), "post"
+    ),
+    "`rooms`": Page("rooms", _slug("rooms")),
+    "`room`": Page("room", _room("room")),
+    "`room_new`": Page("room_new", _slug("room_new")),
+    "`room_new` (POST)": Page(
+        "room_new", _slug("room_new"), "post", {"name": "Evening check-in", "state": "open"}
+    ),
+    "`room_settings`": Page("room_settings", _room("room_settings")),
+    "`room_settings` (POST)": Page(
+        "room_settings", _room("room_settings"), "post", {"name": "Renamed", "state": "read_only"}
     ),
     "`home`": Page("home", _plain("home")),
     "`directory`": Page("directory", _plain("directory")),

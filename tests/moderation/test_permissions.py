@@ -17,9 +17,9 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from forum import selectors
-from forum.models import Thread
-from moderation import permissions
+from forum import publishing, selectors
+from forum.models import ChatMessage, ChatRoom, Thread
+from moderation import actions, permissions
 from tests.conftest import join, make_group, make_user
 from tests.permissions_world import (
     ROLES,
@@ -112,6 +112,74 @@ ROW_CHECKS: dict[str, Check] = {
         about_group=False,
     ),
 }
+
+
+# Chat messages have no check_* of their own: the write path is the check. For "yes"
+# it goes through (the world is thrown away after the row); for "no" it must refuse.
+
+
+def edit_chat_message_as(actor, message: ChatMessage) -> None:
+    publishing.edit_chat_message(editor=actor, message=message, body="Said it better.")
+
+
+def withdraw_chat_message_as(actor, message: ChatMessage) -> None:
+    publishing.withdraw_chat_message(author=actor, message=message)
+
+
+def remove_chat_message_as(actor, message: ChatMessage) -> None:
+    actions.remove_chat_message(actor=actor, message=message)
+
+
+ROW_CHECKS.update(
+    {
+        "read chat rooms": Check(
+            lambda w: (permissions.can_read_room, (w.actor, w.room()), {}),
+            permissions.check_can_read_room,
+        ),
+        "write in an open room": Check(
+            lambda w: (permissions.can_write_room, (w.actor, w.room(ChatRoom.State.OPEN)), {}),
+            permissions.check_can_write_room,
+        ),
+        "write in a read-only room": Check(
+            lambda w: (
+                permissions.can_write_room,
+                (w.actor, w.room(ChatRoom.State.READ_ONLY)),
+                {},
+            ),
+            permissions.check_can_write_room,
+        ),
+        "write in an archived room": Check(
+            lambda w: (
+                permissions.can_write_room,
+                (w.actor, w.room(ChatRoom.State.ARCHIVED)),
+                {},
+            ),
+            permissions.check_can_write_room,
+        ),
+        "edit own chat message": Check(
+            lambda w: (permissions.can_edit_chat_message, (w.actor, w.own_chat_message()), {}),
+            edit_chat_message_as,
+            about_group=False,
+        ),
+        "delete own chat message": Check(
+            lambda w: (permissions.can_delete_chat_message, (w.actor, w.own_chat_message()), {}),
+            withdraw_chat_message_as,
+            about_group=False,
+        ),
+        "remove another's chat message": Check(
+            lambda w: (
+                permissions.can_delete_chat_message,
+                (w.actor, w.others_chat_message()),
+                {},
+            ),
+            remove_chat_message_as,
+        ),
+        "manage rooms (create, rename, make read-only, archive)": Check(
+            lambda w: (permissions.can_manage_rooms, (w.actor, w.fresh_group()), {}),
+            permissions.check_can_manage_rooms,
+        ),
+    }
+)
 SITE_WIDE_ROWS = {"create group"}
 
 

@@ -1,0 +1,337 @@
+"""Live chat in real browsers against a real uvicorn process, through a server restart.
+
+The server runs as in development: one uvicorn process (DJANGO_DEBUG=true), no REDIS_URL so
+the in-memory channel layer and cache are used, and its own database: an SQLite file in the
+test's temporary directory, or, when DATABASE_URL points at PostgreSQL, a fresh database
+created for this module and dropped afterwards. Everything in the database is written by the
+server process itself (``manage.py migrate`` and ``manage.py shell -c``), never by the test.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from .conftest import screenshot
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "quiet-harbour-5820"
+GROUP = "evening-circle"
+MEMBER = "river"  # writes
+LEADER = "meadow"  # reads, and removes as a leader
+ROOM_PATH = f"/g/{GROUP}/chat/general/"
+SEED = f"""
+from forum import memberships
+from forum.models import ChatRoom, Membership, SupportGroup, User
+group = SupportGroup.objects.create(
+    name="Evening Circle", slug="{GROUP}", kind=SupportGroup.Kind.MUTUAL_AID,
+    visibility="public", join_policy="open",
+    guidelines_source="Be kind.", guidelines_html="<p>Be kind.</p>",
+)
+ChatRoom.objects.create(group=group, name="General", slug="general", is_default=True)
+member = User.objects.create_user("{MEMBER}", "{MEMBER}@example.test", "{PASSWORD}")
+leader = User.objects.create_user("{LEADER}", "{LEADER}@example.test", "{PASSWORD}")
+memberships.add_member(user=member, group=group)
+memberships.add_member(user=leader, group=group, role=Membership.Role.LEADER)
+"""
+# What Chromium itself logs while the server is down: the failed handshakes, and the
+# health check chat.js makes to tell "down" from "refused". Nothing else may be logged.
+OUTAGE_NOISE = (
+    "WebSocket connection to 'ws://",
+    "Failed to load resource: net::ERR_CONNECTION_REFUSED",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """uvicorn serving forum.asgi in a subprocess; stop() and start() keep the port."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env = env
+        self.log_path = log
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def manage(self, *args: str) -> None:
+        subprocess.run(  # noqa: S603 - our own interpreter and manage.py
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True, timeout=120
+        )
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(  # noqa: S603
+                [sys.executable, "-m", "uvicorn", "forum.asgi:application", "--host", "127.0.0.1",
+                 "--port", str(self.port), "--lifespan", "off", "--no-access-log"],
+                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as response:  # noqa: S310
+                    if response.status == 200:
+                        return
+            except (OSError, urllib.error.URLError):
+                time.sleep(0.1)
+        self.stop()
+        pytest.fail("uvicorn did not start:\n" + self.log_path.read_text()[-3000:])
+
+    def stop(self) -> None:
+        """SIGTERM, and SIGKILL if it has not exited within 3 seconds."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+    def ensure_running(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            self.start()
+
+
+def _fresh_postgres(url: str):
+    """Create an empty database next to ``url``'s; yield its URL; drop it afterwards."""
+    import psycopg
+
+    name = f"kinship_e2e_{uuid.uuid4().hex[:12]}"
+    parts = urlsplit(url)
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def database_url(tmp_path_factory):
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith(("postgres://", "postgresql://")):
+        yield from _fresh_postgres(url)
+    else:
+        yield f"sqlite:///{tmp_path_factory.mktemp('chat-e2e') / 'chat.sqlite3'}"
+
+
+@pytest.fixture(scope="module")
+def server(chromium, database_url, tmp_path_factory):
+    # Only this module's settings: no DJANGO_* from the test run, and no Redis, so the
+    # single process uses the in-memory channel layer and cache.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    env.pop("REDIS_URL", None)
+    env.update(
+        DJANGO_DEBUG="true",
+        DJANGO_SETTINGS_MODULE="forum.settings",
+        DATABASE_URL=database_url,
+        DJANGO_LOG_LEVEL="WARNING",
+    )
+    live = Server(env, tmp_path_factory.mktemp("uvicorn") / "uvicorn.log")
+    live.manage("migrate", "--noinput", "-v0")
+    live.manage("shell", "-c", SEED)
+    live.start()
+    yield live
+    live.stop()
+
+
+class Visitor:
+    """One person in their own browser context, watched for foreign requests and errors."""
+
+    def __init__(self, browser, server: Server, handle: str, width: int = 1100) -> None:
+        self.handle = handle
+        self.context = browser.new_context(viewport={"width": width, "height": 900})
+        self.context.set_default_timeout(10_000)
+        self.page = self.context.new_page()
+        self.foreign: list[str] = []
+        self.errors: list[str] = []
+        self.failed: list[str] = []  # requests that got no answer at all
+        origin, ws_origin = server.url, server.url.replace("http://", "ws://", 1)
+
+        def request(req) -> None:
+            if not req.url.startswith((origin + "/", "data:")):
+                self.foreign.append(req.url)
+
+        def websocket(ws) -> None:
+            if not ws.url.startswith(ws_origin + "/"):
+                self.foreign.append(ws.url)
+
+        def console(message) -> None:
+            if message.type == "error":
+                self.errors.append(message.text)
+
+        self.page.on("request", request)
+        self.page.on("websocket", websocket)
+        self.page.on("console", console)
+        self.page.on("pageerror", lambda error: self.errors.append(f"pageerror: {error}"))
+        self.page.on("requestfailed", lambda req: self.failed.append(urlsplit(req.url).path))
+        self.page.on(
+            "dialog", lambda dialog: (self.errors.append(dialog.message), dialog.dismiss())
+        )
+
+    def log_in_to_room(self, server: Server) -> None:
+        page = self.page
+        page.goto(f"{server.url}/accounts/login/?next={ROOM_PATH}")
+        page.get_by_label("Handle").fill(self.handle)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(f"**{ROOM_PATH}")
+        self.expect_connected()
+
+    def expect_connected(self, timeout: float = 10_000) -> None:
+        from playwright.sync_api import expect
+
+        expect(self.page.locator("#chat-status")).to_have_attribute(
+            "data-state", "open", timeout=timeout
+        )
+
+    def send(self, text: str) -> None:
+        box = self.page.get_by_label("Your message")
+        box.fill(text)
+        box.press("Enter")
+
+    def stored(self):
+        """The bodies of stored messages (not pending, not failed), in page order."""
+        return self.page.locator("#chat-messages li.chat-message:not(.is-local) .chat-body")
+
+    def check_clean(self, allow_outage_noise: bool = False) -> None:
+        errors, failed = self.errors, self.failed
+        if allow_outage_noise:
+            errors = [e for e in errors if not e.startswith(OUTAGE_NOISE)]
+            failed = [path for path in failed if path != "/healthz"]
+        assert self.foreign == [], f"{self.handle}: requests left the site: {self.foreign}"
+        assert errors == [], f"{self.handle}: console errors: {errors}"
+        assert failed == [], f"{self.handle}: requests failed: {failed}"
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def visitors(chromium, server):
+    server.ensure_running()
+    opened: list[Visitor] = []
+
+    def visit(handle: str, width: int = 1100) -> Visitor:
+        visitor = Visitor(chromium, server, handle, width)
+        opened.append(visitor)
+        visitor.log_in_to_room(server)
+        return visitor
+
+    yield visit
+    for visitor in opened:
+        visitor.close()
+
+
+def test_messages_survive_a_server_restart_exactly_once_in_order(server, visitors):
+    from playwright.sync_api import expect
+
+    river, meadow = visitors(MEMBER), visitors(LEADER)
+    first = [f"Checking in, day {n} **steady**" for n in (1, 2, 3)]
+    for text in first:
+        river.send(text)
+    shown_first = [t.replace(" **steady**", " steady") for t in first]
+    # Each arrives once, in order, on both screens; nothing is left pending.
+    expect(meadow.stored()).to_have_text(shown_first)
+    expect(river.stored()).to_have_text(shown_first)
+    expect(river.page.locator("li.is-local")).to_have_count(0)
+    expect(meadow.stored().first.locator("strong")).to_have_text("steady")
+
+    server.stop()
+    for visitor in (river, meadow):
+        expect(visitor.page.locator("#chat-status")).not_to_have_attribute("data-state", "open")
+    later = ["Written while the server was down", "Still down, still here", "Third one waiting"]
+    for text in later:
+        river.send(text)
+    # Not lost: shown as pending, and kept for a reload.
+    pending = river.page.locator("#chat-messages li.is-pending")
+    expect(pending).to_have_count(3)
+    expect(pending.locator(".chat-body")).to_have_text(later)
+    expect(pending.locator(".chat-send-state")).to_have_text(["waiting to send…"] * 3)
+    assert "Third one waiting" in river.page.evaluate("JSON.stringify(sessionStorage)")
+    screenshot(river.page, "chat-offline-1100")
+
+    server.start()
+    # Both reconnect on their own (backoff: about 1, 2, 4, 8 s) and resume.
+    river.expect_connected(timeout=30_000)
+    meadow.expect_connected(timeout=30_000)
+    everything = [*shown_first, *later]
+    expect(river.stored()).to_have_text(everything, timeout=15_000)
+    expect(meadow.stored()).to_have_text(everything, timeout=15_000)
+    for visitor in (river, meadow):
+        expect(visitor.page.locator("#chat-messages li.is-local")).to_have_count(0)
+        expect(visitor.page.locator("#chat-messages li.chat-message")).to_have_count(6)
+    assert river.page.evaluate("JSON.stringify(sessionStorage)").find("Third one waiting") < 0
+    # Exactly once each, by id as well as by text.
+    ids = meadow.page.locator("#chat-messages li.chat-message").evaluate_all(
+        "items => items.map(li => li.id)"
+    )
+    assert len(set(ids)) == 6, ids
+    # And a reload (the server-rendered page) agrees.
+    meadow.page.reload()
+    meadow.expect_connected()
+    expect(meadow.stored()).to_have_text(everything)
+    screenshot(meadow.page, "chat-after-restart-1100")
+    screenshot(river.page, "chat-after-restart-river-1100")
+    river.check_clean(allow_outage_noise=True)
+    meadow.check_clean(allow_outage_noise=True)
+
+
+def test_leader_removal_is_live_and_the_room_fits_360_px(server, visitors):
+    from playwright.sync_api import expect
+
+    river, meadow = visitors(MEMBER), visitors(LEADER)
+    text = "Something I should not have shared"
+    river.send(text)
+    mine = river.page.locator("#chat-messages li.chat-message:not(.is-local)", has_text=text)
+    expect(mine).to_have_count(1)
+    message_id = mine.get_attribute("id")
+    on_leader = meadow.page.locator(f"#{message_id}")
+    expect(on_leader).to_contain_text(text)
+
+    on_leader.get_by_role("button", name="Remove").click()
+    on_leader.get_by_role("button", name="Remove", exact=True).click()
+    # Gone from the other member's screen without a reload: no text left, only the note.
+    on_member = river.page.locator(f"#{message_id}")
+    expect(on_member.locator(".chat-removed")).to_have_text("[removed by a moderator]")
+    expect(on_member).not_to_contain_text(text)
+    # Nowhere in either page, not even in the screen-reader announcements.
+    for visitor in (river, meadow):
+        expect(visitor.page.locator("#chat")).not_to_contain_text(text)
+        assert text not in visitor.page.content()
+    expect(on_member.locator(".chat-actions")).to_have_count(0)
+    screenshot(river.page, "chat-removed-1100")
+
+    river.page.set_viewport_size({"width": 360, "height": 780})
+    river.page.reload()
+    river.expect_connected()
+    river.send("A long word for a narrow screen: " + "unbreakable" * 8)
+    expect(river.page.locator("li.is-local")).to_have_count(0)
+    scroll_width = river.page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= 360, f"the room page scrolls sideways at 360 px ({scroll_width})"
+    log_width, log_visible = river.page.locator("#chat-log").evaluate(
+        "log => [log.scrollWidth, log.clientWidth]"
+    )
+    assert log_width <= log_visible, f"the messages scroll sideways ({log_width} > {log_visible})"
+    screenshot(river.page, "chat-360")
+    river.check_clean()
+    meadow.check_clean()
