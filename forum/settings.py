@@ -117,7 +117,13 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": _LAYERS[os.environ.get("KINSHIP_CHANNEL_LAYER", "core")],
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "kinship:layer"},
+            # redis-py's default 5 s read timeout equals the core layer's blocking
+            # BZPOPMIN wait: after 5 quiet seconds receive() would raise and drop the
+            # socket. The layer's reads wait as long as they need.
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                "prefix": "kinship:layer",
+            },
         }
     }
 else:
