@@ -7,7 +7,7 @@ PORT ?= 8000
 RUN_ENV := DJANGO_DEBUG=$${DJANGO_DEBUG:-true}
 TEST_ENV := DJANGO_DEBUG=true
 
-.PHONY: install run test lint format check-migrations clean
+.PHONY: install run test lint format check-migrations clean bench
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ run: install
 test: install
 	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
+
+# Chat fan-out benchmark (bench/README.md), not part of `make test`. Run it against PostgreSQL:
+#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres make bench
+bench: install
+	$(TEST_ENV) $(BIN)/python bench/chat_fanout.py $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
