@@ -344,7 +344,7 @@ class Client:
     members: int = 0  # size of the last presence list
     errors: list[dict] = field(default_factory=list)
     recovered: set[int] = field(default_factory=set)
-    disconnects: list[str] = field(default_factory=list)  # why the server side went away
+    disconnects: list[str] = field(default_factory=list)  # why the socket closed mid-run
     resuming: bool = False
     resume_done: asyncio.Event = field(default_factory=asyncio.Event)
     reader: asyncio.Task | None = None
@@ -788,7 +788,7 @@ def table(results: list[dict]) -> str:
         ("recovered by resume", lambda r: str(r["recovered_pairs"])),
         ("duplicates", lambda r: str(r["duplicates"])),
         ("arrived after a higher seq", lambda r: str(r["out_of_order"])),
-        ("sockets dropped by the server", lambda r: str(r["disconnected_clients"])),
+        ("sockets closed mid-run", lambda r: str(r["disconnected_clients"])),
         ("'over capacity' drops: connect / send",
          lambda r: f"{r['over_capacity_before_send']} / {r['over_capacity_during_send']}"),
         ("consumers crashed (worker log)", lambda r: str(r.get("worker_exceptions", "-"))),
