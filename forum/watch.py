@@ -94,7 +94,11 @@ class Watch:
             sorted({socket.room_id for socket in sockets})
         )
         for socket in sockets:
-            await socket.send_heartbeat(seqs.get(socket.room_id, 0))
+            try:
+                await socket.send_heartbeat(seqs.get(socket.room_id, 0))
+            except Exception:  # the connection is gone (closed, or its consumer crashed)
+                # Stop watching it, so its presence entry is no longer renewed and expires.
+                self.discard(socket)
 
     async def refresh_presence(self) -> None:
         store, now = presence.store(), presence.now()

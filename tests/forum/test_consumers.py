@@ -1055,3 +1055,41 @@ def test_a_heartbeat_carries_the_rooms_latest_seq(chat, settings):
         await socket.disconnect()
 
     run_async(scenario)
+
+
+def test_a_socket_that_cannot_take_a_heartbeat_is_dropped_and_the_rest_still_beat():
+    import asyncio
+
+    from forum.watch import Watch
+
+    class Gone:
+        room_id = 1
+
+        async def send_heartbeat(self, latest_seq: int) -> None:
+            raise ConnectionError("client disconnected")
+
+    class Alive:
+        room_id = 1
+
+        def __init__(self) -> None:
+            self.beats: list[int] = []
+
+        async def send_heartbeat(self, latest_seq: int) -> None:
+            self.beats.append(latest_seq)
+
+    watch, gone, alive = Watch(), Gone(), Alive()
+    watch.sockets = {gone, alive}
+
+    async def no_rooms(room_ids):
+        return {}
+
+    import forum.watch as watch_module
+
+    original = watch_module.database_sync_to_async
+    watch_module.database_sync_to_async = lambda func: no_rooms
+    try:
+        asyncio.run(watch._heartbeat())
+    finally:
+        watch_module.database_sync_to_async = original
+    assert alive.beats == [0]
+    assert watch.sockets == {alive}
