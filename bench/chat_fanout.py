@@ -284,9 +284,9 @@ class Server:
         )
 
     @classmethod
-    def uvicorn(cls, name: str, env: dict, tmp: Path, app: str = "forum.asgi:application"):
+    def uvicorn(cls, name: str, env: dict, tmp: Path):
         port = free_port()
-        argv = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1",
+        argv = [sys.executable, "-m", "uvicorn", "forum.asgi:application", "--host", "127.0.0.1",
                 "--port", str(port), "--lifespan", "off", "--log-level", "warning",
                 "--no-access-log"]  # fmt: skip
         return cls(name, argv, env, port, tmp)
@@ -651,24 +651,16 @@ async def measure(
     return result
 
 
-# The runs: name -> (KINSHIP_CHANNEL_LAYER, ASGI application the workers serve).
-VARIANTS = {
-    "core": ("core", "forum.asgi:application"),
-    "pubsub": ("pubsub", "forum.asgi:application"),
-    # What-if: no database-connection cleanup hop per broadcast (bench/fanout_patch.py).
-    "core-patched": ("core", "fanout_patch:application"),
-    "pubsub-patched": ("pubsub", "fanout_patch:application"),
-}
+# The runs: values of KINSHIP_CHANNEL_LAYER.
+VARIANTS = ("core", "pubsub")
 
 
 def run_layer(layer: str, room: str, args, services: Services, world: dict, tmp: Path) -> dict:
-    backend, app = VARIANTS[layer]
-    log(f"run: {layer} (KINSHIP_CHANNEL_LAYER={backend}, {app}, room {room})")
+    log(f"run: KINSHIP_CHANNEL_LAYER={layer}, room {room}")
     wait_for_quiet_machine()
     services.flush_redis()
-    pythonpath = os.pathsep.join(filter(None, [str(BENCH), os.environ.get("PYTHONPATH")]))
-    env = app_env(services, KINSHIP_CHANNEL_LAYER=backend, PYTHONPATH=pythonpath)
-    workers = [Server.uvicorn(f"{room}-worker-{n}", env, tmp, app=app) for n in range(2)]
+    env = app_env(services, KINSHIP_CHANNEL_LAYER=layer)
+    workers = [Server.uvicorn(f"{room}-worker-{n}", env, tmp) for n in range(2)]
     try:
         for worker in workers:
             worker.wait_ready(http=True)

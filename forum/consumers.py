@@ -57,6 +57,23 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # --- connection -----------------------------------------------------------------
 
+    async def __call__(self, scope, receive, send) -> None:
+        # A handler that raises ends the consumer without websocket_disconnect, so the
+        # socket's watch and presence entries are released here in every case.
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._leave()
+
+    async def dispatch(self, message: dict) -> None:
+        # Channels closes stale database connections (a hop to the sync thread) before
+        # every message. A broadcast never touches the database, and with a room of
+        # sockets that hop per socket per message dominated worker CPU (bench/README.md).
+        if message["type"] == "chat.event":
+            await self.chat_event(message)
+            return
+        await super().dispatch(message)
+
     async def connect(self) -> None:
         user = self.scope["user"]
         if not user.is_authenticated:
@@ -74,6 +91,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         session = self.scope["session"]
         self.session_key = session.session_key
         self.session_hash = session.get(HASH_SESSION_KEY, "")
+        self.session_expires_at = session.get_expiry_date().timestamp()
         self.room_id, self.user_id, self.handle = room.pk, user.pk, user.handle
         self.conn_id = uuid.uuid4().hex
         self.last_typing = 0.0
@@ -106,8 +124,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         return after if after >= 0 else None
 
     async def disconnect(self, code: int) -> None:
-        if not hasattr(self, "conn_id"):
-            return  # refused before accept
+        await self._leave()
+
+    async def _leave(self) -> None:
+        if not hasattr(self, "conn_id") or getattr(self, "left", False):
+            return  # refused before accept, or already gone
+        self.left = True
         watch().discard(self)
         await self.channel_layer.group_discard(realtime.room_group(self.room_id), self.channel_name)
         try:
@@ -253,6 +275,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         room = ChatRoom.objects.get(pk=self.room_id)
         engagement.mark_room_read(user=user, room=room, seq=seq)
 
+    def _recheck(self) -> tuple[int | None, float]:
+        code = selectors.socket_refusal(
+            user_id=self.user_id,
+            session_key=self.session_key,
+            session_hash=self.session_hash,
+            room_id=self.room_id,
+        )
+        return code, selectors.session_expiry(self.session_key) or 0.0
+
     # --- frames to the client ---------------------------------------------------------
 
     async def _send(self, frame: dict) -> None:
@@ -283,12 +314,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._send({"type": "heartbeat", "latest_seq": latest_seq})
 
     async def revalidate(self) -> None:
-        code = await database_sync_to_async(selectors.socket_refusal)(
-            user_id=self.user_id,
-            session_key=self.session_key,
-            session_hash=self.session_hash,
-            room_id=self.room_id,
-        )
-        if code is not None and not self.closing:
+        code, expires_at = await database_sync_to_async(self._recheck)()
+        if code is None:
+            self.session_expires_at = expires_at  # browsing may have extended the session
+        elif not self.closing:
             self.closing = True
             await self.close(code=code)

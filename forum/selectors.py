@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from importlib import import_module
 
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 from django.utils.crypto import constant_time_compare
@@ -282,19 +283,31 @@ def latest_seqs(room_ids: list[int]) -> dict[int, int]:
     return dict(ChatRoom.objects.filter(pk__in=room_ids).values_list("pk", "last_seq"))
 
 
+def session_expiry(session_key: str | None) -> float | None:
+    """When a signed-in session expires (a timestamp), or None if it is gone or expired.
+
+    Loading it, unlike ``exists()``, refuses an expired session that is still stored.
+    """
+    if not session_key:
+        return None
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    if SESSION_KEY not in store:
+        return None
+    return store.get_expiry_date().timestamp()
+
+
 def socket_refusal(
     *, user_id: int, session_key: str | None, session_hash: str, room_id: int
 ) -> int | None:
     """Why an open chat socket must close now (a close code), or None if it may stay.
 
     Re-checks everything its handshake relied on: the account, the session (logged
-    out elsewhere, or the password changed since), and the right to read the room.
+    out elsewhere, expired, or the password changed since), and the right to read the room.
     """
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None:
         return 4403
-    engine = import_module(settings.SESSION_ENGINE)
-    if not session_key or not engine.SessionStore().exists(session_key):
+    if session_expiry(session_key) is None:
         return 4401
     if not constant_time_compare(session_hash or "", user.get_session_auth_hash()):
         return 4401

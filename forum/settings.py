@@ -108,7 +108,8 @@ else:
 
 # The channel layer carries chat broadcasts between worker processes. It is a doorbell:
 # every chat change is stored first and clients resume from the database, so either
-# channels-redis layer is safe; KINSHIP_CHANNEL_LAYER picks one (see bench/README.md).
+# channels-redis layer is safe. pubsub is the default: it never dropped a broadcast under
+# load and costs less per frame (bench/README.md); KINSHIP_CHANNEL_LAYER=core picks the other.
 if REDIS_URL:
     _LAYERS = {
         "core": "channels_redis.core.RedisChannelLayer",
@@ -116,7 +117,7 @@ if REDIS_URL:
     }
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": _LAYERS[os.environ.get("KINSHIP_CHANNEL_LAYER", "core")],
+            "BACKEND": _LAYERS[os.environ.get("KINSHIP_CHANNEL_LAYER", "pubsub")],
             # redis-py's default 5 s read timeout equals the core layer's blocking
             # BZPOPMIN wait: after 5 quiet seconds receive() would raise and drop the
             # socket. The layer's reads wait as long as they need.

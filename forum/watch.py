@@ -4,7 +4,8 @@ Rather than a timer in every socket, a single loop:
 
 - every KINSHIP_CHAT_RECHECK_SECONDS reads the authority epochs of the members
   connected here (one cache round trip) and asks the sockets of anyone whose epoch
-  moved to re-check their right to stay (logout, password change, removal ...);
+  moved, or whose session has expired, to re-check their right to stay (logout,
+  password change, removal ...);
 - every KINSHIP_CHAT_HEARTBEAT_SECONDS reads the latest sequence number of every
   room with a socket here (one query) and sends each socket its heartbeat;
 - every PRESENCE_REFRESH seconds renews this process's presence entries, drops
@@ -36,6 +37,7 @@ class Watched(Protocol):
     handle: str
     conn_id: str
     authority_epoch: int
+    session_expires_at: float  # a timestamp
 
     async def revalidate(self) -> None: ...
 
@@ -82,9 +84,10 @@ class Watch:
         epochs = await sync_to_async(realtime.authority_epochs)(
             sorted({socket.user_id for socket in sockets})
         )
+        wall_clock = time.time()
         for socket in sockets:
             epoch = epochs.get(socket.user_id, 0)
-            if epoch != socket.authority_epoch:
+            if epoch != socket.authority_epoch or wall_clock >= socket.session_expires_at:
                 socket.authority_epoch = epoch
                 asyncio.get_running_loop().create_task(socket.revalidate())
 

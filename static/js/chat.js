@@ -29,6 +29,7 @@
   var MAX_FAILED_HANDSHAKES = 5;
   var SILENCE_LIMIT_MS = 50000; // heartbeats come every 20 s
   var RESUME_TIMEOUT_MS = 15000;
+  var GAP_GRACE_MS = 1000;
   var STALE_OUTBOX_MS = 10 * 60 * 1000; // older unsent messages come back as "not sent"
   var NEAR_BOTTOM_PX = 80;
   // The server's default chat limit (docs/chat-protocol.md): queued messages are resent
@@ -81,6 +82,8 @@
     var lastSeen = toInt(root.dataset.latestSeq, 0);
     var maxApplied = lastSeen;
     var confirmedLatest = lastSeen; // latest_seq of the last complete history
+    var liveAhead = {}; // versions applied live above lastSeen + 1, waiting for the gap to fill
+    var gapTimer = null;
     var resumeInFlight = false;
     var resumeSentAt = 0;
     var oldestSeq = null; // messages older than the oldest shown are not drawn
@@ -448,12 +451,25 @@
     function noteVersion(version, isLive) {
       version = toInt(version, 0);
       if (version > maxApplied) { maxApplied = version; }
-      if (!isLive) { return; }
-      if (version === lastSeen + 1) {
-        lastSeen = version;
-      } else if (version > lastSeen + 1) {
-        requestResume(); // a broadcast before this one was lost
+      if (!isLive || version <= lastSeen) { return; }
+      liveAhead[version] = true;
+      advanceLastSeen();
+      if (maxApplied > lastSeen && gapTimer === null) {
+        // Two workers' broadcasts can overtake each other: give the missing one a moment
+        // to arrive before asking the server for it.
+        gapTimer = window.setTimeout(function () {
+          gapTimer = null;
+          if (maxApplied > lastSeen) { requestResume(); }
+        }, GAP_GRACE_MS);
       }
+    }
+
+    // Move lastSeen over every version already applied live just above it.
+    function advanceLastSeen() {
+      while (liveAhead[lastSeen + 1]) { lastSeen += 1; }
+      Object.keys(liveAhead).forEach(function (key) {
+        if (toInt(key, 0) <= lastSeen) { delete liveAhead[key]; }
+      });
     }
 
     // =========================================================================
@@ -1355,6 +1371,7 @@
       }
       // A history holds every change after `after` up to its last version.
       if (highest > lastSeen) { lastSeen = highest; }
+      advanceLastSeen();
       resumeInFlight = false;
       if (awaitingHistory) {
         awaitingHistory = false;

@@ -7,6 +7,7 @@ created for this module and dropped afterwards. Everything in the database is wr
 server process itself (``manage.py migrate`` and ``manage.py shell -c``), never by the test.
 """
 
+import json
 import os
 import signal
 import socket
@@ -231,9 +232,11 @@ def visitors(chromium, server):
     server.ensure_running()
     opened: list[Visitor] = []
 
-    def visit(handle: str, width: int = 1100) -> Visitor:
+    def visit(handle: str, width: int = 1100, before_login=None) -> Visitor:
         visitor = Visitor(chromium, server, handle, width)
         opened.append(visitor)
+        if before_login is not None:
+            before_login(visitor)
         visitor.log_in_to_room(server)
         return visitor
 
@@ -335,3 +338,68 @@ def test_leader_removal_is_live_and_the_room_fits_360_px(server, visitors):
     screenshot(river.page, "chat-360")
     river.check_clean()
     meadow.check_clean()
+
+
+class Relay:
+    """Stands between one page and the server and can swap or drop live message frames."""
+
+    def __init__(self) -> None:
+        self.from_page: list[dict] = []
+        self.held: str | None = None
+        self.swap_next = False
+        self.drop_next = False
+
+    def attach(self, visitor: Visitor) -> None:
+        visitor.page.route_web_socket("**/ws/**", self._route)
+
+    def _route(self, ws) -> None:
+        server = ws.connect_to_server()
+
+        def up(raw) -> None:
+            self.from_page.append(json.loads(raw))
+            server.send(raw)
+
+        def down(raw) -> None:
+            if json.loads(raw).get("type") != "message":
+                ws.send(raw)
+            elif self.drop_next:
+                self.drop_next = False
+            elif self.swap_next:
+                self.swap_next, self.held = False, raw
+            else:
+                ws.send(raw)
+                if self.held is not None:
+                    ws.send(self.held)
+                    self.held = None
+
+        ws.on_message(up)
+        server.on_message(down)
+
+    def resumes(self) -> int:
+        return sum(1 for frame in self.from_page if frame.get("type") == "resume")
+
+
+def test_overtaken_broadcasts_wait_briefly_and_lost_ones_are_fetched(server, visitors):
+    """With several workers two broadcasts can arrive out of order: the page waits a
+    moment for the missing one instead of asking again; one that never comes is fetched."""
+    from playwright.sync_api import expect
+
+    relay = Relay()
+    river, meadow = visitors(MEMBER), visitors(LEADER, before_login=relay.attach)
+    river.send("Overtaken first")
+    expect(meadow.stored().last).to_have_text("Overtaken first")
+    relay.swap_next = True
+    river.send("Swapped one")
+    river.send("Swapped two")
+    expect(meadow.stored().filter(has_text="Swapped")).to_have_text(["Swapped one", "Swapped two"])
+    meadow.page.wait_for_timeout(1500)  # longer than the page's grace for a gap
+    assert relay.resumes() == 0, relay.from_page
+
+    relay.drop_next = True
+    river.send("Lost on the way")
+    river.send("Arrived after it")
+    expect(meadow.stored().filter(has_text="Lost on the way")).to_have_count(1, timeout=5_000)
+    expect(meadow.stored().last).to_have_text("Arrived after it")
+    assert relay.resumes() == 1, relay.from_page
+    meadow.check_clean()
+    river.check_clean()

@@ -874,6 +874,63 @@ def test_presence_lists_who_is_here_and_drops_who_left(chat):
     run_async(scenario)
 
 
+async def _frames_until_the_end(socket: ChatSocket) -> None:
+    while True:
+        await socket.next()
+
+
+def test_a_consumer_that_crashes_leaves_presence_and_the_watch_at_once(chat, monkeypatch):
+    from forum.watch import watch
+
+    async def crash(consumer, frame):
+        raise RuntimeError("a bug in a frame handler")
+
+    monkeypatch.setitem(consumers.ChatConsumer.HANDLERS, "typing", crash)
+
+    async def scenario():
+        river = await open_socket(chat.room, chat.river)
+        await settle(river)
+        meadow = await open_socket(chat.room, chat.meadow)
+        await settle(meadow)
+        await river.expect("presence", members=["meadow", "river"])
+        await meadow.send({"type": "typing"})
+        with pytest.raises(RuntimeError, match="a bug in a frame handler"):
+            await _frames_until_the_end(meadow)
+        # Gone at once, not when the presence entry expires 30 s later.
+        await river.expect("presence", members=["river"])
+        assert {socket.handle for socket in watch().sockets} == {"river"}
+        await river.disconnect()
+
+    run_async(scenario)
+
+
+def test_broadcasts_skip_the_database_connection_cleanup(chat, monkeypatch):
+    """Fan-out never touches the database, so it does not pay Channels' per-message hop
+    to the sync thread (bench/README.md); frames from the client still do."""
+    import channels.consumer
+
+    hops = []
+
+    async def counting_cleanup():
+        hops.append(1)
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counting_cleanup)
+
+    async def scenario():
+        river = await open_socket(chat.room, chat.river)
+        await settle(river)
+        hops.clear()
+        await db(post, chat.room, chat.meadow, "Broadcast to river")
+        await river.expect("message")
+        assert hops == []
+        await river.send({"type": "resume", "after": 0})
+        await river.expect("history")
+        assert hops == [1]
+        await river.disconnect()
+
+    run_async(scenario)
+
+
 def test_typing_is_relayed_at_most_once_per_interval(chat, monkeypatch):
     assert consumers.TYPING_INTERVAL == 3.0  # "at most one every 3 s" (the protocol)
     monkeypatch.setattr(consumers, "TYPING_INTERVAL", 0.6)
@@ -991,6 +1048,47 @@ def test_logging_out_elsewhere_closes_the_socket_with_4401(chat):
         await db(log_out_in_a_browser)
         assert await socket.closed(timeout=REVOKED_WITHIN) == 4401
         assert time.monotonic() - started < REVOKED_WITHIN
+        await socket.disconnect()
+
+    run_async(scenario)
+
+
+@pytest.mark.usefixtures("quick_recheck")
+def test_a_session_that_expires_closes_the_socket_with_4401(chat):
+    key = login_session(chat.river)
+    session = session_store(key)
+    session.set_expiry(2)
+    session.save()
+
+    async def scenario():
+        socket = await open_socket(chat.room, session_key=key)
+        await settle(socket)
+        await _assert_still_works(socket, "before-expiry")
+        assert await socket.closed(timeout=2 + REVOKED_WITHIN) == 4401
+        await socket.disconnect()
+
+    run_async(scenario)
+
+
+@pytest.mark.usefixtures("quick_recheck")
+def test_a_session_extended_by_browsing_keeps_the_socket_open(chat):
+    key = login_session(chat.river)
+    session = session_store(key)
+    session.set_expiry(1)
+    session.save()
+
+    async def scenario():
+        socket = await open_socket(chat.room, session_key=key)
+        await settle(socket)
+
+        def browse():
+            extended = session_store(key)
+            extended.set_expiry(3600)
+            extended.save()
+
+        await db(browse)
+        await _sleep(1.5)  # past the expiry the socket saw at its handshake
+        await _assert_still_works(socket, "after-extension")
         await socket.disconnect()
 
     run_async(scenario)
