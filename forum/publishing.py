@@ -15,6 +15,7 @@ field -> message dict, ``moderation.ratelimit.RateLimited``, ``Http404`` and
 ``PermissionDenied``. A rejected submission changes nothing that was saved.
 """
 
+import math
 import re
 import unicodedata
 from datetime import date, timedelta
@@ -22,12 +23,13 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Max
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.text import slugify
 
 from moderation import permissions, policy, ratelimit
+from moderation.models import Sanction
 
 from . import engagement, memberships, realtime, sanitize
 from .models import (
@@ -92,6 +94,29 @@ def clean_text(
     return text
 
 
+MODERATION_TEXT_MAX = 2_000
+
+
+def prepare_text(
+    value: str | None,
+    *,
+    field: str,
+    label: str,
+    max_length: int = MODERATION_TEXT_MAX,
+    required: bool = True,
+    kind: str = "moderation",
+) -> tuple[str, str]:
+    """Steps 3 to 5 for text that moderation code stores (flag details, reasons, notes,
+    appeals): validate, render and sanitise, policy. Returns (source, safe HTML)."""
+    source = clean_text(value, field=field, label=label, max_length=max_length,
+                        required=required)  # fmt: skip
+    if not source:
+        return "", ""
+    html = sanitize.render_markdown(source)
+    _check_verdict(policy.evaluate(policy.Submission(kind, source)), default_field=field)
+    return source, html
+
+
 def _clean_title(value: str) -> str:
     return clean_text(
         value, field="title", label="The title", max_length=TITLE_MAX, multiline=False
@@ -121,6 +146,25 @@ def _recent_texts(author: User) -> tuple[str, ...]:
         .order_by("-created_at")
         .values_list("source", flat=True)[:20]
     )
+
+
+def _check_slow_mode(author: User, group: SupportGroup) -> None:
+    """A member a moderator put in slow mode waits between posts and messages here."""
+    sanction = permissions.sanction_in_force(author, Sanction.Kind.SLOW_MODE, group)
+    if sanction is None:
+        return
+    times = [
+        Post.objects.filter(author=author, thread__group=group).aggregate(t=Max("created_at"))["t"],
+        ChatMessage.objects.filter(author=author, room__group=group).aggregate(t=Max("created_at"))[
+            "t"
+        ],
+    ]
+    last = max((t for t in times if t is not None), default=None)
+    if last is None:
+        return
+    wait = sanction.slow_mode_seconds - (timezone.now() - last).total_seconds()
+    if wait > 0:
+        raise ratelimit.RateLimited(action="slow_mode", retry_after=math.ceil(wait))
 
 
 def _render_with_mentions(source: str) -> tuple[str, list[User]]:
@@ -163,6 +207,7 @@ def publish_thread(
 ) -> Thread:
     """Start a thread in a group; the author follows it."""
     permissions.check_can_post_in_group(author, group)
+    _check_slow_mode(author, group)
     ratelimit.hit("thread", key=str(author.pk))
     title = _clean_title(title)
     body = clean_text(body, field="body", label="Your post", max_length=POST_MAX)
@@ -205,6 +250,7 @@ def publish_reply(
         parent = Post.objects.get(thread=thread, parent__isnull=True)
     elif parent.thread_id != thread.pk:
         raise ValidationError({"parent": "That post is not in this thread."})
+    _check_slow_mode(author, thread.group)
     ratelimit.hit("reply", key=str(author.pk))
     body = clean_text(body, field="body", label="Your reply", max_length=POST_MAX)
     cw = _clean_content_warning(content_warning)
@@ -399,6 +445,7 @@ def publish_chat_message(
     existing = ChatMessage.objects.filter(room=room, author=author, client_id=client_id).first()
     if existing is not None:
         return existing, False
+    _check_slow_mode(author, room.group)
     ratelimit.hit("chat", key=str(author.pk))
     body = clean_text(body, field="body", label="Your message", max_length=CHAT_MAX)
     html, _mentions = _render_with_mentions(body)

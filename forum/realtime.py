@@ -27,6 +27,19 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
+def queue_group(group_id: int | None) -> str:
+    """Moderators watching the queue of one group, or (None) of the whole site."""
+    return "modqueue.site" if group_id is None else f"modqueue.{group_id}"
+
+
+def broadcast_queue_change(group_id: int | None) -> None:
+    """Tell the moderators of ``group_id`` (and site moderators) that their queue changed."""
+    event = {"type": "queue.changed"}
+    broadcast_on_commit(queue_group(None), event)
+    if group_id is not None:
+        broadcast_on_commit(queue_group(group_id), event)
+
+
 def message_payload(message: ChatMessage, *, author_handle: str | None = None) -> dict[str, Any]:
     """A message as clients see it; a removed message carries no text."""
     if author_handle is None:

@@ -229,5 +229,13 @@ KINSHIP_RATE_LIMITS = {
     "reply": (10, 60),
     "edit": (20, 60),
     "profile": (10, 60),
+    "flag": (20, 3600),
+    "appeal": (5, 3600),
+    "moderate": (120, 60),
 }
+# Flags from this many different members hide content until a moderator reviews it
+# (crisis concerns never hide anything); queue items older than this many minutes
+# are highlighted.
+KINSHIP_FLAGS_TO_HIDE = int(os.environ.get("KINSHIP_FLAGS_TO_HIDE", "3"))
+KINSHIP_QUEUE_WAIT_MINUTES = int(os.environ.get("KINSHIP_QUEUE_WAIT_MINUTES", "60"))
 KINSHIP_DUPLICATE_WINDOW_SECONDS = 60

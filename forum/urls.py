@@ -54,5 +54,6 @@ urlpatterns = [
     path("posts/<int:post_id>/remove/", threads.post_remove, name="post_remove"),
     path("posts/<int:post_id>/history/", threads.post_history, name="post_history"),
     path("posts/<int:post_id>/support/", threads.post_support, name="post_support"),
+    path("moderation/", include("moderation.urls")),
     path("admin/", admin.site.urls),
 ]

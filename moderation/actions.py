@@ -1,28 +1,971 @@
-"""Actions leaders and moderators take: check -> mutate -> broadcast, in one place each."""
+"""Every moderation action: check -> mutate -> log -> notify -> broadcast, one function each.
 
-from django.core.exceptions import PermissionDenied
-from django.db import transaction
+Targets are posts, threads, chat messages and members. Every action writes one
+append-only ModerationLogEntry with before/after snapshots; member-written text
+(flag details, reasons, messages, notes, appeals) goes through the write path's text
+step (``forum.publishing.prepare_text``), and anything that leaves the process (chat
+frames, the queue's live updates) is sent after the transaction commits.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 
-from forum import realtime
-from forum.models import ChatMessage, ChatRoom, User
+from forum import publishing, realtime
+from forum.models import (
+    ChatMessage,
+    ChatRoom,
+    Notification,
+    Post,
+    PostRevision,
+    SupportGroup,
+    Thread,
+    User,
+)
 
-from . import permissions
+from . import permissions, ratelimit
+from .models import (
+    FLAG_WEIGHTS,
+    Appeal,
+    Flag,
+    FlagReason,
+    ModerationLogEntry,
+    ModeratorNote,
+    QueueItem,
+    Rule,
+    Sanction,
+)
+
+Action = ModerationLogEntry.Action
+
+# What a member can appeal: what was done to them or to their words.
+APPEALABLE = frozenset(
+    {
+        Action.CONTENT_HIDDEN,
+        Action.CONTENT_EDITED,
+        Action.WARNING,
+        Action.CHAT_MUTE,
+        Action.SLOW_MODE,
+        Action.SUSPENSION,
+        Action.BAN,
+    }
+)
+SANCTION_ACTIONS = {
+    Sanction.Kind.WARNING: Action.WARNING,
+    Sanction.Kind.CHAT_MUTE: Action.CHAT_MUTE,
+    Sanction.Kind.SLOW_MODE: Action.SLOW_MODE,
+    Sanction.Kind.SUSPENSION: Action.SUSPENSION,
+    Sanction.Kind.BAN: Action.BAN,
+}
+# Sanctions that end a member's right to an open chat socket.
+SOCKET_CLOSING = frozenset({Sanction.Kind.SUSPENSION, Sanction.Kind.BAN})
+MAX_DURATION = timedelta(days=3650)
 
 
-def remove_chat_message(*, actor: User, message: ChatMessage) -> ChatMessage:
-    """A leader or moderator removes a message: it disappears from every screen at once.
+# --- targets -------------------------------------------------------------------------------
 
-    The text stays stored (hidden) so the decision can be reviewed; only the author's
-    own deletion erases it.
-    """
-    permissions.check_can_read_room(actor, message.room)
-    if not permissions.can_delete_chat_message(actor, message):
-        raise PermissionDenied("Only the group's leaders and moderators can remove messages.")
+
+@dataclass
+class Target:
+    """What an action or a flag is about, whatever its model."""
+
+    obj: Any
+    kind: str  # "post", "thread", "chat message", "member"
+    group: SupportGroup | None
+    author: User | None
+    label: str
+    url: str
+
+    @property
+    def content_type(self) -> ContentType:
+        return ContentType.objects.get_for_model(type(self.obj))
+
+    @property
+    def is_hidden(self) -> bool:
+        if self.kind == "chat message":
+            return self.obj.is_removed
+        if self.kind in {"post", "thread"}:
+            return self.obj.is_hidden
+        return False
+
+    @property
+    def is_gone(self) -> bool:
+        """Taken back by its author: nothing left to act on."""
+        if self.kind == "post":
+            return self.obj.is_removed_by_author
+        if self.kind == "chat message":
+            return self.obj.removed_by == ChatMessage.RemovedBy.AUTHOR
+        if self.kind == "member":
+            return not self.obj.is_active
+        return False
+
+    def snapshot(self) -> dict[str, Any]:
+        obj = self.obj
+        if self.kind == "post":
+            return {
+                "source": obj.source,
+                "content_warning": obj.content_warning,
+                "hidden": obj.is_hidden,
+                "moderator_note": obj.moderator_note,
+            }
+        if self.kind == "thread":
+            return {
+                "title": obj.title,
+                "group": obj.group.slug,
+                "locked": obj.is_locked,
+                "pinned": obj.is_pinned,
+                "hidden": obj.is_hidden,
+                "content_warning": obj.content_warning,
+            }
+        if self.kind == "chat message":
+            return {"source": obj.source, "removed": obj.removed_by or None}
+        return {"handle": obj.handle}
+
+
+def target_of(obj) -> Target:
+    if isinstance(obj, Post):
+        thread = obj.thread
+        return Target(
+            obj,
+            "post",
+            thread.group,
+            obj.author,
+            f"a post in “{thread.title}”",
+            obj.get_absolute_url(),
+        )
+    if isinstance(obj, Thread):
+        return Target(
+            obj,
+            "thread",
+            obj.group,
+            obj.author,
+            f"the thread “{obj.title}”",
+            obj.get_absolute_url(),
+        )
+    if isinstance(obj, ChatMessage):
+        room = obj.room
+        return Target(
+            obj,
+            "chat message",
+            room.group,
+            obj.author,
+            f"a chat message in {room.group.name} / {room.name}",
+            f"{room.get_absolute_url()}#msg-{obj.pk}",
+        )
+    if isinstance(obj, User):
+        return Target(
+            obj,
+            "member",
+            None,
+            obj,
+            f"@{obj.handle}",
+            reverse("profile", kwargs={"handle": obj.handle}),
+        )
+    raise TypeError(f"cannot moderate {type(obj).__name__}")
+
+
+def load_target(kind: str, pk: int) -> Any:
+    """The object behind a (kind, id) pair from a form or a frame; Http404-free None."""
+    models = {
+        "post": Post.objects.select_related("thread__group", "author"),
+        "thread": Thread.objects.select_related("group", "author"),
+        "chat message": ChatMessage.objects.select_related("room__group", "author"),
+        "member": User.objects.all(),
+    }
+    if kind not in models:
+        return None
+    return models[kind].filter(pk=pk).first()
+
+
+# --- bookkeeping -----------------------------------------------------------------------------
+
+
+def _log(
+    *,
+    actor: User | None,
+    action: str,
+    target: Target,
+    member: User | None = None,
+    reason: str = "",
+    rule: Rule | None = None,
+    before: dict | None = None,
+    after: dict | None = None,
+    target_override: tuple[str, int] | None = None,
+) -> ModerationLogEntry:
+    group = target.group
+    target_type, target_id = target_override or (target.kind, target.obj.pk)
+    member = member if member is not None else target.author
+    return ModerationLogEntry.objects.create(
+        actor_id=actor.pk if actor else None,
+        actor_handle=actor.handle if actor else "",
+        actor_role=(permissions.moderation_standing(actor, group) or "") if actor else "automatic",
+        action=action,
+        group_id=group.pk if group else None,
+        group_name=group.name if group else "",
+        target_type=target_type,
+        target_id=target_id,
+        target_label=target.label[:200],
+        member_id=member.pk if member else None,
+        member_handle=member.handle if member else "",
+        rule_title=rule.title if rule else "",
+        reason=reason,
+        before=before or {},
+        after=after or {},
+    )
+
+
+def _notify(member: User | None, text: str, *, group: SupportGroup | None) -> None:
+    """Tell a member what a moderator did, without naming the moderator."""
+    if member is None or not member.is_active:
+        return
+    Notification.objects.create(
+        recipient=member,
+        kind=Notification.Kind.MODERATION,
+        group=group,
+        text=text[:300],
+        url=reverse("moderation:mine"),
+    )
+
+
+def _because(rule: Rule | None, reason: str) -> str:
+    parts = [part for part in (rule.title if rule else "", reason) if part]
+    return ": ".join(parts)
+
+
+def _reason(value: str, *, required: bool = True, field: str = "reason") -> str:
+    return _reason_with_html(value, required=required, field=field)[0]
+
+
+def _reason_with_html(
+    value: str, *, required: bool = True, field: str = "reason"
+) -> tuple[str, str]:
+    return publishing.prepare_text(value, field=field, label="The reason", required=required)
+
+
+def _rule(rule: Rule | None, group: SupportGroup | None) -> Rule | None:
+    if (
+        rule is not None
+        and rule.group_id is not None
+        and (group is None or rule.group_id != group.pk)
+    ):
+        raise ValidationError({"rule": "That rule belongs to another group."})
+    return rule
+
+
+def _resolve_items(target: Target, *, actor: User, resolution: str) -> None:
+    items = QueueItem.objects.filter(
+        content_type=target.content_type, object_id=target.obj.pk, state=QueueItem.State.OPEN
+    )
+    if items.update(
+        state=QueueItem.State.RESOLVED,
+        resolved_at=timezone.now(),
+        resolved_by=actor,
+        resolution=resolution[:200],
+    ):
+        realtime.broadcast_queue_change(target.group.pk if target.group else None)
+
+
+def _check_live(target: Target) -> None:
+    if target.is_gone:
+        raise PermissionDenied(f"Its author has already deleted {target.label}.")
+
+
+# --- flags -----------------------------------------------------------------------------------
+
+
+def flag(*, flagger: User, obj, reason: str, details: str = "") -> Flag:
+    """A member flags content or a member, once per item. Enough distinct flags hide
+    content until a moderator looks; a crisis concern never hides anything."""
+    target = target_of(obj)
+    _check_can_see(flagger, target)
+    if target.author is not None and target.author.pk == flagger.pk:
+        raise PermissionDenied("You cannot flag yourself or your own words.")
+    if target.is_gone:
+        raise PermissionDenied("This has already been deleted.")
+    if reason not in FlagReason.values:
+        raise ValidationError({"reason": "Choose a reason from the list."})
+    ratelimit.hit("flag", key=str(flagger.pk))
+    source, html = publishing.prepare_text(
+        details,
+        field="details",
+        label="What is wrong",
+        max_length=1_000,
+        required=reason == FlagReason.OTHER,
+    )
+    try:
+        with transaction.atomic():
+            item = _open_item(target)
+            made = Flag.objects.create(
+                flagger=flagger,
+                content_type=target.content_type,
+                object_id=obj.pk,
+                item=item,
+                reason=reason,
+                details_source=source,
+                details_html=html,
+            )
+            item.flag_count = F("flag_count") + 1
+            item.weight = F("weight") + FLAG_WEIGHTS[reason]
+            item.is_urgent = item.is_urgent or reason == FlagReason.CRISIS
+            item.last_flag_at = made.created_at
+            item.save(update_fields=["flag_count", "weight", "is_urgent", "last_flag_at"])
+            _hide_if_flagged_enough(item, target)
+            realtime.broadcast_queue_change(target.group.pk if target.group else None)
+    except IntegrityError:
+        raise ValidationError({"reason": "You have already flagged this. Thank you."}) from None
+    return made
+
+
+def _check_can_see(user: User, target: Target) -> None:
+    if not user.is_authenticated:
+        raise PermissionDenied("Log in to flag.")
+    if target.kind == "member":
+        if not permissions.can_view_profile(user, target.obj):
+            raise PermissionDenied("No such member.")
+        return
+    if target.kind == "chat message":
+        permissions.check_can_read_room(user, target.obj.room)
+    else:
+        permissions.check_can_view_group(user, target.group)
+    if target.is_hidden and not permissions.can_moderate(user, "hide_content", target.group):
+        raise PermissionDenied("This is hidden already; moderators are looking at it.")
+
+
+def _open_item(target: Target) -> QueueItem:
+    """The open item for a target, created if none; locked for this transaction."""
+    lookup = {
+        "content_type": target.content_type,
+        "object_id": target.obj.pk,
+        "state": QueueItem.State.OPEN,
+        "kind": QueueItem.Kind.FLAGS,
+    }
+    item = QueueItem.objects.select_for_update().filter(**lookup).first()
+    if item is None:
+        try:
+            with transaction.atomic():
+                item = QueueItem.objects.create(**lookup, group=target.group, member=target.author)
+        except IntegrityError:  # another flag opened it at the same moment
+            item = QueueItem.objects.select_for_update().get(**lookup)
+    return item
+
+
+def _hide_if_flagged_enough(item: QueueItem, target: Target) -> None:
+    if target.kind == "member" or target.is_hidden:
+        return
+    flaggers = (
+        Flag.objects.filter(item=item)
+        .exclude(reason=FlagReason.CRISIS)
+        .values("flagger")
+        .distinct()
+        .count()
+    )
+    if flaggers < settings.KINSHIP_FLAGS_TO_HIDE:
+        return
+    before = target.snapshot()
+    _hide(
+        target, pending_review=True, reason="Hidden after several flags, until a moderator looks."
+    )
+    QueueItem.objects.filter(pk=item.pk).update(hidden_pending_review=True)
+    _log(
+        actor=None,
+        action=Action.HIDDEN_BY_FLAGS,
+        target=target,
+        reason=f"{flaggers} members flagged it.",
+        before=before,
+        after=target.snapshot(),
+    )
+
+
+def _hide(target: Target, *, pending_review: bool, reason: str) -> None:
+    obj, now = target.obj, timezone.now()
+    if target.kind == "chat message":
+        obj.removed_at = now
+        obj.removed_by = (
+            ChatMessage.RemovedBy.REVIEW if pending_review else ChatMessage.RemovedBy.MODERATOR
+        )
+        obj.removal_reason = reason
+        obj.version = ChatRoom.take_seq(obj.room_id)
+        obj.save(update_fields=["removed_at", "removed_by", "removal_reason", "version"])
+        realtime.broadcast_room_change(room=obj.room, kind="message_removed", message=obj)
+        return
+    obj.hidden_at, obj.hidden_pending_review, obj.hidden_reason = now, pending_review, reason
+    obj.save(update_fields=["hidden_at", "hidden_pending_review", "hidden_reason"])
+
+
+def _unhide(target: Target) -> None:
+    obj = target.obj
+    if target.kind == "chat message":
+        obj.removed_at, obj.removed_by, obj.removal_reason = None, "", ""
+        obj.version = ChatRoom.take_seq(obj.room_id)
+        obj.save(update_fields=["removed_at", "removed_by", "removal_reason", "version"])
+        realtime.broadcast_room_change(room=obj.room, kind="message_updated", message=obj)
+        return
+    obj.hidden_at, obj.hidden_pending_review, obj.hidden_reason = None, False, ""
+    obj.save(update_fields=["hidden_at", "hidden_pending_review", "hidden_reason"])
+
+
+# --- the queue -------------------------------------------------------------------------------
+
+
+def dismiss_flags(*, actor: User, item: QueueItem, note: str = "") -> QueueItem:
+    """Nothing wrong: close the item, and show again what the flags had hidden."""
+    group = item.group
+    permissions.check_can_moderate(actor, "dismiss_flags", group)
+    if item.kind != QueueItem.Kind.FLAGS:
+        raise PermissionDenied("Appeals are decided, not dismissed.")
+    note = _reason(note, required=False, field="note")
     with transaction.atomic():
-        message.removed_at = timezone.now()
-        message.removed_by = ChatMessage.RemovedBy.MODERATOR
-        message.version = ChatRoom.take_seq(message.room_id)
-        message.save(update_fields=["removed_at", "removed_by", "version"])
-        realtime.broadcast_room_change(room=message.room, kind="message_removed", message=message)
+        item = QueueItem.objects.select_for_update().get(pk=item.pk)
+        if not item.is_open:
+            raise PermissionDenied("Another moderator has already resolved this item.")
+        obj = item.target
+        target = target_of(obj) if obj is not None else None
+        if target is not None:
+            before = target.snapshot()
+            if item.hidden_pending_review and target.is_hidden and _hidden_by_review(target):
+                _unhide(target)
+        item.state, item.resolved_at = QueueItem.State.RESOLVED, timezone.now()
+        item.resolved_by, item.resolution = actor, "Flags dismissed"
+        item.save(update_fields=["state", "resolved_at", "resolved_by", "resolution"])
+        if target is not None:
+            _log(
+                actor=actor,
+                action=Action.FLAGS_DISMISSED,
+                target=target,
+                reason=note,
+                before=before,
+                after=target.snapshot(),
+            )
+        realtime.broadcast_queue_change(group.pk if group else None)
+    return item
+
+
+def _hidden_by_review(target: Target) -> bool:
+    if target.kind == "chat message":
+        return target.obj.removed_by == ChatMessage.RemovedBy.REVIEW
+    return target.obj.hidden_pending_review
+
+
+# --- content ---------------------------------------------------------------------------------
+
+
+def hide_content(*, actor: User, obj, reason: str, rule: Rule | None = None) -> Target:
+    """Remove a post, thread or chat message from view, with a reason its author sees.
+
+    The text stays stored (hidden) so the decision can be reviewed and reversed."""
+    target = target_of(obj)
+    permissions.check_can_moderate(actor, "hide_content", target.group)
+    _check_live(target)
+    rule = _rule(rule, target.group)
+    reason = _reason(reason)
+    if target.is_hidden and not _hidden_by_review(target):
+        raise PermissionDenied("This is already removed.")
+    with transaction.atomic():
+        before = target.snapshot()
+        _hide(target, pending_review=False, reason=_because(rule, reason))
+        _resolve_items(target, actor=actor, resolution="Removed")
+        _log(
+            actor=actor,
+            action=Action.CONTENT_HIDDEN,
+            target=target,
+            reason=reason,
+            rule=rule,
+            before=before,
+            after=target.snapshot(),
+        )
+        _notify(
+            target.author, f"removed {target.label}: {_because(rule, reason)}", group=target.group
+        )
+    return target
+
+
+CHAT_REMOVAL_REASON = "Removed from the chat by a moderator."
+
+
+def remove_chat_message(*, actor: User, message: ChatMessage, reason: str = "") -> ChatMessage:
+    """A leader or moderator removes a chat message: it disappears from every screen at once."""
+    hide_content(actor=actor, obj=message, reason=reason or CHAT_REMOVAL_REASON)
     return message
+
+
+def restore_content(*, actor: User, obj, reason: str = "") -> Target:
+    target = target_of(obj)
+    permissions.check_can_moderate(actor, "restore_content", target.group)
+    _check_live(target)
+    if not target.is_hidden:
+        raise PermissionDenied("This is not hidden: there is nothing to restore.")
+    reason = _reason(reason, required=False)
+    with transaction.atomic():
+        before = target.snapshot()
+        _unhide(target)
+        _resolve_items(target, actor=actor, resolution="Restored")
+        _log(
+            actor=actor,
+            action=Action.CONTENT_RESTORED,
+            target=target,
+            reason=reason,
+            before=before,
+            after=target.snapshot(),
+        )
+        _notify(target.author, f"restored {target.label}.", group=target.group)
+    return target
+
+
+def edit_content(*, actor: User, post: Post, body: str, note: str) -> Post:
+    """Edit a member's post (to take out a phone number, say), with a note every reader sees."""
+    target = target_of(post)
+    permissions.check_can_moderate(actor, "edit_content", target.group)
+    _check_live(target)
+    source, html = publishing.prepare_text(
+        body, field="body", label="The post", max_length=publishing.POST_MAX, kind="edit"
+    )
+    note_source, note_html = publishing.prepare_text(
+        note, field="note", label="The note", max_length=300
+    )
+    if source == post.source:
+        raise ValidationError({"body": "The text is unchanged."})
+    with transaction.atomic():
+        before = target.snapshot()
+        PostRevision.objects.create(
+            post=post,
+            source=post.source,
+            html=post.html,
+            created_at=post.edited_at or post.created_at,
+        )
+        post.source, post.html, post.moderator_note = source, html, note_html
+        post.edited_at = timezone.now()
+        post.save(update_fields=["source", "html", "moderator_note", "edited_at"])
+        _log(
+            actor=actor,
+            action=Action.CONTENT_EDITED,
+            target=target,
+            reason=note_source,
+            before=before,
+            after=target.snapshot(),
+        )
+        _notify(target.author, f"edited {target.label}: {note_source}", group=target.group)
+    return post
+
+
+def set_content_warning(*, actor: User, obj, warning: str) -> Target:
+    """Add, change or clear (empty text) a content warning on a post or thread."""
+    target = target_of(obj)
+    if target.kind not in {"post", "thread"}:
+        raise PermissionDenied("Content warnings go on posts and threads.")
+    permissions.check_can_moderate(actor, "set_content_warning", target.group)
+    _check_live(target)
+    warning = publishing.clean_text(
+        warning,
+        field="content_warning",
+        label="The content warning",
+        max_length=publishing.CONTENT_WARNING_MAX,
+        required=False,
+        multiline=False,
+    )
+    if warning == obj.content_warning:
+        raise ValidationError({"content_warning": "That is already its content warning."})
+    with transaction.atomic():
+        before = target.snapshot()
+        obj.content_warning = warning
+        obj.save(update_fields=["content_warning"])
+        _log(
+            actor=actor,
+            action=Action.CONTENT_WARNING_SET,
+            target=target,
+            reason=warning,
+            before=before,
+            after=target.snapshot(),
+        )
+        if warning:
+            _notify(
+                target.author,
+                f"added the content warning “{warning}” to {target.label}.",
+                group=target.group,
+            )
+    return target
+
+
+def _thread_flag(
+    actor: User,
+    thread: Thread,
+    *,
+    field: str,
+    value: bool,
+    permission: str,
+    actions: tuple[str, str],
+    reason: str,
+) -> Thread:
+    target = target_of(thread)
+    permissions.check_can_moderate(actor, permission, target.group)
+    if getattr(thread, field) == value:
+        state = field.removeprefix("is_")
+        raise PermissionDenied(f"The thread is already {'' if value else 'not '}{state}.")
+    reason = _reason(reason, required=False)
+    with transaction.atomic():
+        before = target.snapshot()
+        setattr(thread, field, value)
+        thread.save(update_fields=[field])
+        _log(
+            actor=actor,
+            action=actions[0] if value else actions[1],
+            target=target,
+            reason=reason,
+            before=before,
+            after=target.snapshot(),
+        )
+    return thread
+
+
+def lock_thread(*, actor: User, thread: Thread, locked: bool = True, reason: str = "") -> Thread:
+    return _thread_flag(
+        actor,
+        thread,
+        field="is_locked",
+        value=locked,
+        permission="lock_thread",
+        actions=(Action.THREAD_LOCKED, Action.THREAD_UNLOCKED),
+        reason=reason,
+    )
+
+
+def pin_thread(*, actor: User, thread: Thread, pinned: bool = True, reason: str = "") -> Thread:
+    return _thread_flag(
+        actor,
+        thread,
+        field="is_pinned",
+        value=pinned,
+        permission="pin_thread",
+        actions=(Action.THREAD_PINNED, Action.THREAD_UNPINNED),
+        reason=reason,
+    )
+
+
+def move_thread(*, actor: User, thread: Thread, to_group: SupportGroup, reason: str = "") -> Thread:
+    """Move a thread to another group; the mover must moderate both."""
+    target = target_of(thread)
+    permissions.check_can_moderate(actor, "move_thread", target.group)
+    permissions.check_can_moderate(actor, "move_thread", to_group)
+    if to_group.pk == thread.group_id:
+        raise ValidationError({"group": "The thread is already in that group."})
+    reason = _reason(reason, required=False)
+    with transaction.atomic():
+        before = target.snapshot()
+        thread.group = to_group
+        thread.save(update_fields=["group"])
+        _log(
+            actor=actor,
+            action=Action.THREAD_MOVED,
+            target=target,
+            reason=reason,
+            before=before,
+            after=target_of(thread).snapshot(),
+        )
+        _notify(
+            target.author, f"moved your thread “{thread.title}” to {to_group.name}.", group=to_group
+        )
+    return thread
+
+
+# --- members ---------------------------------------------------------------------------------
+
+
+def sanction_member(
+    *,
+    actor: User,
+    member: User,
+    kind: str,
+    group: SupportGroup | None,
+    reason: str,
+    rule: Rule | None = None,
+    message: str = "",
+    duration: timedelta | None = None,
+    slow_mode_seconds: int | None = None,
+) -> Sanction:
+    """One step on the ladder. ``group`` is None only for a site-wide ban; ``duration``
+    None means no end (warnings have none; bans may have none)."""
+    if kind not in Sanction.Kind.values:
+        raise ValidationError({"kind": "Choose a sanction from the ladder."})
+    if kind == Sanction.Kind.BAN:
+        group = None
+    elif group is None:
+        raise ValidationError({"group": "This sanction applies in one group: choose it."})
+    permissions.check_can_moderate(actor, kind, group)
+    permissions.check_can_sanction(actor, member, group)
+    rule = _rule(rule, group)
+    reason, reason_html = _reason_with_html(reason)
+    message_source, message_html = publishing.prepare_text(
+        message, field="message", label="The message to the member", required=False
+    )
+    ends_at = _ends_at(kind, duration)
+    if kind == Sanction.Kind.SLOW_MODE and not (
+        slow_mode_seconds and 10 <= slow_mode_seconds <= 86_400
+    ):
+        raise ValidationError(
+            {"slow_mode_seconds": "Slow mode is 10 seconds to a day between posts."}
+        )
+    if kind != Sanction.Kind.WARNING and permissions.sanction_in_force(member, kind, group):
+        raise PermissionDenied(
+            f"{member.handle} is already {Sanction.Kind(kind).label.lower()} here; "
+            "lift that one first to change it."
+        )
+    target = Target(
+        member,
+        "member",
+        group,
+        member,
+        f"@{member.handle}",
+        reverse("profile", kwargs={"handle": member.handle}),
+    )
+    with transaction.atomic():
+        sanction = Sanction.objects.create(
+            member=member,
+            group=group,
+            kind=kind,
+            rule=rule,
+            reason_source=reason,
+            reason_html=reason_html,
+            message_source=message_source,
+            message_html=message_html,
+            ends_at=ends_at,
+            created_by=actor,
+            slow_mode_seconds=slow_mode_seconds if kind == Sanction.Kind.SLOW_MODE else None,
+        )
+        _log(
+            actor=actor,
+            action=SANCTION_ACTIONS[kind],
+            target=target,
+            member=member,
+            reason=reason,
+            rule=rule,
+            before={},
+            after=_sanction_snapshot(sanction),
+            target_override=("sanction", sanction.pk),
+        )
+        where = f" in {group.name}" if group else ""
+        until = f" until {timezone.localtime(ends_at):%d %b %Y, %H:%M %Z}" if ends_at else ""
+        _notify(
+            member,
+            f"{Sanction.Kind(kind).label}{where}{until}: {_because(rule, reason)}",
+            group=group,
+        )
+        if kind in SOCKET_CLOSING:
+            transaction.on_commit(lambda: realtime.bump_authority(member.pk))
+    permissions.forget_sanctions(member)
+    return sanction
+
+
+def _ends_at(kind: str, duration: timedelta | None) -> datetime | None:
+    if kind == Sanction.Kind.WARNING:
+        return None
+    if duration is None:
+        if kind == Sanction.Kind.BAN:
+            return None
+        raise ValidationError({"duration": "Choose how long it lasts."})
+    if not timedelta(minutes=1) <= duration <= MAX_DURATION:
+        raise ValidationError({"duration": "A sanction lasts from a minute to ten years."})
+    return timezone.now() + duration
+
+
+def _sanction_snapshot(sanction: Sanction) -> dict[str, Any]:
+    return {
+        "kind": sanction.kind,
+        "group": sanction.group_id,
+        "ends_at": sanction.ends_at.isoformat() if sanction.ends_at else None,
+        "lifted": sanction.lifted_at is not None,
+        "slow_mode_seconds": sanction.slow_mode_seconds,
+    }
+
+
+def warn_member(*, actor: User, member: User, group: SupportGroup, reason: str, **kw) -> Sanction:
+    return sanction_member(
+        actor=actor, member=member, kind=Sanction.Kind.WARNING, group=group, reason=reason, **kw
+    )
+
+
+def mute_in_chat(
+    *, actor: User, member: User, group: SupportGroup, reason: str, duration: timedelta, **kw
+) -> Sanction:
+    return sanction_member(
+        actor=actor,
+        member=member,
+        kind=Sanction.Kind.CHAT_MUTE,
+        group=group,
+        reason=reason,
+        duration=duration,
+        **kw,
+    )
+
+
+def suspend_from_group(
+    *, actor: User, member: User, group: SupportGroup, reason: str, duration: timedelta, **kw
+) -> Sanction:
+    return sanction_member(
+        actor=actor,
+        member=member,
+        kind=Sanction.Kind.SUSPENSION,
+        group=group,
+        reason=reason,
+        duration=duration,
+        **kw,
+    )
+
+
+def ban_member(
+    *, actor: User, member: User, reason: str, duration: timedelta | None = None, **kw
+) -> Sanction:
+    return sanction_member(
+        actor=actor,
+        member=member,
+        kind=Sanction.Kind.BAN,
+        group=None,
+        reason=reason,
+        duration=duration,
+        **kw,
+    )
+
+
+def lift_sanction(*, actor: User, sanction: Sanction, reason: str = "") -> Sanction:
+    permissions.check_can_moderate(actor, "lift_sanction", sanction.group)
+    if not sanction.is_active() or sanction.kind == Sanction.Kind.WARNING:
+        raise PermissionDenied("This sanction is not in force: there is nothing to lift.")
+    reason = _reason(reason, required=False)
+    with transaction.atomic():
+        _lift(sanction, actor=actor)
+        member = sanction.member
+        _log(
+            actor=actor,
+            action=Action.SANCTION_LIFTED,
+            target=Target(member, "member", sanction.group, member, f"@{member.handle}", ""),
+            reason=reason,
+            before={"kind": sanction.kind},
+            after=_sanction_snapshot(sanction),
+            target_override=("sanction", sanction.pk),
+        )
+        _notify(member, f"lifted: {sanction.get_kind_display()}.", group=sanction.group)
+    return sanction
+
+
+def _lift(sanction: Sanction, *, actor: User) -> None:
+    sanction.lifted_at, sanction.lifted_by = timezone.now(), actor
+    sanction.save(update_fields=["lifted_at", "lifted_by"])
+    permissions.forget_sanctions(sanction.member)
+
+
+def add_note(*, actor: User, member: User, group: SupportGroup | None, text: str) -> ModeratorNote:
+    """A note moderators share about a member; logged, never shown to the member."""
+    permissions.check_can_moderate(actor, "moderator_notes", group)
+    source, html = publishing.prepare_text(text, field="text", label="The note")
+    with transaction.atomic():
+        note = ModeratorNote.objects.create(
+            member=member, group=group, author=actor, source=source, html=html
+        )
+        _log(
+            actor=actor,
+            action=Action.NOTE_ADDED,
+            target=Target(member, "member", group, member, f"@{member.handle}", ""),
+            reason=source,
+        )
+    return note
+
+
+# --- appeals ---------------------------------------------------------------------------------
+
+
+def appeal(*, member: User, entry: ModerationLogEntry, text: str) -> Appeal:
+    """A member appeals one action taken on them or their words, once."""
+    if entry.member_id != member.pk or entry.action not in APPEALABLE:
+        raise PermissionDenied("You can appeal actions taken on you or your words.")
+    ratelimit.hit("appeal", key=str(member.pk))
+    source, html = publishing.prepare_text(text, field="text", label="Your appeal")
+    try:
+        with transaction.atomic():
+            made = Appeal.objects.create(entry=entry, appellant=member, source=source, html=html)
+            QueueItem.objects.create(
+                kind=QueueItem.Kind.APPEAL,
+                content_type=ContentType.objects.get_for_model(Appeal),
+                object_id=made.pk,
+                group_id=entry.group_id,
+                member=member,
+                appeal=made,
+            )
+            realtime.broadcast_queue_change(entry.group_id)
+    except IntegrityError:
+        raise ValidationError({"text": "You have already appealed this action."}) from None
+    return made
+
+
+def decide_appeal(*, actor: User, appeal: Appeal, grant: bool, note: str) -> Appeal:
+    """A moderator other than the one who acted decides; the decision is final and logged."""
+    entry = appeal.entry
+    group = SupportGroup.objects.filter(pk=entry.group_id).first() if entry.group_id else None
+    permissions.check_can_moderate(actor, "decide_appeal", group)
+    if entry.actor_id == actor.pk:
+        raise PermissionDenied("Another moderator decides appeals against your own actions.")
+    note_source, note_html = publishing.prepare_text(note, field="note", label="Your decision")
+    with transaction.atomic():
+        appeal = Appeal.objects.select_for_update().get(pk=appeal.pk)
+        if appeal.state != Appeal.State.PENDING:
+            raise PermissionDenied("This appeal has already been decided; the decision is final.")
+        member = appeal.appellant
+        target = Target(appeal, "member", group, member, f"an appeal by @{member.handle}", "")
+        if grant:
+            _reverse(entry, actor=actor)
+        appeal.state = Appeal.State.GRANTED if grant else Appeal.State.UPHELD
+        appeal.decided_by, appeal.decided_at = actor, timezone.now()
+        appeal.decision_source, appeal.decision_html = note_source, note_html
+        appeal.save(
+            update_fields=["state", "decided_by", "decided_at", "decision_source", "decision_html"]
+        )
+        QueueItem.objects.filter(appeal=appeal).update(
+            state=QueueItem.State.RESOLVED,
+            resolved_at=appeal.decided_at,
+            resolved_by=actor,
+            resolution=appeal.get_state_display(),
+        )
+        _log(
+            actor=actor,
+            action=Action.APPEAL_GRANTED if grant else Action.APPEAL_UPHELD,
+            target=target,
+            member=member,
+            reason=note_source,
+            before={"entry": entry.pk, "action": entry.action},
+            after={"state": appeal.state},
+            target_override=("log entry", entry.pk),
+        )
+        verdict = "reversed" if grant else "upheld"
+        _notify(
+            member, f"decided your appeal: the action was {verdict}. {note_source}", group=group
+        )
+        realtime.broadcast_queue_change(entry.group_id)
+    return appeal
+
+
+def _reverse(entry: ModerationLogEntry, *, actor: User) -> None:
+    """Undo what a granted appeal was about."""
+    if entry.target_type == "sanction":
+        sanction = Sanction.objects.filter(pk=entry.target_id).first()
+        if sanction is not None and sanction.is_active():
+            _lift(sanction, actor=actor)
+        return
+    obj = load_target(entry.target_type, entry.target_id)
+    if obj is None:
+        return
+    target = target_of(obj)
+    if entry.action == Action.CONTENT_HIDDEN and target.is_hidden:
+        _unhide(target)
+    elif entry.action == Action.CONTENT_EDITED and isinstance(obj, Post):
+        previous = entry.before.get("source")
+        if previous is not None:
+            obj.source, obj.html = publishing.prepare_text(
+                previous, field="body", label="The post", max_length=publishing.POST_MAX
+            )
+            obj.moderator_note = ""
+            obj.save(update_fields=["source", "html", "moderator_note"])

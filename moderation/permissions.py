@@ -8,9 +8,13 @@ cell of that table against these functions and against the views.
 """
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import Http404
+from django.utils import timezone
 
 from forum.models import ChatMessage, ChatRoom, Membership, Post, SupportGroup, Thread, User
+
+from .models import Sanction
 
 LEADING_ROLES = frozenset({Membership.Role.LEADER, Membership.Role.MODERATOR})
 
@@ -44,6 +48,72 @@ def is_site_moderator(user) -> bool:
     return bool(user.is_authenticated and user.is_moderator_sitewide)
 
 
+# --- sanctions in force ------------------------------------------------------------------
+
+
+def sanctions_in_force(user) -> list[Sanction]:
+    """The member's sanctions that are neither lifted nor over; one query per user
+    instance. Expired sanctions simply stop matching: nothing has to run at the end."""
+    if not user.is_authenticated:
+        return []
+    cached = user.__dict__.get("_sanctions_in_force")
+    if cached is None:
+        now = timezone.now()
+        cached = list(
+            Sanction.objects.filter(member=user, lifted_at__isnull=True)
+            .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+            .exclude(kind=Sanction.Kind.WARNING)
+            .select_related("rule")
+            .order_by("ends_at")
+        )
+        user.__dict__["_sanctions_in_force"] = cached
+    return cached
+
+
+def forget_sanctions(user) -> None:
+    user.__dict__.pop("_sanctions_in_force", None)
+
+
+def sanction_in_force(user, kind: str, group: SupportGroup | None = None) -> Sanction | None:
+    """The member's sanction of this kind that applies in ``group`` (a site-wide one
+    applies everywhere); the longest-lasting if there are several."""
+    found = [
+        s
+        for s in sanctions_in_force(user)
+        if s.kind == kind and (s.group_id is None or (group is not None and s.group_id == group.pk))
+    ]
+    if not found:
+        return None
+    return max(found, key=lambda s: (s.ends_at is None, s.ends_at))
+
+
+def barred_by(user, group: SupportGroup) -> Sanction | None:
+    """A site ban or a suspension from this group: the member may not take part."""
+    return sanction_in_force(user, Sanction.Kind.BAN) or sanction_in_force(
+        user, Sanction.Kind.SUSPENSION, group
+    )
+
+
+def sanction_refusal(sanction: Sanction) -> str:
+    """What a member is told when a sanction stops them: what, why and until when."""
+    what = {
+        Sanction.Kind.BAN: "Your account is banned from posting on this site",
+        Sanction.Kind.SUSPENSION: "You are suspended from this group",
+        Sanction.Kind.CHAT_MUTE: "You are muted in this group's chat",
+        Sanction.Kind.SLOW_MODE: "You are in slow mode in this group",
+    }[sanction.kind]
+    until = (
+        f" until {timezone.localtime(sanction.ends_at):%d %b %Y, %H:%M %Z}"
+        if sanction.ends_at
+        else ""
+    )
+    reason = sanction.rule.title if sanction.rule else ""
+    if sanction.reason_source:
+        reason = f"{reason}: {sanction.reason_source}" if reason else sanction.reason_source
+    because = f" ({reason})" if reason else ""
+    return f"{what}{until}{because}. You can read why and appeal on your moderation page."
+
+
 def can_view_group(user, group: SupportGroup) -> bool:
     if not group.is_private:
         return True
@@ -56,13 +126,16 @@ def check_can_view_group(user, group: SupportGroup) -> None:
 
 
 def can_post_in_group(user, group: SupportGroup) -> bool:
-    return membership_role(user, group) is not None
+    return membership_role(user, group) is not None and barred_by(user, group) is None
 
 
 def check_can_post_in_group(user, group: SupportGroup) -> None:
     check_can_view_group(user, group)
-    if not can_post_in_group(user, group):
+    if membership_role(user, group) is None:
         raise PermissionDenied("Only members of this group can post here. Join it first.")
+    barred = barred_by(user, group)
+    if barred is not None:
+        raise PermissionDenied(sanction_refusal(barred))
 
 
 def can_lead_group(user, group: SupportGroup) -> bool:
@@ -196,6 +269,9 @@ def can_read_rooms(user, group: SupportGroup) -> bool:
 def check_can_read_rooms(user, group: SupportGroup) -> None:
     check_can_view_group(user, group)
     if not can_read_rooms(user, group):
+        barred = barred_by(user, group) if user.is_authenticated else None
+        if barred is not None:
+            raise PermissionDenied(sanction_refusal(barred))
         raise PermissionDenied("Only members of this group can join its chat.")
 
 
@@ -210,6 +286,8 @@ def check_can_read_room(user, room: ChatRoom) -> None:
 def can_write_room(user, room: ChatRoom) -> bool:
     if not can_post_in_group(user, room.group):
         return False
+    if sanction_in_force(user, Sanction.Kind.CHAT_MUTE, room.group) is not None:
+        return False
     if room.state == ChatRoom.State.OPEN:
         return True
     return room.state == ChatRoom.State.READ_ONLY and can_lead_group(user, room.group)
@@ -217,6 +295,9 @@ def can_write_room(user, room: ChatRoom) -> bool:
 
 def check_can_write_room(user, room: ChatRoom) -> None:
     check_can_read_room(user, room)
+    muted = sanction_in_force(user, Sanction.Kind.CHAT_MUTE, room.group)
+    if muted is not None:
+        raise PermissionDenied(sanction_refusal(muted))
     if not can_write_room(user, room):
         if room.state == ChatRoom.State.ARCHIVED:
             raise PermissionDenied("This room is archived: it keeps its history, no new messages.")
@@ -247,3 +328,101 @@ def can_manage_rooms(user, group: SupportGroup) -> bool:
 
 def check_can_manage_rooms(user, group: SupportGroup) -> None:
     check_can_lead_group(user, group)
+
+
+# --- moderation ----------------------------------------------------------------------------
+# Who may take which moderation action, by standing in the group. docs/permissions.md
+# has the same table; tests/moderation/test_permissions.py checks one against the other.
+
+LEADER, GROUP_MODERATOR, SITE_MODERATOR = "leader", "group moderator", "site moderator"
+
+MODERATION_TABLE: dict[str, frozenset[str]] = {
+    # on content
+    "hide_content": frozenset({LEADER, GROUP_MODERATOR, SITE_MODERATOR}),
+    "restore_content": frozenset({LEADER, GROUP_MODERATOR, SITE_MODERATOR}),
+    "lock_thread": frozenset({LEADER, GROUP_MODERATOR, SITE_MODERATOR}),
+    "pin_thread": frozenset({LEADER, GROUP_MODERATOR, SITE_MODERATOR}),
+    "set_content_warning": frozenset({LEADER, GROUP_MODERATOR, SITE_MODERATOR}),
+    "edit_content": frozenset({GROUP_MODERATOR, SITE_MODERATOR}),
+    "move_thread": frozenset({GROUP_MODERATOR, SITE_MODERATOR}),
+    # the queue
+    "review_queue": frozenset({GROUP_MODERATOR, SITE_MODERATOR}),
+    "dismiss_flags": frozenset({GROUP_MODERATOR, SITE_MODERATOR}),
+    "decide_appeal": frozenset({GROUP_MODERATOR, SITE_MODERATOR}),
+    "read_full_log": frozenset({GROUP_MODERATOR, SITE_MODERATOR}),
+    "moderator_notes": frozenset({GROUP_MODERATOR, SITE_MODERATOR}),
+    # on members
+    "chat_mute": frozenset({LEADER, GROUP_MODERATOR, SITE_MODERATOR}),
+    "warning": frozenset({GROUP_MODERATOR, SITE_MODERATOR}),
+    "slow_mode": frozenset({GROUP_MODERATOR, SITE_MODERATOR}),
+    "suspension": frozenset({GROUP_MODERATOR, SITE_MODERATOR}),
+    "lift_sanction": frozenset({GROUP_MODERATOR, SITE_MODERATOR}),
+    "ban": frozenset({SITE_MODERATOR}),
+}
+
+
+def moderation_standing(user, group: SupportGroup | None) -> str | None:
+    """The standing a user moderates ``group`` with (site-wide when ``group`` is None)."""
+    if is_site_moderator(user):
+        return SITE_MODERATOR
+    if group is None:
+        return None
+    role = membership_role(user, group)
+    if role == Membership.Role.MODERATOR:
+        return GROUP_MODERATOR
+    if role == Membership.Role.LEADER:
+        return LEADER
+    return None
+
+
+def can_moderate(user, action: str, group: SupportGroup | None) -> bool:
+    return moderation_standing(user, group) in MODERATION_TABLE[action]
+
+
+def check_can_moderate(user, action: str, group: SupportGroup | None) -> None:
+    if group is not None:
+        check_can_view_group(user, group)  # a private group stays unknown: 404
+    if not can_moderate(user, action, group):
+        raise PermissionDenied(
+            "You cannot do this here: it needs "
+            + " or ".join(sorted(MODERATION_TABLE[action]))
+            + " standing in this group."
+        )
+
+
+def moderated_group_ids(user) -> list[int] | None:
+    """The groups whose queue and log this user reviews; None means every group."""
+    if is_site_moderator(user):
+        return None
+    if not user.is_authenticated:
+        return []
+    return list(
+        Membership.objects.filter(user=user, role=Membership.Role.MODERATOR).values_list(
+            "group_id", flat=True
+        )
+    )
+
+
+def can_review(user) -> bool:
+    ids = moderated_group_ids(user)
+    return ids is None or bool(ids)
+
+
+def check_can_sanction(actor, member: User, group: SupportGroup | None) -> None:
+    """Refuse sanctions on yourself, on someone outside the group, or on a member whose
+    standing equals or passes yours."""
+    if member.pk == actor.pk:
+        raise PermissionDenied("You cannot sanction yourself.")
+    if not member.is_active:
+        raise PermissionDenied(f"{member.handle}'s account is closed.")
+    if group is not None and membership_role(member, group) is None:
+        raise PermissionDenied(f"{member.handle} is not a member of {group.name}.")
+    if member.is_superuser and not actor.is_superuser:
+        raise PermissionDenied("Only an admin can sanction an admin.")
+    ranks = {None: 0, LEADER: 1, GROUP_MODERATOR: 2, SITE_MODERATOR: 3}
+    theirs = ranks[moderation_standing(member, group)]
+    mine = ranks[moderation_standing(actor, group)]
+    if theirs >= mine and not actor.is_superuser:
+        raise PermissionDenied(
+            f"{member.handle} moderates here too: ask a site moderator or an admin."
+        )

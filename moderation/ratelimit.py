@@ -20,6 +20,11 @@ class RateLimited(Exception):
     retry_after: int
 
     def __str__(self) -> str:
+        if self.action == "slow_mode":
+            return (
+                "A moderator has put you in slow mode in this group. "
+                f"You can post again in {self.message_wait}."
+            )
         return f"You are posting faster than this group allows. Please wait {self.message_wait}."
 
     @property

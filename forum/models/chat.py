@@ -52,6 +52,7 @@ class ChatMessage(models.Model):
     class RemovedBy(models.TextChoices):
         AUTHOR = "author", "its author"
         MODERATOR = "moderator", "a moderator"
+        REVIEW = "review", "flags, pending review"
 
     room = models.ForeignKey(ChatRoom, on_delete=models.CASCADE, related_name="messages")
     seq = models.BigIntegerField()
@@ -66,6 +67,7 @@ class ChatMessage(models.Model):
     edited_at = models.DateTimeField(null=True, blank=True)
     removed_at = models.DateTimeField(null=True, blank=True)
     removed_by = models.CharField(max_length=10, choices=RemovedBy.choices, blank=True)
+    removal_reason = models.TextField(blank=True)
 
     class Meta:
         constraints = [

@@ -33,6 +33,10 @@ class Thread(models.Model):
     content_warning = models.CharField(max_length=100, blank=True)
     is_locked = models.BooleanField(default=False)
     is_pinned = models.BooleanField(default=False)
+    # Set by moderation: hidden for everyone but its author (who sees why) and moderators.
+    hidden_at = models.DateTimeField(null=True, blank=True)
+    hidden_pending_review = models.BooleanField(default=False)
+    hidden_reason = models.TextField(blank=True)
     reply_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     last_activity_at = models.DateTimeField(default=timezone.now)
@@ -57,6 +61,10 @@ class Thread(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("thread", kwargs={"slug": self.group.slug, "thread_id": self.pk})
 
+    @property
+    def is_hidden(self) -> bool:
+        return self.hidden_at is not None
+
 
 class Post(models.Model):
     thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="posts")
@@ -76,6 +84,11 @@ class Post(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     edited_at = models.DateTimeField(null=True, blank=True)
     removed_by_author_at = models.DateTimeField(null=True, blank=True)
+    # Set by moderation: hidden for everyone but its author (who sees why) and moderators.
+    hidden_at = models.DateTimeField(null=True, blank=True)
+    hidden_pending_review = models.BooleanField(default=False)
+    hidden_reason = models.TextField(blank=True)
+    moderator_note = models.TextField(blank=True, help_text="Shown under a moderator's edit.")
 
     class Meta:
         indexes = [
@@ -96,6 +109,10 @@ class Post(models.Model):
     @property
     def is_removed_by_author(self) -> bool:
         return self.removed_by_author_at is not None
+
+    @property
+    def is_hidden(self) -> bool:
+        return self.hidden_at is not None
 
 
 class PostRevision(models.Model):
@@ -154,6 +171,7 @@ class Notification(models.Model):
         THREAD_REPLY = "thread_reply", "replied in a thread you follow"
         MENTION = "mention", "mentioned you"
         JOIN_APPROVED = "join_approved", "approved your request to join"
+        MODERATION = "moderation", "a moderator acted"
 
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
@@ -162,9 +180,14 @@ class Notification(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
-    group = models.ForeignKey(SupportGroup, on_delete=models.CASCADE, related_name="+")
+    group = models.ForeignKey(
+        SupportGroup, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     thread = models.ForeignKey(Thread, null=True, on_delete=models.CASCADE, related_name="+")
     post = models.ForeignKey(Post, null=True, on_delete=models.CASCADE, related_name="+")
+    # Moderation notices carry their own words and link; their actor stays unnamed.
+    text = models.CharField(max_length=300, blank=True)
+    url = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     read_at = models.DateTimeField(null=True, blank=True)
 

@@ -294,7 +294,9 @@
     }
 
     function removedText(removedBy) {
-      return removedBy === "moderator" ? "[removed by a moderator]" : "[message removed]";
+      if (removedBy === "moderator") { return "[removed by a moderator]"; }
+      if (removedBy === "review") { return "[hidden while a moderator reviews it]"; }
+      return "[message removed]";
     }
 
     function describe(li) {

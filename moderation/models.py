@@ -1,0 +1,342 @@
+"""Flags, the review queue, sanctions, appeals, moderator notes and the audit log.
+
+Targets are generic (content type and id), like django.contrib.admin's LogEntry, so
+this module imports nothing from ``forum``: a flag or log entry can point at a post,
+a thread, a chat message or a member alike.
+"""
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.utils import timezone
+
+
+class Rule(models.Model):
+    """A rule a sanction can cite: the site's (no group) or one group's own."""
+
+    group = models.ForeignKey(
+        "forum.SupportGroup", null=True, blank=True, on_delete=models.CASCADE, related_name="rules"
+    )
+    title = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["group_id", "position", "pk"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class FlagReason(models.TextChoices):
+    HARASSMENT = "harassment", "Harassment or disruptive behaviour"
+    MISINFORMATION = "misinformation", "Misinformation or dangerous advice"
+    SPAM = "spam", "Spam or solicitation (including treatment-centre referrals)"
+    TRIGGERING = "triggering", "Triggering content without a warning"
+    CRISIS = "crisis", "I'm worried about this person"
+    OTHER = "other", "Something else"
+
+
+# How much one flag of each reason counts toward the order of the queue.
+FLAG_WEIGHTS = {
+    FlagReason.HARASSMENT: 3,
+    FlagReason.MISINFORMATION: 3,
+    FlagReason.SPAM: 2,
+    FlagReason.TRIGGERING: 2,
+    FlagReason.OTHER: 1,
+    FlagReason.CRISIS: 0,  # crisis concerns sort first by urgency, not by weight
+}
+
+
+class QueueItem(models.Model):
+    """One thing waiting for a moderator: flagged content or a member, or an appeal.
+
+    All the flags on one target gather in one open item; once it is resolved, a new
+    flag opens a new item.
+    """
+
+    class Kind(models.TextChoices):
+        FLAGS = "flags", "Flagged"
+        APPEAL = "appeal", "Appeal"
+
+    class State(models.TextChoices):
+        OPEN = "open", "Waiting"
+        RESOLVED = "resolved", "Resolved"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.FLAGS)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
+    object_id = models.PositiveBigIntegerField()
+    target = GenericForeignKey("content_type", "object_id")
+    group = models.ForeignKey(
+        "forum.SupportGroup", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="The member the item is about: the author, or the flagged member.",
+    )
+    is_urgent = models.BooleanField(default=False)
+    weight = models.PositiveIntegerField(default=0)
+    flag_count = models.PositiveIntegerField(default=0)
+    hidden_pending_review = models.BooleanField(default=False)
+    opened_at = models.DateTimeField(default=timezone.now)
+    last_flag_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolution = models.CharField(max_length=200, blank=True)
+    appeal = models.OneToOneField(
+        "Appeal", null=True, blank=True, on_delete=models.CASCADE, related_name="queue_item"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["content_type", "object_id"],
+                condition=models.Q(state="open", kind="flags"),
+                name="queueitem_one_open_per_target",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["-is_urgent", "-weight", "opened_at"],
+                condition=models.Q(state="open"),
+                name="queueitem_open_order",
+            ),
+            models.Index(fields=["group", "state"], name="queueitem_group"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} item {self.pk} ({self.get_state_display()})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == self.State.OPEN
+
+
+class Flag(models.Model):
+    """One member's report of one item; the flagged member never learns who flagged."""
+
+    flagger = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="flags_made"
+    )
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
+    object_id = models.PositiveBigIntegerField()
+    target = GenericForeignKey("content_type", "object_id")
+    item = models.ForeignKey(QueueItem, on_delete=models.CASCADE, related_name="flags")
+    reason = models.CharField(max_length=20, choices=FlagReason.choices)
+    details_source = models.TextField(blank=True)
+    details_html = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["flagger", "content_type", "object_id"], name="flag_once_per_member"
+            ),
+        ]
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()} flag on {self.content_type.model} {self.object_id}"
+
+
+class Sanction(models.Model):
+    """A step on the ladder, applied to one member, in one group or site-wide.
+
+    A sanction with ``ends_at`` ends by itself: every check asks for sanctions that
+    are not lifted and not yet over, so nothing has to run when the time comes.
+    """
+
+    class Kind(models.TextChoices):
+        WARNING = "warning", "Warning"
+        CHAT_MUTE = "chat_mute", "Muted in chat"
+        SLOW_MODE = "slow_mode", "Slow mode"
+        SUSPENSION = "suspension", "Suspended from the group"
+        BAN = "ban", "Banned from the site"
+
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sanctions"
+    )
+    group = models.ForeignKey(
+        "forum.SupportGroup",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="sanctions",
+        help_text="Empty for a site-wide ban.",
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    rule = models.ForeignKey(Rule, null=True, blank=True, on_delete=models.SET_NULL)
+    reason_source = models.TextField(blank=True)
+    reason_html = models.TextField(blank=True)
+    message_source = models.TextField(blank=True)
+    message_html = models.TextField(blank=True)
+    slow_mode_seconds = models.PositiveIntegerField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(
+                fields=["member", "kind"],
+                condition=models.Q(lifted_at__isnull=True),
+                name="sanction_in_force",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for member {self.member_id}"
+
+    def is_active(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.lifted_at is None and (self.ends_at is None or self.ends_at > now)
+
+
+class ModeratorNote(models.Model):
+    """A note moderators share about a member; the member never sees it."""
+
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="moderator_notes"
+    )
+    group = models.ForeignKey(
+        "forum.SupportGroup", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source = models.TextField()
+    html = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"note on member {self.member_id}"
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("The moderation log is append-only: entries cannot be changed.")
+
+    def delete(self):
+        raise TypeError("The moderation log is append-only: entries cannot be deleted.")
+
+
+class ModerationLogEntry(models.Model):
+    """One moderation action, as it happened. Append-only, down to the database:
+
+    ``save()`` refuses an existing entry, ``delete()`` and the queryset's ``update()``
+    and ``delete()`` refuse, the admin is read-only, and on PostgreSQL a trigger
+    (migration 0002) refuses UPDATE and DELETE from any other client. People are kept
+    as plain ids plus their handles at the time, so no cascade ever touches a row.
+    """
+
+    class Action(models.TextChoices):
+        FLAGS_DISMISSED = "flags_dismissed", "dismissed the flags on"
+        HIDDEN_BY_FLAGS = "hidden_by_flags", "hid, pending review,"
+        CONTENT_HIDDEN = "content_hidden", "removed"
+        CONTENT_RESTORED = "content_restored", "restored"
+        CONTENT_EDITED = "content_edited", "edited"
+        CONTENT_WARNING_SET = "content_warning_set", "set a content warning on"
+        THREAD_LOCKED = "thread_locked", "locked"
+        THREAD_UNLOCKED = "thread_unlocked", "unlocked"
+        THREAD_PINNED = "thread_pinned", "pinned"
+        THREAD_UNPINNED = "thread_unpinned", "unpinned"
+        THREAD_MOVED = "thread_moved", "moved"
+        WARNING = "warning", "warned"
+        CHAT_MUTE = "chat_mute", "muted in chat"
+        SLOW_MODE = "slow_mode", "put in slow mode"
+        SUSPENSION = "suspension", "suspended from the group"
+        BAN = "ban", "banned from the site"
+        SANCTION_LIFTED = "sanction_lifted", "lifted a sanction on"
+        NOTE_ADDED = "note_added", "added a moderator note on"
+        APPEAL_UPHELD = "appeal_upheld", "upheld the action, on appeal by"
+        APPEAL_GRANTED = "appeal_granted", "reversed the action, on appeal by"
+
+    # Actions members see in their group's public log; notes stay among moderators.
+    PUBLIC_ACTIONS = frozenset(Action.values) - {Action.NOTE_ADDED}
+
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    actor_handle = models.CharField(max_length=30, blank=True)
+    actor_role = models.CharField(max_length=20, blank=True)
+    action = models.CharField(max_length=30, choices=Action.choices)
+    group_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    group_name = models.CharField(max_length=80, blank=True)
+    target_type = models.CharField(max_length=30, blank=True)
+    target_id = models.BigIntegerField(null=True, blank=True)
+    target_label = models.CharField(max_length=200, blank=True)
+    member_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    member_handle = models.CharField(max_length=30, blank=True)
+    rule_title = models.CharField(max_length=120, blank=True)
+    reason = models.TextField(blank=True)
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "moderation log entries"
+        indexes = [models.Index(fields=["actor_id", "-created_at"], name="log_by_actor")]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.actor_handle or 'a moderator'} {self.get_action_display()} {self.target_label}"
+        )
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None or not self._state.adding:
+            raise TypeError("The moderation log is append-only: entries cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("The moderation log is append-only: entries cannot be deleted.")
+
+
+class Appeal(models.Model):
+    """A member's one appeal against one action (a log entry), decided by another moderator."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting for a moderator"
+        UPHELD = "upheld", "The action stands"
+        GRANTED = "granted", "The action was reversed"
+
+    entry = models.OneToOneField(
+        ModerationLogEntry, on_delete=models.DO_NOTHING, db_constraint=False, related_name="appeal"
+    )
+    appellant = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="appeals"
+    )
+    source = models.TextField()
+    html = models.TextField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_source = models.TextField(blank=True)
+    decision_html = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"appeal by {self.appellant_id} against entry {self.entry_id}"

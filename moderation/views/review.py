@@ -1,0 +1,1 @@
+"""The review side: the queue, actions on content and members, moderator notes."""
