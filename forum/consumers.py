@@ -204,6 +204,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
         await self._write(delete, id=message_id)
 
+    async def _on_flag(self, frame: dict) -> None:
+        message_id, reason = _field(frame, "id", int), _field(frame, "reason", str)
+        details = frame.get("details", "")
+        if not isinstance(details, str):
+            raise FrameError("missing_field", "'details' is text.", id=message_id)
+
+        def flag(user, room) -> ChatMessage:
+            message = self._message(room, message_id)
+            actions.flag(flagger=user, obj=message, reason=reason, details=details)
+            return message
+
+        await self._write(flag, id=message_id)
+        # Only the flagger hears of it: nobody else learns who flagged.
+        await self._send({"type": "flagged", "id": message_id})
+
     async def _on_resume(self, frame: dict) -> None:
         after = _field(frame, "after", int)
         if after < 0:
@@ -235,6 +250,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         "resume": _on_resume,
         "typing": _on_typing,
         "read": _on_read,
+        "flag": _on_flag,
     }
 
     # --- the write path, run in a thread --------------------------------------------

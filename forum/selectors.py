@@ -111,13 +111,31 @@ def get_group_for(user, slug: str) -> SupportGroup:
     return group
 
 
-def group_threads(group: SupportGroup, *, page: int) -> Window:
-    threads = (
-        Thread.objects.filter(group=group)
-        .select_related("author", "last_poster")
-        .order_by("-is_pinned", "-last_activity_at", "-pk")
+def group_threads(group: SupportGroup, *, page: int, user=None) -> Window:
+    threads = Thread.objects.filter(group=group)
+    if user is None or not permissions.can_moderate(user, "hide_content", group):
+        threads = threads.filter(_not_hidden_unless_author(user))
+    threads = threads.select_related("author", "last_poster").order_by(
+        "-is_pinned", "-last_activity_at", "-pk"
     )
     return _window(threads, page, THREADS_PER_PAGE)
+
+
+def _not_hidden_unless_author(user) -> Q:
+    """Threads hidden by moderation stay listed for their author only (and moderators)."""
+    if user is not None and user.is_authenticated:
+        return Q(hidden_at__isnull=True) | Q(author=user)
+    return Q(hidden_at__isnull=True)
+
+
+def _check_can_see_thread(user, thread: Thread) -> None:
+    """A hidden thread does not exist for anyone but its author and the group's moderators."""
+    if not thread.is_hidden:
+        return
+    if user.is_authenticated and thread.author_id == user.pk:
+        return
+    if not permissions.can_moderate(user, "hide_content", thread.group):
+        raise Http404("No such thread.")
 
 
 def get_thread_for(user, *, slug: str, thread_id: int) -> Thread:
@@ -136,6 +154,7 @@ def get_thread_for(user, *, slug: str, thread_id: int) -> Thread:
         raise Http404("No such thread.")
     thread.group.viewer_role = getattr(thread, "viewer_role", None)
     permissions.check_can_view_group(user, thread.group)
+    _check_can_see_thread(user, thread)
     return thread
 
 
@@ -152,6 +171,7 @@ def get_post_for(user, post_id: int) -> Post:
     if not (user.is_authenticated and post.author_id == user.pk):
         # Authors keep hold of their own words, e.g. to remove them after leaving.
         permissions.check_can_view_group(user, post.thread.group)
+        _check_can_see_thread(user, post.thread)
     return post
 
 
@@ -223,13 +243,13 @@ def get_member(handle: str) -> User:
 def recent_posts_by(viewer, member: User, *, limit: int = 10) -> list[Post]:
     """The member's latest posts in groups the viewer can see."""
     visible = groups_visible_to(viewer).values("pk")
-    return list(
-        Post.objects.filter(
-            author=member, removed_by_author_at__isnull=True, thread__group__in=visible
-        )
-        .select_related("thread__group")
-        .order_by("-created_at")[:limit]
+    posts = Post.objects.filter(
+        author=member, removed_by_author_at__isnull=True, thread__group__in=visible
     )
+    if not (viewer.is_authenticated and viewer.pk == member.pk):
+        # What moderation hid stays off the profile for everyone but its author.
+        posts = posts.filter(hidden_at__isnull=True, thread__hidden_at__isnull=True)
+    return list(posts.select_related("thread__group").order_by("-created_at")[:limit])
 
 
 def get_room_for(user, *, slug: str, room_slug: str) -> ChatRoom:

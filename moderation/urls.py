@@ -6,6 +6,14 @@ app_name = "moderation"
 
 urlpatterns = [
     # review: the queue, actions on content and members, notes (moderation/views/review.py)
+    path("queue/", review.queue, name="queue"),
+    path("items/<int:item_id>/", review.item_detail, name="item"),
+    path("members/<str:handle>/", review.member_detail, name="member"),
     # members: flags, a member's own moderation page and appeals, the logs (views/members.py)
     path("mine/", members.mine, name="mine"),
+    path("appeal/<int:entry_id>/", members.appeal, name="appeal"),
+    path("flag/<str:kind>/<int:pk>/", members.flag, name="flag"),
+    path("flag/<str:kind>/<int:pk>/thanks/", members.flag_thanks, name="flag_thanks"),
+    path("log/", members.log, name="log"),
+    path("g/<slug:slug>/log/", members.group_log, name="group_log"),
 ]

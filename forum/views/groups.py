@@ -40,7 +40,7 @@ def my_groups(request):
 
 def group_detail(request, slug: str):
     group = selectors.get_group_for(request.user, slug)
-    window = selectors.group_threads(group, page=page_number(request))
+    window = selectors.group_threads(group, page=page_number(request), user=request.user)
     context = {
         "group": group,
         "window": window,

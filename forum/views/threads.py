@@ -48,6 +48,7 @@ def _thread_context(request, thread, *, root: Post | None = None) -> dict:
         "can_reply": permissions.can_reply(user, thread),
         "can_post": permissions.can_post_in_group(user, thread.group),
         "can_lead": permissions.can_lead_group(user, thread.group),
+        "can_hide": permissions.can_moderate(user, "hide_content", thread.group),
         "follows": getattr(thread, "viewer_follows", False),
         "reply_form": ReplyForm(),
     }

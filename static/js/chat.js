@@ -37,6 +37,16 @@
   var RATE_COUNT = 10;
   var RATE_WINDOW_MS = 10000;
   var RATE_MARGIN_MS = 250; // retry_after is whole seconds, rounded down
+  // The reasons a member can flag a message for (moderation/models.py FlagReason).
+  var FLAG_REASONS = [
+    ["harassment", "Harassment or disruptive behaviour"],
+    ["misinformation", "Misinformation or dangerous advice"],
+    ["spam", "Spam or solicitation (including treatment-centre referrals)"],
+    ["triggering", "Triggering content without a warning"],
+    ["crisis", "I'm worried about this person (alerts moderators to reach out)"],
+    ["other", "Something else (tell us what)"]
+  ];
+  var FLAG_THANKS = "Thanks \u2014 a moderator will look at it.";
 
   function init(root) {
     var $ = function (id) { return document.getElementById(id); };
@@ -109,6 +119,8 @@
     var outbox = [];
     var ownSource = {}; // message id -> the text typed here (a fallback when there is no `source`)
     var ops = {}; // message id -> {kind: "edit"|"delete", at}
+    var flagging = {}; // message id -> true while a flag frame awaits its answer
+    var flagged = {}; // message id -> true once the server confirmed the flag
     var rateLimitedUntil = 0;
     var sendTimes = []; // when each send frame went out, for pacing the queue
     var queueHoldUntil = 0; // a rate limit answered a queued send: wait until then
@@ -307,6 +319,7 @@
     /** Draw (or redraw) a stored message from a protocol message object. */
     function drawMessage(li, m) {
       var editor = li.querySelector(".chat-editor");
+      var flagForm = li.querySelector(".chat-flag-form");
       li.className = "chat-message";
       li.id = "msg-" + m.id;
       li.dataset.id = String(m.id);
@@ -355,6 +368,7 @@
           body.hidden = true;
           li.appendChild(editor);
         }
+        if (flagForm) { li.appendChild(flagForm); } // an edit elsewhere keeps a flag being written
       }
       drawActions(li);
     }
@@ -376,7 +390,7 @@
       var old = li.querySelector(".chat-actions");
       if (old) { li.removeChild(old); }
       if (li.classList.contains("is-local") || li.dataset.removed || !me || stopped) { return; }
-      if (li.querySelector(".chat-editor")) { return; }
+      if (li.querySelector(".chat-editor") || li.querySelector(".chat-flag-form")) { return; }
       var mine = li.dataset.author === me;
       var id = toInt(li.dataset.id, 0);
       var actions = el("div", "chat-actions");
@@ -390,15 +404,130 @@
         actions.appendChild(button("Delete", "your message " + what, "link-button", function () {
           confirmRemove(li, "Delete this message?", "Delete");
         }));
-      } else if (canModerate) {
-        actions.appendChild(button("Remove", (li.dataset.author || "a former member") + "'s message " + what,
-          "link-button", function () {
-            confirmRemove(li, "Remove this message for everyone?", "Remove");
-          }));
       } else {
-        return;
+        if (canModerate) {
+          actions.appendChild(button("Remove", (li.dataset.author || "a former member") + "'s message " + what,
+            "link-button", function () {
+              confirmRemove(li, "Remove this message for everyone?", "Remove");
+            }));
+        }
+        if (flagged[id]) {
+          actions.appendChild(el("span", "chat-flagged", FLAG_THANKS));
+        } else {
+          actions.appendChild(button("Flag", (li.dataset.author || "a former member") + "'s message " + what,
+            "link-button chat-flag-button", function () { openFlagForm(li); }));
+        }
       }
       li.appendChild(actions);
+    }
+
+    /** A small inline form to flag someone else's message to the moderators. */
+    function openFlagForm(li) {
+      var id = toInt(li.dataset.id, 0);
+      if (li.querySelector(".chat-flag-form")) { return; }
+      var form = el("form", "chat-flag-form");
+      var reasonId = "chat-flag-reason-" + id;
+      var detailsId = "chat-flag-details-" + id;
+      var reasonLabel = el("label", null, "Why are you flagging this message?");
+      reasonLabel.htmlFor = reasonId;
+      var select = el("select");
+      select.id = reasonId;
+      select.appendChild(el("option", null, "Choose a reason…"));
+      select.firstChild.value = "";
+      for (var i = 0; i < FLAG_REASONS.length; i++) {
+        var option = el("option", null, FLAG_REASONS[i][1]);
+        option.value = FLAG_REASONS[i][0];
+        select.appendChild(option);
+      }
+      var detailsLabel = el("label", null, "Anything a moderator should know (optional; needed for \u201cSomething else\u201d)");
+      detailsLabel.htmlFor = detailsId;
+      var details = el("textarea");
+      details.id = detailsId;
+      details.rows = 2;
+      details.maxLength = 1000;
+      var note = el("p", "chat-flag-error error");
+      note.hidden = true;
+      note.setAttribute("role", "alert");
+      var help = el("p", "help", "Only moderators see flags. The author is not told who flagged.");
+      var row = el("div", "chat-editor-row");
+      var send = el("button", "small", "Send");
+      send.type = "submit";
+      var cancel = button("Cancel", null, "secondary small", function () { closeFlagForm(li, true); });
+      row.appendChild(send);
+      row.appendChild(cancel);
+      form.appendChild(reasonLabel);
+      form.appendChild(select);
+      form.appendChild(detailsLabel);
+      form.appendChild(details);
+      form.appendChild(help);
+      form.appendChild(note);
+      form.appendChild(row);
+      form.addEventListener("submit", function (event) {
+        event.preventDefault();
+        if (!select.value) {
+          showFlagError(li, "Choose a reason from the list.");
+          select.focus();
+          return;
+        }
+        if (select.value === "other" && !details.value.trim()) {
+          showFlagError(li, "Tell the moderators what is wrong.");
+          details.focus();
+          return;
+        }
+        if (!sendFrame({ type: "flag", id: id, reason: select.value, details: details.value })) {
+          showFlagError(li, "Not connected right now. Try again once chat reconnects.");
+          return;
+        }
+        flagging[id] = true;
+        select.disabled = details.disabled = send.disabled = true;
+        send.textContent = "Sending…";
+        note.hidden = true;
+      });
+      form.addEventListener("keydown", function (event) {
+        if (event.key === "Escape") {
+          event.preventDefault();
+          closeFlagForm(li, true);
+        }
+      });
+      var actions = li.querySelector(".chat-actions");
+      if (actions) { li.removeChild(actions); }
+      li.appendChild(form);
+      select.focus();
+    }
+
+    function showFlagError(li, text) {
+      var form = li.querySelector(".chat-flag-form");
+      if (!form) { showError(text); return; }
+      var note = form.querySelector(".chat-flag-error");
+      note.textContent = text;
+      note.hidden = false;
+      var fields = form.querySelectorAll("select, textarea, button");
+      for (var i = 0; i < fields.length; i++) { fields[i].disabled = false; }
+      var send = form.querySelector("button[type=submit]");
+      if (send) { send.textContent = "Send"; }
+    }
+
+    function closeFlagForm(li, restoreFocus) {
+      var form = li.querySelector(".chat-flag-form");
+      if (form) { li.removeChild(form); }
+      drawActions(li);
+      if (restoreFocus) {
+        var flagButton = li.querySelector(".chat-flag-button");
+        if (flagButton) { flagButton.focus(); } else { focusMessage(li); }
+      }
+    }
+
+    function onFlagged(frame) {
+      var id = toInt(frame.id, 0);
+      delete flagging[id];
+      flagged[id] = true;
+      var li = findById(id);
+      if (li) {
+        var hadFocus = li.contains(document.activeElement);
+        closeFlagForm(li, false);
+        if (hadFocus) { focusMessage(li); }
+      }
+      announce(FLAG_THANKS);
     }
 
     function redrawAllActions() {
@@ -1238,7 +1367,14 @@
       drawPresence();
       typers = {};
       drawTyping();
-      // Edits and deletes in flight get no answer on a closed socket.
+      // Edits, deletes and flags in flight get no answer on a closed socket.
+      for (var fid in flagging) {
+        if (Object.prototype.hasOwnProperty.call(flagging, fid)) {
+          delete flagging[fid];
+          var fli = findById(toInt(fid, 0));
+          if (fli) { showFlagError(fli, "The connection dropped before this was sent. Please try again."); }
+        }
+      }
       for (var id in ops) {
         if (Object.prototype.hasOwnProperty.call(ops, id)) {
           failOp(toInt(id, 0), "The connection dropped before this was confirmed. Please try again.");
@@ -1345,6 +1481,7 @@
         }
         case "room": onRoom(frame); break;
         case "error": onError(frame); break;
+        case "flagged": onFlagged(frame); break;
         default: break; // unknown frames are ignored, for forward compatibility
       }
     }
@@ -1442,6 +1579,13 @@
         }
         markFailed(cid, "Not sent: " + text, false);
         showError(text);
+        return;
+      }
+      if (typeof frame.id === "number" && flagging[frame.id]) {
+        // It answers a flag of that message: say why in its form.
+        delete flagging[frame.id];
+        var flaggedLi = findById(frame.id);
+        if (flaggedLi) { showFlagError(flaggedLi, text); } else { showError(text); }
         return;
       }
       if (typeof frame.id === "number") {

@@ -403,3 +403,37 @@ def test_overtaken_broadcasts_wait_briefly_and_lost_ones_are_fetched(server, vis
     assert relay.resumes() == 1, relay.from_page
     meadow.check_clean()
     river.check_clean()
+
+
+def test_a_member_flags_a_chat_message_without_leaving_the_room(server, visitors):
+    from playwright.sync_api import expect
+
+    river, meadow = visitors(MEMBER), visitors(LEADER)
+    text = "Selling something here"
+    river.send(text)
+    mine = river.page.locator("#chat-messages li.chat-message:not(.is-local)", has_text=text)
+    expect(mine).to_have_count(1)
+    expect(mine.get_by_role("button", name="Flag")).to_have_count(0)
+    message_id = mine.get_attribute("id")
+    on_leader = meadow.page.locator(f"#{message_id}")
+    on_leader.get_by_role("button", name="Flag").click()
+    select = on_leader.get_by_label("Why are you flagging this message?")
+    expect(select).to_be_focused()
+    on_leader.get_by_role("button", name="Send").click()
+    expect(on_leader.locator(".chat-flag-error")).to_have_text("Choose a reason from the list.")
+    select.select_option("other")
+    on_leader.get_by_role("button", name="Send").click()
+    expect(on_leader.locator(".chat-flag-error")).to_have_text("Tell the moderators what is wrong.")
+    select.select_option("spam")
+    on_leader.get_by_role("button", name="Send").click()
+    expect(on_leader.locator(".chat-flagged")).to_have_text("Thanks — a moderator will look at it.")
+    expect(on_leader.locator(".chat-flag-form")).to_have_count(0)
+    # Escape closes a form without sending.
+    river.send("Another line")
+    other = meadow.page.locator("#chat-messages li.chat-message", has_text="Another line")
+    other.get_by_role("button", name="Flag").click()
+    meadow.page.keyboard.press("Escape")
+    expect(other.locator(".chat-flag-form")).to_have_count(0)
+    expect(other.get_by_role("button", name="Flag")).to_be_focused()
+    meadow.check_clean()
+    river.check_clean()

@@ -1191,3 +1191,69 @@ def test_a_socket_that_cannot_take_a_heartbeat_is_dropped_and_the_rest_still_bea
         watch_module.database_sync_to_async = original
     assert alive.beats == [0]
     assert watch.sockets == {alive}
+
+
+# --- flagging a message (issue 4, the members' side) ------------------------------------
+
+
+def test_a_member_flags_someone_elses_message_and_only_they_hear_of_it(chat):
+    from moderation.models import Flag, QueueItem
+
+    said = post(chat.room, chat.river, "Anyone selling? DM me")
+
+    async def scenario():
+        river = await open_socket(chat.room, chat.river)
+        meadow = await open_socket(chat.room, chat.meadow)
+        await settle(river)
+        await settle(meadow)
+        await meadow.send(
+            {"type": "flag", "id": said.pk, "reason": "spam", "details": "Selling, it seems"}
+        )
+        assert await meadow.expect("flagged") == {"type": "flagged", "id": said.pk}
+        # The author (and everyone else) learns nothing of it.
+        await river.collect(0.3)
+        assert not [f for f in river.frames if f["type"] in {"flagged", "error"}]
+        await _assert_still_works(meadow, "after-flag")
+        await river.disconnect()
+        await meadow.disconnect()
+
+    run_async(scenario)
+    made = Flag.objects.get()
+    assert (made.flagger, made.object_id, made.reason) == (chat.meadow, said.pk, "spam")
+    assert made.details_source == "Selling, it seems"
+    item = QueueItem.objects.get()
+    assert (item.member, item.group, item.flag_count) == (chat.river, chat.group, 1)
+    assert not fresh(said).is_removed  # one flag hides nothing
+
+
+def test_refused_flags_answer_with_an_error_carrying_the_id(chat):
+    from moderation.models import Flag
+
+    theirs = post(chat.room, chat.river, "Their words")
+    mine = post(chat.room, chat.meadow, "My words")
+
+    async def scenario():
+        meadow = await open_socket(chat.room, chat.meadow)
+        await settle(meadow)
+        for frame, code in (
+            ({"type": "flag", "id": theirs.pk, "reason": "rude"}, "invalid"),
+            ({"type": "flag", "id": theirs.pk, "reason": "other"}, "invalid"),  # no details
+            ({"type": "flag", "id": mine.pk, "reason": "spam"}, "forbidden"),
+            ({"type": "flag", "id": theirs.pk + 1000, "reason": "spam"}, "not_found"),
+            ({"type": "flag", "id": theirs.pk, "reason": "spam", "details": 3}, "missing_field"),
+        ):
+            await meadow.send(frame)
+            error = await meadow.expect("error")
+            assert (error["code"], error["id"]) == (code, frame["id"]), frame
+        await meadow.send({"type": "flag", "id": theirs.pk, "reason": "crisis"})
+        assert (await meadow.expect("flagged"))["id"] == theirs.pk
+        # Once per message: the second is refused, kindly.
+        await meadow.send({"type": "flag", "id": theirs.pk, "reason": "harassment"})
+        error = await meadow.expect("error")
+        assert (error["code"], error["id"]) == ("invalid", theirs.pk)
+        assert "already flagged" in error["message"]
+        await _assert_still_works(meadow, "still-open")
+        await meadow.disconnect()
+
+    run_async(scenario)
+    assert list(Flag.objects.values_list("object_id", "reason")) == [(theirs.pk, "crisis")]

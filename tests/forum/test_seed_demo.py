@@ -20,7 +20,10 @@ from forum.models import (
     User,
 )
 
-HANDLES = ("demo-member", "demo-member2", "demo-leader", "demo-moderator", "demo-admin")
+HANDLES = (
+    "demo-member", "demo-member2", "demo-leader", "demo-moderator", "demo-admin",
+    "fresh-start-deals",
+)  # fmt: skip
 
 
 def seed() -> str:
@@ -112,3 +115,14 @@ def test_refuses_to_run_without_debug(settings):
     call_command("seed_demo", stdout=StringIO(), stderr=err)
     assert "skipped" in err.getvalue()
     assert not User.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_moderator_finds_a_flagged_post_in_the_queue(seeded):
+    from moderation.models import QueueItem
+
+    item = QueueItem.objects.get(state=QueueItem.State.OPEN)
+    assert item.member.handle == "fresh-start-deals"
+    assert item.flag_count == 2
+    assert sorted(item.flags.values_list("reason", flat=True)) == ["misinformation", "spam"]
+    assert not item.hidden_pending_review  # two flags: below the three that hide

@@ -311,3 +311,67 @@ def test_author_can_remove_a_post_after_leaving_a_private_group(
     assert post.is_removed_by_author and post.source == ""
     client.force_login(other_member)
     assert client.get(f"/posts/{post.pk}/remove/").status_code == 404
+
+
+# --- moderation state in thread pages (issue 4) ----------------------------------------
+
+
+@pytest.fixture
+def moderator_of(public_group):
+    from forum.models import Membership
+    from tests.conftest import make_user
+
+    moderator = make_user("tender")
+    join(moderator, public_group, Membership.Role.MODERATOR)
+    return moderator
+
+
+@pytest.mark.django_db
+def test_a_hidden_post_keeps_its_place_and_its_replies(thread, member, other_member, moderator_of):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from moderation import actions
+
+    hidden = publishing.publish_reply(author=other_member, thread=thread, body="Hidden words")
+    below = publishing.publish_reply(
+        author=member, thread=thread, parent=hidden, body="A reply below it"
+    )
+    reader = Client()
+    reader.force_login(member)
+    with CaptureQueriesContext(connection) as before:
+        reader.get(thread.get_absolute_url())
+    actions.hide_content(actor=moderator_of, obj=hidden, reason="Not kind")
+    with CaptureQueriesContext(connection) as after:
+        html = reader.get(thread.get_absolute_url()).content.decode()
+    # Hiding costs the page nothing: the state is on the post row.
+    assert len(after) == len(before)
+    assert html.index(f'id="post-{hidden.pk}"') < html.index(f'id="post-{below.pk}"')
+    assert "[removed by a moderator]" in html and "Hidden words" not in html
+    assert "A reply below it" in html
+    # No support or flag on a removed post, and nothing to reply to.
+    assert f"/posts/{hidden.pk}/support/" not in html
+    assert f"/moderation/flag/post/{hidden.pk}/" not in html
+    assert f'name="parent" value="{hidden.pk}"' not in html
+
+
+@pytest.mark.django_db
+def test_a_hidden_thread_is_404_for_its_replies_and_posts_too(
+    thread, member, other_member, moderator_of
+):
+    from moderation import actions
+
+    reply = publishing.publish_reply(author=other_member, thread=thread, body="Mine")
+    actions.hide_content(actor=moderator_of, obj=thread, reason="Off topic")
+    client = Client()
+    client.force_login(other_member)
+    url = thread.get_absolute_url()
+    assert client.get(url).status_code == 404
+    assert client.get(f"{url}p/{reply.pk}/").status_code == 404
+    opening = Post.objects.get(thread=thread, parent__isnull=True)
+    assert client.post(f"/posts/{opening.pk}/support/").status_code == 404
+    # The author of a post in it still holds their own words.
+    assert client.get(f"/posts/{reply.pk}/remove/").status_code == 200
+    client.force_login(member)
+    assert client.get(url).status_code == 200
+    assert client.get(f"{url}p/{reply.pk}/").status_code == 200

@@ -308,3 +308,228 @@ def test_profiles_are_for_signed_in_people_only():
     assert not permissions.can_view_profile(AnonymousUser(), member)
     member.is_active = False
     assert not permissions.can_view_profile(make_user("other"), member)
+
+
+# === Moderation actions (the "Moderation actions" table) =============================
+# Each cell against permissions.MODERATION_TABLE, and against a real call of the action
+# in a public and a private group: "yes" goes through, "no" is refused with Http404
+# where the actor may not see the group and PermissionDenied otherwise.
+
+import re  # noqa: E402
+from datetime import timedelta  # noqa: E402
+
+from forum.models import Membership, Post  # noqa: E402
+from moderation.models import Appeal, ModerationLogEntry, QueueItem, Sanction  # noqa: E402
+
+MODERATION_HEADING = "Moderation actions"
+MODERATION_COLUMNS = (
+    "anonymous",
+    "non-member",
+    "member",
+    "leader",
+    "group moderator",
+    "moderator of another group",
+    "site moderator",
+    "admin",
+)
+# The standing each column has in the group; None: no standing at all.
+COLUMN_STANDING = {
+    "leader": permissions.LEADER,
+    "group moderator": permissions.GROUP_MODERATOR,
+    "site moderator": permissions.SITE_MODERATOR,
+    "admin": permissions.SITE_MODERATOR,
+}
+SITE_WIDE_ACTIONS = {"ban"}  # concern no group: a refusal is always 403
+
+
+def moderation_rows() -> dict[str, dict[str, str]]:
+    """The table's rows keyed by the MODERATION_TABLE key in the first cell's backticks."""
+    rows = {}
+    for label, cells in TABLES[MODERATION_HEADING].rows.items():
+        key = re.match(r"`(\w+)`", label)
+        assert key, f"row {label!r} does not start with an action name in backticks"
+        rows[key.group(1)] = cells
+    return rows
+
+
+def moderation_actor(column: str, group):
+    """Someone of ``column``'s standing; "moderator of another group" moderates another."""
+    if column == "moderator of another group":
+        actor = make_user("actor")
+        join(actor, make_group("elsewhere"), Membership.Role.MODERATOR)
+        return actor
+    from tests.permissions_world import make_actor
+
+    return make_actor(column, group)
+
+
+def _second_group(world: World, column: str):
+    """A group of the same visibility where the actor has the same standing."""
+    group = make_group("second-harbour", private=world.group.is_private)
+    if column in {"member", "leader", "group moderator"}:
+        join(world.actor, group, {"member": "member", "leader": "leader",
+                                  "group moderator": "moderator"}[column])  # fmt: skip
+    if column == "moderator of another group":
+        return SupportGroupModel.objects.get(slug="elsewhere")
+    return group
+
+
+from forum.models import SupportGroup as SupportGroupModel  # noqa: E402
+
+
+def _warden():
+    return make_user("warden", is_site_moderator=True)
+
+
+def _post(world: World) -> Post:
+    return world.fresh_post(world.others_post)
+
+
+def _call_hide(world, column):
+    actions.hide_content(actor=world.actor, obj=_post(world), reason="Off topic here.")
+
+
+def _call_restore(world, column):
+    actions.hide_content(actor=_warden(), obj=_post(world), reason="Off topic here.")
+    actions.restore_content(actor=world.actor, obj=_post(world), reason="On reflection, fine.")
+
+
+def _call_lock(world, column):
+    actions.lock_thread(actor=world.actor, thread=world.fresh_thread(), reason="Cooling off.")
+
+
+def _call_pin(world, column):
+    actions.pin_thread(actor=world.actor, thread=world.fresh_thread())
+
+
+def _call_warning(world, column):
+    actions.set_content_warning(actor=world.actor, obj=_post(world), warning="Mentions relapse")
+
+
+def _call_edit(world, column):
+    actions.edit_content(actor=world.actor, post=_post(world), body="[number removed]",
+                         note="Took out a phone number.")  # fmt: skip
+
+
+def _call_move(world, column):
+    actions.move_thread(actor=world.actor, thread=world.fresh_thread(),
+                        to_group=_second_group(world, column))  # fmt: skip
+
+
+def _call_check(key):
+    return lambda world, column: permissions.check_can_moderate(
+        world.actor, key, world.fresh_group()
+    )
+
+
+def _call_dismiss(world, column):
+    flagger = make_user("flagger")
+    join(flagger, world.fresh_group())
+    made = actions.flag(flagger=flagger, obj=_post(world), reason="spam")
+    actions.dismiss_flags(actor=world.actor, item=QueueItem.objects.get(pk=made.item_id))
+
+
+def _call_decide(world, column):
+    actions.hide_content(actor=_warden(), obj=_post(world), reason="Off topic here.")
+    entry = ModerationLogEntry.objects.get(action=ModerationLogEntry.Action.CONTENT_HIDDEN)
+    made = actions.appeal(member=world.poster, entry=entry, text="It was on topic.")
+    actions.decide_appeal(actor=world.actor, appeal=Appeal.objects.get(pk=made.pk), grant=False,
+                          note="It stands.")  # fmt: skip
+
+
+def _call_note(world, column):
+    actions.add_note(actor=world.actor, member=world.poster, group=world.fresh_group(),
+                     text="Struggling this week; be gentle.")  # fmt: skip
+
+
+def _call_sanction(kind):
+    def call(world, column):
+        actions.sanction_member(
+            actor=world.actor, member=world.poster, kind=kind,
+            group=None if kind == Sanction.Kind.BAN else world.fresh_group(),
+            reason="Repeated insults.", duration=timedelta(days=1),
+            slow_mode_seconds=60 if kind == Sanction.Kind.SLOW_MODE else None,
+        )  # fmt: skip
+
+    return call
+
+
+def _call_lift(world, column):
+    muted = actions.mute_in_chat(actor=_warden(), member=world.poster, group=world.fresh_group(),
+                                 reason="Spamming the room.", duration=timedelta(hours=1))  # fmt: skip
+    actions.lift_sanction(actor=world.actor, sanction=Sanction.objects.get(pk=muted.pk))
+
+
+MODERATION_CALLS = {
+    "hide_content": _call_hide,
+    "restore_content": _call_restore,
+    "lock_thread": _call_lock,
+    "pin_thread": _call_pin,
+    "set_content_warning": _call_warning,
+    "edit_content": _call_edit,
+    "move_thread": _call_move,
+    "review_queue": _call_check("review_queue"),
+    "dismiss_flags": _call_dismiss,
+    "decide_appeal": _call_decide,
+    "read_full_log": _call_check("read_full_log"),
+    "moderator_notes": _call_note,
+    "chat_mute": _call_sanction(Sanction.Kind.CHAT_MUTE),
+    "warning": _call_sanction(Sanction.Kind.WARNING),
+    "slow_mode": _call_sanction(Sanction.Kind.SLOW_MODE),
+    "suspension": _call_sanction(Sanction.Kind.SUSPENSION),
+    "lift_sanction": _call_lift,
+    "ban": _call_sanction(Sanction.Kind.BAN),
+}
+
+
+def test_moderation_table_has_its_columns():
+    assert TABLES[MODERATION_HEADING].columns == ("Action", *MODERATION_COLUMNS)
+
+
+def test_moderation_table_rows_are_exactly_the_code_table():
+    assert list(moderation_rows()) == list(permissions.MODERATION_TABLE)
+    assert set(MODERATION_CALLS) == set(permissions.MODERATION_TABLE)
+
+
+@pytest.mark.parametrize("key", list(permissions.MODERATION_TABLE))
+def test_moderation_table_cells_match_the_code(key):
+    cells = moderation_rows()[key]
+    expected = {
+        column: "yes" if COLUMN_STANDING.get(column) in permissions.MODERATION_TABLE[key] else "no"
+        for column in MODERATION_COLUMNS
+    }
+    assert cells == expected, f"docs/permissions.md row {key!r} disagrees with MODERATION_TABLE"
+
+
+def moderation_cases():
+    for visibility in VISIBILITIES:
+        for key in permissions.MODERATION_TABLE:
+            for column in MODERATION_COLUMNS:
+                yield pytest.param(visibility, key, column, id=f"{visibility}-{key}-{column}")
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("quick")
+@pytest.mark.parametrize(("visibility", "key", "column"), list(moderation_cases()))
+def test_moderation_action_matches_the_table(visibility, key, column):
+    documented = moderation_rows()[key][column]
+    world = build_world(visibility, "anonymous")  # the actor is made below
+    world.actor = moderation_actor(column, world.group)
+    group = None if key in SITE_WIDE_ACTIONS else world.fresh_group()
+    assert permissions.can_moderate(world.actor, key, group) is (documented == "yes"), (
+        f"can_moderate({key!r}) for a {column} in a {visibility} group: table says {documented}"
+    )
+    call = MODERATION_CALLS[key]
+    if documented == "yes":
+        call(world, column)  # any refusal fails the test with its message
+        return
+    hidden = key not in SITE_WIDE_ACTIONS and not permissions.can_view_group(
+        world.actor, world.fresh_group()
+    )
+    wanted = Http404 if hidden else PermissionDenied
+    with pytest.raises((Http404, PermissionDenied)) as refusal:
+        call(world, column)
+    assert type(refusal.value) is wanted, (
+        f"{key} by a {column} in a {visibility} group refused with "
+        f"{type(refusal.value).__name__}: {refusal.value}; expected {wanted.__name__}"
+    )

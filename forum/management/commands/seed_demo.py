@@ -29,6 +29,8 @@ from forum.models import (
     Thread,
     User,
 )
+from moderation import actions
+from moderation.models import FlagReason
 
 # Published on purpose (README, `make run` output): these accounts exist only for demos.
 DEMO_PASSWORD = "kinship-demo-2026"  # noqa: S105
@@ -39,6 +41,13 @@ MEMBER, MEMBER2, LEADER, MODERATOR, ADMIN = (
     "demo-leader",
     "demo-moderator",
     "demo-admin",
+)
+# A newcomer whose referral spam (with dangerous detox advice) waits in the review queue.
+SPAMMER = "fresh-start-deals"
+SPAM_GROUP = "tools-for-change"
+SPAM_BODY = (
+    "Struggling? Our private detox clinic gets you clean in 3 days, no meds needed, "
+    "you can stop everything at once. DM me for a discount code!"
 )
 # Stands for the crisis page's address, resolved when the command runs.
 HELP_LINK = "(HELP_URL)"
@@ -142,6 +151,7 @@ ACCOUNTS = (
         is_site_moderator=True,
     ),
     AccountSpec(ADMIN, bio="Keeps the lights on at Kinship.", joined_days_ago=90, is_admin=True),
+    AccountSpec(SPAMMER, joined_days_ago=1),
 )
 
 COMMON_GUIDELINES = md(
@@ -1072,7 +1082,24 @@ class Command(BaseCommand):
                 self.ensure_thread(spec, groups[spec.group], users)
             for slug, lines in CHAT.items():
                 self.ensure_chat(groups[slug], lines, users)
+            self.ensure_flagged_spam(groups[SPAM_GROUP], users)
         self.report()
+
+    def ensure_flagged_spam(self, group: SupportGroup, users: dict[str, User]) -> None:
+        """Something for demo-moderator's queue: a reply two members flagged."""
+        spammer = users[SPAMMER]
+        if Post.objects.filter(author=spammer).exists():
+            return
+        self.ensure_member(group, spammer, Membership.Role.MEMBER)
+        thread = group.threads.order_by("created_at").first()
+        post = publishing.publish_reply(author=spammer, thread=thread, body=SPAM_BODY)
+        actions.flag(flagger=users[MEMBER], obj=post, reason=FlagReason.SPAM)
+        actions.flag(
+            flagger=users[MEMBER2],
+            obj=post,
+            reason=FlagReason.MISINFORMATION,
+            details="Stopping everything at once can be dangerous, this is not safe advice.",
+        )
 
     def ensure_chat(
         self, group: SupportGroup, lines: tuple[tuple[str, str], ...], users: dict[str, User]
