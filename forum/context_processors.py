@@ -1,3 +1,5 @@
+from moderation import navigation
+
 from . import selectors
 
 
@@ -5,4 +7,6 @@ def site(request) -> dict:
     # Lazy: the count query runs only if a template shows it.
     return {
         "unread_notifications": lambda: selectors.unread_notification_count(request.user),
+        # The review queue link in the navigation (remembered in the session: no query).
+        "can_review": lambda: navigation.show_review_link(request),
     }

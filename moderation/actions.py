@@ -462,6 +462,8 @@ def hide_content(*, actor: User, obj, reason: str, rule: Rule | None = None) -> 
 
     The text stays stored (hidden) so the decision can be reviewed and reversed."""
     target = target_of(obj)
+    if target.kind == "member":  # _hide has no fields to set on a member: refuse, not crash
+        raise PermissionDenied("Members are not hidden: choose a sanction instead.")
     permissions.check_can_moderate(actor, "hide_content", target.group)
     _check_live(target)
     rule = _rule(rule, target.group)
@@ -909,6 +911,8 @@ def decide_appeal(*, actor: User, appeal: Appeal, grant: bool, note: str) -> App
     permissions.check_can_moderate(actor, "decide_appeal", group)
     if entry.actor_id == actor.pk:
         raise PermissionDenied("Another moderator decides appeals against your own actions.")
+    if appeal.appellant_id == actor.pk:  # a moderator sanctioned by a site moderator, say
+        raise PermissionDenied("Another moderator decides your own appeals.")
     note_source, note_html = publishing.prepare_text(note, field="note", label="Your decision")
     with transaction.atomic():
         appeal = Appeal.objects.select_for_update().get(pk=appeal.pk)

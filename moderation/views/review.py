@@ -25,7 +25,7 @@ from django.utils import timezone
 from forum.models import ChatMessage, Membership, Post, SupportGroup, Thread, User
 from forum.views._util import posted, submit
 
-from .. import actions, permissions
+from .. import actions, navigation, permissions
 from ..forms import (
     ContentWarningForm,
     DecideAppealForm,
@@ -63,10 +63,13 @@ LADDER_HELP = {
 # --- who reviews what ------------------------------------------------------------------------
 
 
-def _check_reviewer(user) -> list[int] | None:
-    """The groups whose queue the user reviews (None: all); 403 for everyone else."""
-    ids = permissions.moderated_group_ids(user)
-    if ids is not None and not ids:
+def _check_reviewer(request) -> list[int] | None:
+    """The groups whose queue the user reviews (None: all); 403 for everyone else.
+    Keeps the navigation's "Review queue" link up to date on the way."""
+    ids = permissions.moderated_group_ids(request.user)
+    reviews = ids is None or bool(ids)
+    navigation.remember_can_review(request, reviews)
+    if not reviews:
         raise PermissionDenied("Only moderators review the queue.")
     return ids
 
@@ -184,7 +187,7 @@ def queue_rows(user, ids: list[int] | None, group_filter: str = "") -> list[Row]
 @login_required
 def queue(request):
     user = request.user
-    ids = _check_reviewer(user)
+    ids = _check_reviewer(request)
     groups = SupportGroup.objects.order_by("name").only("name", "slug")
     if ids is not None:
         groups = groups.filter(pk__in=ids)
@@ -562,6 +565,8 @@ def member_detail(request, handle: str):
                 return redirect("moderation:member", handle=member.handle)
         except PermissionDenied as error:
             status, refusal = 403, str(error) or "You cannot do this here."
+        if sent == "lift" and lift_form.errors:  # the lift buttons show no fields of their own
+            refusal = " ".join(str(e) for errors in lift_form.errors.values() for e in errors)
     now = timezone.now()
     history = _history(actor, member)
     in_force = [s for s in history["sanctions"] if s.is_active(now) and s.kind != "warning"]

@@ -1,0 +1,104 @@
+"""The live review queue socket (moderation.consumers.QueueConsumer), through the real
+ASGI stack: who may open it, and that a change to a group's queue rings only the
+moderators of that group and the site moderators."""
+
+import pytest
+
+from forum import publishing
+from forum.models import Membership
+from moderation import actions
+from moderation.models import FlagReason, QueueItem
+from tests.chat_helpers import ChatSocket, db, login_session, run_async
+from tests.conftest import join, make_group, make_user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+PATH = "/ws/moderation/queue/"
+
+
+@pytest.fixture
+def world(settings, public_group, member, other_member, site_moderator):
+    settings.KINSHIP_RATE_LIMITS = {k: (10_000, 60) for k in settings.KINSHIP_RATE_LIMITS}
+    elsewhere = make_group("other-circle")
+    tender, faraway, leader = make_user("tender"), make_user("faraway"), make_user("lantern")
+    join(member, public_group)
+    join(other_member, public_group)
+    join(tender, public_group, Membership.Role.MODERATOR)
+    join(leader, public_group, Membership.Role.LEADER)
+    join(faraway, elsewhere, Membership.Role.MODERATOR)
+    thread = publishing.publish_thread(author=member, group=public_group, title="T", body="b")
+    return {
+        "member": member,
+        "flagger": other_member,
+        "tender": tender,
+        "faraway": faraway,
+        "leader": leader,
+        "warden": site_moderator,
+        "thread": thread,
+    }
+
+
+async def connect(user=None) -> ChatSocket:
+    key = await db(login_session, user) if user is not None else None
+    socket = ChatSocket(PATH, session_key=key)
+    await socket.connect()
+    return socket
+
+
+def test_refusals_happen_before_accept_with_their_codes(world):
+    async def scenario():
+        anonymous = await connect()
+        assert not anonymous.accepted and anonymous.close_code == 4401
+        for name in ("member", "leader"):
+            refused = await connect(world[name])
+            assert not refused.accepted and refused.close_code == 4403, name
+
+    run_async(scenario)
+
+
+def test_a_flag_rings_the_groups_moderators_and_site_moderators_only(world):
+    async def scenario():
+        tender = await connect(world["tender"])
+        warden = await connect(world["warden"])
+        faraway = await connect(world["faraway"])
+        assert tender.accepted and warden.accepted and faraway.accepted
+        await db(
+            actions.flag,
+            flagger=world["flagger"],
+            obj=world["thread"],
+            reason=FlagReason.SPAM,
+            details="",
+        )
+        assert await tender.expect("queue_changed") == {"type": "queue_changed"}
+        await warden.expect("queue_changed")
+        await faraway.quiet(0.3)
+        # Resolving the item rings again (the item leaves everyone's list).
+        item = await db(QueueItem.objects.get)
+        await db(actions.dismiss_flags, actor=world["warden"], item=item)
+        await tender.expect("queue_changed")
+        for socket in (tender, warden, faraway):
+            await socket.disconnect()
+
+    run_async(scenario)
+
+
+def test_a_member_flag_rings_site_moderators_only(world):
+    async def scenario():
+        tender = await connect(world["tender"])
+        warden = await connect(world["warden"])
+        await db(
+            actions.flag,
+            flagger=world["flagger"],
+            obj=world["member"],
+            reason=FlagReason.OTHER,
+            details="Odd messages",
+        )
+        await warden.expect("queue_changed")
+        await tender.quiet(0.3)
+        # The client has nothing to say; a ping is answered, nonsense ignored.
+        await warden.send_text("not json")
+        await warden.send({"type": "ping"})
+        await warden.expect("pong")
+        for socket in (tender, warden):
+            await socket.disconnect()
+
+    run_async(scenario)
