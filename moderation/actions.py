@@ -836,6 +836,8 @@ def ban_member(
 
 def lift_sanction(*, actor: User, sanction: Sanction, reason: str = "") -> Sanction:
     permissions.check_can_moderate(actor, "lift_sanction", sanction.group)
+    if sanction.member_id == actor.pk:  # a moderator sanctioned by a site moderator, say
+        raise PermissionDenied("Another moderator lifts a sanction on you.")
     if not sanction.is_active() or sanction.kind == Sanction.Kind.WARNING:
         raise PermissionDenied("This sanction is not in force: there is nothing to lift.")
     reason = _reason(reason, required=False)

@@ -41,7 +41,16 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(QueueItem)
 class QueueItemAdmin(ReadOnlyAdmin):
-    list_display = ("pk", "kind", "state", "group", "member", "is_urgent", "flag_count", "opened_at")
+    list_display = (
+        "pk",
+        "kind",
+        "state",
+        "group",
+        "member",
+        "is_urgent",
+        "flag_count",
+        "opened_at",
+    )
     list_filter = ("kind", "state", "is_urgent")
 
 

@@ -32,7 +32,9 @@ class QueueConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         # Site moderators hear every change on "modqueue.site"; group moderators, their groups'.
-        names = [realtime.queue_group(None)] if ids is None else [realtime.queue_group(i) for i in ids]
+        names = (
+            [realtime.queue_group(None)] if ids is None else [realtime.queue_group(i) for i in ids]
+        )
         for name in names:
             await self.channel_layer.group_add(name, self.channel_name)
         self.groups_joined = names

@@ -135,6 +135,7 @@ class MoveForm(forms.Form):
     group = forms.ModelChoiceField(
         label="Move to",
         queryset=SupportGroup.objects.none(),
+        empty_label="Choose a group…",
         error_messages={
             "required": "Choose the group to move it to.",
             "invalid_choice": "Choose one of the groups you moderate.",
@@ -169,6 +170,7 @@ class SanctionForm(forms.Form):
     group = forms.ModelChoiceField(
         label="Group",
         queryset=SupportGroup.objects.none(),
+        empty_label="Choose…",
         error_messages={
             "required": "Choose the group.",
             "invalid_choice": "Choose one of the groups you moderate that they belong to.",
@@ -213,9 +215,9 @@ class SanctionForm(forms.Form):
             del self.fields["group"]
             self.fields["rule"].queryset = rules_for(None)
         else:
-            self.fields["group"].queryset = groups if groups is not None else self.fields[
-                "group"
-            ].queryset
+            self.fields["group"].queryset = (
+                groups if groups is not None else self.fields["group"].queryset
+            )
             # Site rules and the rules of every group on offer; actions check the match.
             group_ids = list(self.fields["group"].queryset.values_list("pk", flat=True))
             self.fields["rule"].queryset = (
@@ -236,8 +238,10 @@ class SanctionForm(forms.Form):
     def clean(self):
         data = super().clean()
         rule, group = data.get("rule"), data.get("group")
-        if rule is not None and rule.group_id is not None and (
-            group is None or rule.group_id != group.pk
+        if (
+            rule is not None
+            and rule.group_id is not None
+            and (group is None or rule.group_id != group.pk)
         ):
             self.add_error("rule", "That rule belongs to another group.")
         return data

@@ -51,6 +51,13 @@ LADDER = [
     Sanction.Kind.SUSPENSION,
     Sanction.Kind.BAN,
 ]
+LADDER_TITLES = {
+    Sanction.Kind.WARNING: ("Warn", "Warn"),
+    Sanction.Kind.CHAT_MUTE: ("Mute in chat", "Mute"),
+    Sanction.Kind.SLOW_MODE: ("Slow mode", "Put in slow mode"),
+    Sanction.Kind.SUSPENSION: ("Suspend from a group", "Suspend"),
+    Sanction.Kind.BAN: ("Ban from the site", "Ban"),
+}
 LADDER_HELP = {
     Sanction.Kind.WARNING: "A formal warning: recorded, nothing is blocked.",
     Sanction.Kind.CHAT_MUTE: "They can read the group's chat but not write in it.",
@@ -383,8 +390,9 @@ def _item_forms(request, item: QueueItem, target: actions.Target | None) -> dict
         if can["pin_thread"]:
             name = "unpin" if thread.is_pinned else "pin"
             forms[name] = bound(name, ReasonForm)
-        if can["move_thread"]:
-            forms["move"] = bound("move", MoveForm, groups=_move_groups(user, target))
+        move_to = _move_groups(user, target) if can["move_thread"] else None
+        if move_to is not None and move_to.exists():
+            forms["move"] = bound("move", MoveForm, groups=move_to)
     return forms
 
 
@@ -401,7 +409,9 @@ def _run_item_action(request, item: QueueItem, target, name: str, form) -> Any:
         "edit": lambda: actions.edit_content(
             actor=user, post=obj, body=data["body"], note=data["note"]
         ),
-        "warning": lambda: actions.set_content_warning(actor=user, obj=obj, warning=data["warning"]),
+        "warning": lambda: actions.set_content_warning(
+            actor=user, obj=obj, warning=data["warning"]
+        ),
         "lock": lambda: actions.lock_thread(actor=user, thread=obj, reason=data["reason"]),
         "unlock": lambda: actions.lock_thread(
             actor=user, thread=obj, locked=False, reason=data["reason"]
@@ -455,7 +465,10 @@ def item_detail(request, item_id: int):
                 if note_form.is_valid() and submit(
                     note_form,
                     lambda: actions.add_note(
-                        actor=user, member=member, group=item.group, text=note_form.cleaned_data["text"]
+                        actor=user,
+                        member=member,
+                        group=item.group,
+                        text=note_form.cleaned_data["text"],
                     ),
                 ):
                     messages.success(request, "Note added.")
@@ -504,9 +517,9 @@ def _actor_groups(actor, member: User) -> list[SupportGroup]:
     if not permissions.is_site_moderator(actor):
         groups = groups.filter(
             memberships__user=member,
-            pk__in=Membership.objects.filter(
-                user=actor, role__in=permissions.LEADING_ROLES
-            ).values("group_id"),
+            pk__in=Membership.objects.filter(user=actor, role__in=permissions.LEADING_ROLES).values(
+                "group_id"
+            ),
         )
     role = Membership.objects.filter(user=actor, group=OuterRef("pk")).values("role")[:1]
     return list(groups.annotate(viewer_role=Subquery(role)).distinct())
@@ -520,14 +533,16 @@ def _ladder_forms(request, actor, member: User, groups: list[SupportGroup]) -> d
         if kind == Sanction.Kind.BAN:
             if not permissions.can_moderate(actor, kind, None):
                 continue
-            allowed = None
+            ids, allowed = [], None
         else:
             ids = [g.pk for g in groups if permissions.can_moderate(actor, kind, g)]
             if not ids:
                 continue
             allowed = SupportGroup.objects.filter(pk__in=ids).order_by("name")
+        # One group to choose from: choose it already.
+        initial = {"group": ids[0]} if allowed is not None and len(ids) == 1 else {}
         forms[kind] = SanctionForm(
-            data if sent == kind else None, prefix=kind, kind=kind, groups=allowed
+            data if sent == kind else None, prefix=kind, kind=kind, groups=allowed, initial=initial
         )
     return forms
 
@@ -570,14 +585,18 @@ def member_detail(request, handle: str):
     now = timezone.now()
     history = _history(actor, member)
     in_force = [s for s in history["sanctions"] if s.is_active(now) and s.kind != "warning"]
-    liftable = {
-        s.pk for s in in_force if permissions.can_moderate(actor, "lift_sanction", s.group)
-    }
+    liftable = {s.pk for s in in_force if permissions.can_moderate(actor, "lift_sanction", s.group)}
     context = {
         "member": member,
         "groups": groups,
         "ladder": [
-            {"kind": kind, "label": Sanction.Kind(kind).label, "help": LADDER_HELP[kind], "form": f}
+            {
+                "kind": kind,
+                "title": LADDER_TITLES[kind][0],
+                "button": LADDER_TITLES[kind][1],
+                "help": LADDER_HELP[kind],
+                "form": f,
+            }
             for kind, f in forms.items()
         ],
         "note_form": note_form if can_note else None,
@@ -613,7 +632,9 @@ def _run_member_action(request, member: User, name: str, forms, note_form, lift_
                 slow_mode_seconds=data.get("slow_mode_seconds"),
             ),
         )
-        return f"{made.get_kind_display()}: done, and {member.handle} has been told." if made else ""
+        return (
+            f"{made.get_kind_display()}: done, and {member.handle} has been told." if made else ""
+        )
     if name == "note" and note_form is not None:
         if note_form.is_valid() and submit(
             note_form,

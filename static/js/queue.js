@@ -15,7 +15,7 @@
     button.textContent = "Show content";
     button.setAttribute("aria-expanded", "false");
     details.open = true;
-    details.classList.add("review-blurred");
+    details.classList.add("review-enhanced", "review-blurred");
     body.setAttribute("aria-hidden", "true");
     details.parentNode.insertBefore(button, details);
     button.addEventListener("click", function () {
@@ -75,6 +75,7 @@
     var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
     var socket = new WebSocket(scheme + window.location.host + path);
     socket.addEventListener("open", function () {
+      live.setAttribute("data-state", "open");
       if (delay > 1000) refresh(); // we were away: catch up on what we missed
       delay = 1000;
     });
@@ -84,6 +85,7 @@
       if (frame && frame.type === "queue_changed") refresh();
     });
     socket.addEventListener("close", function (event) {
+      live.setAttribute("data-state", "closed");
       // 4401/4403: not signed in or not a moderator any more; no point retrying.
       if (event.code === 4401 || event.code === 4403) return;
       setTimeout(connect, delay + Math.random() * 500);

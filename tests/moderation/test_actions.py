@@ -10,7 +10,6 @@ appeals and the log have files of their own.
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -96,10 +95,15 @@ def build_scene() -> Scene:
     )
 
 
-@pytest.fixture
-def scene(db, settings) -> Scene:
+def quiet_scene(settings) -> Scene:
+    """The scene with rate limits out of the way (each test file has a ``scene`` fixture)."""
     lift_limits(settings)
     return build_scene()
+
+
+@pytest.fixture
+def scene(db, settings) -> Scene:
+    return quiet_scene(settings)
 
 
 def fresh(obj):
@@ -140,22 +144,30 @@ class Recorder:
         return [event["frame"] for event in self.to(realtime.room_group(room.pk))]
 
 
-@pytest.fixture
-def layer(monkeypatch) -> Recorder:
+def recording_layer(monkeypatch) -> Recorder:
     recorder = Recorder()
     monkeypatch.setattr(realtime, "get_channel_layer", lambda: recorder)
     return recorder
 
 
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks):
+def run_committing(capture):
     """Run ``fn`` and then what it left for after the commit (the broadcasts)."""
 
     def run(fn, *args, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
+        with capture(execute=True):
             return fn(*args, **kwargs)
 
     return run
+
+
+@pytest.fixture
+def layer(monkeypatch) -> Recorder:
+    return recording_layer(monkeypatch)
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    return run_committing(django_capture_on_commit_callbacks)
 
 
 def log_mark() -> int:
@@ -212,8 +224,9 @@ def test_hiding_content_hides_it_logs_once_and_tells_the_author(scene, layer, co
     obj = content(scene, kind)
     mark = log_mark()
 
-    committed(actions.hide_content, actor=scene.heron, obj=obj, reason="Keep contact private.",
-              rule=rule)  # fmt: skip
+    committed(
+        actions.hide_content, actor=scene.heron, obj=obj, reason="Keep contact private.", rule=rule
+    )
 
     stored = fresh(obj)
     assert is_hidden(stored)
@@ -229,9 +242,17 @@ def test_hiding_content_hides_it_logs_once_and_tells_the_author(scene, layer, co
         assert stored.hidden_reason == "No phone numbers: Keep contact private."
         assert not stored.hidden_pending_review
     entry = one_entry(mark)
-    assert_entry(entry, actor=scene.heron, action=Action.CONTENT_HIDDEN, target=(kind, obj.pk),
-                 member=scene.river, actor_role="group moderator", reason="Keep contact private.",
-                 rule_title="No phone numbers", group_id=scene.group.pk)  # fmt: skip
+    assert_entry(
+        entry,
+        actor=scene.heron,
+        action=Action.CONTENT_HIDDEN,
+        target=(kind, obj.pk),
+        member=scene.river,
+        actor_role="group moderator",
+        reason="Keep contact private.",
+        rule_title="No phone numbers",
+        group_id=scene.group.pk,
+    )
     assert (entry.before["hidden" if kind != "chat message" else "removed"]) in (False, None)
     assert entry.after.get("hidden", entry.after.get("removed")) in (True, "moderator")
     notice = the_notice(scene.river, scene.heron)
@@ -254,8 +275,9 @@ def test_hiding_needs_a_reason_and_a_rule_of_this_group(scene):
     assert "reason" in error.value.message_dict
     other_rule = Rule.objects.create(group=scene.private, title="Their rule")
     with pytest.raises(ValidationError) as error:
-        actions.hide_content(actor=scene.heron, obj=content(scene, "post"), reason="x",
-                             rule=other_rule)  # fmt: skip
+        actions.hide_content(
+            actor=scene.heron, obj=content(scene, "post"), reason="x", rule=other_rule
+        )
     assert "rule" in error.value.message_dict
     assert not is_hidden(scene.post)
     site_rule = Rule.objects.filter(group=None).first()
@@ -280,14 +302,21 @@ def test_restoring_shows_it_again_logs_and_tells_the_author(scene, layer, commit
     layer.sent.clear()
     mark = log_mark()
 
-    committed(actions.restore_content, actor=scene.warden, obj=content(scene, kind),
-              reason="It was fine.")  # fmt: skip
+    committed(
+        actions.restore_content, actor=scene.warden, obj=content(scene, kind), reason="It was fine."
+    )
 
     assert not is_hidden(content(scene, kind))
     entry = one_entry(mark)
-    assert_entry(entry, actor=scene.warden, action=Action.CONTENT_RESTORED, target=(kind, fresh(
-        content(scene, kind)).pk), member=scene.river, actor_role="site moderator",
-        reason="It was fine.")  # fmt: skip
+    assert_entry(
+        entry,
+        actor=scene.warden,
+        action=Action.CONTENT_RESTORED,
+        target=(kind, fresh(content(scene, kind)).pk),
+        member=scene.river,
+        actor_role="site moderator",
+        reason="It was fine.",
+    )
     assert entry.before != entry.after
     assert "restored" in the_notice(scene.river, scene.warden).text
     if kind == "chat message":
@@ -316,14 +345,20 @@ def test_removal_and_restore_reach_connected_sockets(settings):
         socket = await open_socket(scene.room, scene.peers[0])
         await socket.expect("history", skip=())
         await socket.expect("room", skip=())
-        await db(lambda: actions.remove_chat_message(
-            actor=scene.sage, message=content(scene, "chat message")))  # fmt: skip
+        await db(
+            lambda: actions.remove_chat_message(
+                actor=scene.sage, message=content(scene, "chat message")
+            )
+        )
         removed = (await socket.expect("message_removed"))["message"]
         assert (removed["id"], removed["removed_by"], removed["html"]) == (
-            scene.message.pk, "moderator", "",
-        )  # fmt: skip
-        await db(lambda: actions.restore_content(
-            actor=scene.heron, obj=content(scene, "chat message")))  # fmt: skip
+            scene.message.pk,
+            "moderator",
+            "",
+        )
+        await db(
+            lambda: actions.restore_content(actor=scene.heron, obj=content(scene, "chat message"))
+        )
         restored = await socket.expect("message_updated")
         assert restored["message"]["html"].strip() == "<p>Anyone around tonight?</p>"
         assert restored["message"]["version"] > removed["version"]
@@ -337,8 +372,12 @@ def test_removal_and_restore_reach_connected_sockets(settings):
 
 def test_editing_a_post_keeps_the_old_text_and_shows_a_note(scene):
     mark = log_mark()
-    actions.edit_content(actor=scene.heron, post=content(scene, "post"),
-                         body="Call me at [number removed].", note="Took out a *phone number*.")  # fmt: skip
+    actions.edit_content(
+        actor=scene.heron,
+        post=content(scene, "post"),
+        body="Call me at [number removed].",
+        note="Took out a *phone number*.",
+    )
     stored = fresh(scene.post)
     assert stored.source == "Call me at [number removed]."
     assert "555-0100" not in stored.html
@@ -346,29 +385,43 @@ def test_editing_a_post_keeps_the_old_text_and_shows_a_note(scene):
     assert stored.edited_at is not None
     assert PostRevision.objects.get(post=stored).source == "Call me at 555-0100."
     entry = one_entry(mark)
-    assert_entry(entry, actor=scene.heron, action=Action.CONTENT_EDITED,
-                 target=("post", stored.pk), member=scene.river,
-                 reason="Took out a *phone number*.")  # fmt: skip
+    assert_entry(
+        entry,
+        actor=scene.heron,
+        action=Action.CONTENT_EDITED,
+        target=("post", stored.pk),
+        member=scene.river,
+        reason="Took out a *phone number*.",
+    )
     assert entry.before["source"] == "Call me at 555-0100."
     assert entry.after["source"] == "Call me at [number removed]."
     assert "edited" in the_notice(scene.river, scene.heron).text
     with pytest.raises(ValidationError) as error:
-        actions.edit_content(actor=scene.heron, post=content(scene, "post"),
-                             body="Call me at [number removed].", note="Again.")  # fmt: skip
+        actions.edit_content(
+            actor=scene.heron,
+            post=content(scene, "post"),
+            body="Call me at [number removed].",
+            note="Again.",
+        )
     assert "body" in error.value.message_dict
     with pytest.raises(ValidationError) as error:
         actions.edit_content(actor=scene.heron, post=content(scene, "post"), body="New", note="")
     assert "note" in error.value.message_dict
 
 
-@pytest.mark.parametrize("kind", ("post", "thread"))
+@pytest.mark.parametrize("kind", ["post", "thread"])
 def test_a_content_warning_is_set_logged_and_cleared(scene, kind):
     mark = log_mark()
     actions.set_content_warning(actor=scene.sage, obj=content(scene, kind), warning="Relapse")
     assert content(scene, kind).content_warning == "Relapse"
     entry = one_entry(mark)
-    assert_entry(entry, actor=scene.sage, action=Action.CONTENT_WARNING_SET,
-                 target=(kind, content(scene, kind).pk), member=scene.river)  # fmt: skip
+    assert_entry(
+        entry,
+        actor=scene.sage,
+        action=Action.CONTENT_WARNING_SET,
+        target=(kind, content(scene, kind).pk),
+        member=scene.river,
+    )
     assert (entry.before["content_warning"], entry.after["content_warning"]) == ("", "Relapse")
     assert "Relapse" in the_notice(scene.river, scene.sage).text
     with pytest.raises(ValidationError, match="already"):
@@ -380,16 +433,23 @@ def test_a_content_warning_is_set_logged_and_cleared(scene, kind):
 
 def test_content_warnings_do_not_go_on_chat_messages(scene):
     with pytest.raises(PermissionDenied):
-        actions.set_content_warning(actor=scene.sage, obj=content(scene, "chat message"),
-                                    warning="x")  # fmt: skip
+        actions.set_content_warning(
+            actor=scene.sage, obj=content(scene, "chat message"), warning="x"
+        )
 
 
 def test_a_locked_thread_refuses_replies_at_once(scene):
     mark = log_mark()
     actions.lock_thread(actor=scene.sage, thread=content(scene, "thread"), reason="Heated.")
     entry = one_entry(mark)
-    assert_entry(entry, actor=scene.sage, action=Action.THREAD_LOCKED,
-                 target=("thread", scene.thread.pk), member=scene.river, reason="Heated.")  # fmt: skip
+    assert_entry(
+        entry,
+        actor=scene.sage,
+        action=Action.THREAD_LOCKED,
+        target=("thread", scene.thread.pk),
+        member=scene.river,
+        reason="Heated.",
+    )
     assert (entry.before["locked"], entry.after["locked"]) == (False, True)
     with pytest.raises(PermissionDenied, match="locked"):
         publishing.publish_reply(author=scene.peers[0], thread=content(scene, "thread"), body="Hi")
@@ -422,20 +482,33 @@ def test_moving_a_thread_needs_standing_in_both_groups(scene):
     with pytest.raises(PermissionDenied):
         actions.move_thread(actor=scene.heron, thread=content(scene, "thread"), to_group=second)
     with pytest.raises(Http404):  # a private group heron is not in stays unknown
-        actions.move_thread(actor=scene.heron, thread=content(scene, "thread"),
-                            to_group=make_group("hidden-circle", private=True))  # fmt: skip
+        actions.move_thread(
+            actor=scene.heron,
+            thread=content(scene, "thread"),
+            to_group=make_group("hidden-circle", private=True),
+        )
     with pytest.raises(ValidationError):
-        actions.move_thread(actor=scene.heron, thread=content(scene, "thread"),
-                            to_group=scene.group)  # fmt: skip
+        actions.move_thread(
+            actor=scene.heron, thread=content(scene, "thread"), to_group=scene.group
+        )
     assert ModerationLogEntry.objects.count() == 0
     mark = log_mark()
     join(scene.heron, second, Membership.Role.MODERATOR)
-    actions.move_thread(actor=scene.heron, thread=content(scene, "thread"), to_group=second,
-                        reason="Fits there better.")  # fmt: skip
+    actions.move_thread(
+        actor=scene.heron,
+        thread=content(scene, "thread"),
+        to_group=second,
+        reason="Fits there better.",
+    )
     assert content(scene, "thread").group == second
     entry = one_entry(mark)
-    assert_entry(entry, actor=scene.heron, action=Action.THREAD_MOVED,
-                 target=("thread", scene.thread.pk), member=scene.river)  # fmt: skip
+    assert_entry(
+        entry,
+        actor=scene.heron,
+        action=Action.THREAD_MOVED,
+        target=("thread", scene.thread.pk),
+        member=scene.river,
+    )
     assert (entry.before["group"], entry.after["group"]) == ("open-circle", "second-circle")
     assert "Second Circle" in the_notice(scene.river, scene.heron).text
 
@@ -449,12 +522,15 @@ def test_content_its_author_deleted_cannot_be_acted_on(scene):
     attempts = [
         lambda: actions.hide_content(actor=scene.heron, obj=content(scene, "post"), reason="x"),
         lambda: actions.restore_content(actor=scene.heron, obj=content(scene, "post")),
-        lambda: actions.edit_content(actor=scene.heron, post=content(scene, "post"), body="y",
-                                     note="z"),  # fmt: skip
-        lambda: actions.set_content_warning(actor=scene.heron, obj=content(scene, "post"),
-                                            warning="w"),  # fmt: skip
-        lambda: actions.remove_chat_message(actor=scene.heron,
-                                            message=content(scene, "chat message")),  # fmt: skip
+        lambda: actions.edit_content(
+            actor=scene.heron, post=content(scene, "post"), body="y", note="z"
+        ),
+        lambda: actions.set_content_warning(
+            actor=scene.heron, obj=content(scene, "post"), warning="w"
+        ),
+        lambda: actions.remove_chat_message(
+            actor=scene.heron, message=content(scene, "chat message")
+        ),
         lambda: actions.flag(flagger=scene.peers[0], obj=content(scene, "post"), reason="spam"),
     ]
     for attempt in attempts:
@@ -474,15 +550,26 @@ def test_hide_content_refuses_a_member_as_its_target(scene):
 
 
 def test_a_flag_opens_a_queue_item_and_tells_the_queue(scene, layer, committed):
-    made = committed(actions.flag, flagger=scene.peers[0], obj=content(scene, "post"),
-                     reason="harassment", details="Felt *targeted*.")  # fmt: skip
+    made = committed(
+        actions.flag,
+        flagger=scene.peers[0],
+        obj=content(scene, "post"),
+        reason="harassment",
+        details="Felt *targeted*.",
+    )
     item = QueueItem.objects.get()
     assert (made.item, made.flagger, made.details_html.strip()) == (
-        item, scene.peers[0], "<p>Felt <em>targeted</em>.</p>"
+        item,
+        scene.peers[0],
+        "<p>Felt <em>targeted</em>.</p>",
     )
     assert (item.group, item.member, item.flag_count, item.weight, item.is_urgent) == (
-        scene.group, scene.river, 1, 3, False,
-    )  # fmt: skip
+        scene.group,
+        scene.river,
+        1,
+        3,
+        False,
+    )
     assert queue_changed(layer, scene.group)
     # The flagged member hears nothing; no log entry until something is done.
     assert notices(scene.river) == []
@@ -518,8 +605,14 @@ def test_three_members_flags_hide_content_pending_review(scene, layer, committed
     item = QueueItem.objects.get()
     assert item.hidden_pending_review and item.flag_count == 3
     entry = ModerationLogEntry.objects.get()
-    assert_entry(entry, actor=None, action=Action.HIDDEN_BY_FLAGS, target=(kind, stored.pk),
-                 member=scene.river, actor_role="automatic")  # fmt: skip
+    assert_entry(
+        entry,
+        actor=None,
+        action=Action.HIDDEN_BY_FLAGS,
+        target=(kind, stored.pk),
+        member=scene.river,
+        actor_role="automatic",
+    )
     # Hidden now: members can no longer see it to flag it; moderators are on it.
     with pytest.raises(PermissionDenied, match="hidden already"):
         actions.flag(flagger=scene.peers[3], obj=content(scene, kind), reason="spam")
@@ -556,12 +649,19 @@ def test_dismissing_flags_restores_what_they_hid(scene, layer, committed):
     assert not is_hidden(scene.message)
     item.refresh_from_db()
     assert (item.state, item.resolved_by, item.resolution) == (
-        "resolved", scene.heron, "Flags dismissed",
-    )  # fmt: skip
+        "resolved",
+        scene.heron,
+        "Flags dismissed",
+    )
     entry = one_entry(mark)
-    assert_entry(entry, actor=scene.heron, action=Action.FLAGS_DISMISSED,
-                 target=("chat message", scene.message.pk), member=scene.river,
-                 reason="Nothing wrong.")  # fmt: skip
+    assert_entry(
+        entry,
+        actor=scene.heron,
+        action=Action.FLAGS_DISMISSED,
+        target=("chat message", scene.message.pk),
+        member=scene.river,
+        reason="Nothing wrong.",
+    )
     assert entry.before["removed"] == "review" and entry.after["removed"] is None
     (frame,) = layer.frames(scene.room)
     assert frame["type"] == "message_updated" and frame["message"]["removed"] is False
@@ -594,12 +694,17 @@ def test_a_flag_needs_a_known_reason_and_details_for_other(scene):
         actions.flag(flagger=scene.peers[0], obj=content(scene, "post"), reason="rude")
     assert "reason" in error.value.message_dict
     with pytest.raises(ValidationError) as error:
-        actions.flag(flagger=scene.peers[0], obj=content(scene, "post"), reason="other",
-                     details="  ")  # fmt: skip
+        actions.flag(
+            flagger=scene.peers[0], obj=content(scene, "post"), reason="other", details="  "
+        )
     assert "details" in error.value.message_dict
     assert Flag.objects.count() == 0
-    actions.flag(flagger=scene.peers[0], obj=content(scene, "post"), reason="other",
-                 details="Asks for money.")  # fmt: skip
+    actions.flag(
+        flagger=scene.peers[0],
+        obj=content(scene, "post"),
+        reason="other",
+        details="Asks for money.",
+    )
 
 
 def test_flags_are_rate_limited(scene, settings):
@@ -618,8 +723,9 @@ def test_who_may_flag(scene):
 
     with pytest.raises(PermissionDenied):
         actions.flag(flagger=AnonymousUser(), obj=content(scene, "post"), reason="spam")
-    hidden_thread = publishing.publish_thread(author=scene.river, group=scene.private,
-                                              title="Only us", body="Private words.")  # fmt: skip
+    hidden_thread = publishing.publish_thread(
+        author=scene.river, group=scene.private, title="Only us", body="Private words."
+    )
     with pytest.raises(Http404):
         actions.flag(flagger=scene.peers[0], obj=fresh(hidden_thread), reason="spam")
     # A public group's posts can be flagged by any signed-in reader; its chat only by members.
@@ -651,12 +757,18 @@ def test_after_a_decision_a_new_flag_opens_a_new_item(scene):
 
 def test_a_moderator_note_is_logged_and_never_told_to_the_member(scene):
     mark = log_mark()
-    note = actions.add_note(actor=scene.heron, member=scene.river, group=scene.group,
-                            text="Lost a friend **recently**.")  # fmt: skip
+    note = actions.add_note(
+        actor=scene.heron, member=scene.river, group=scene.group, text="Lost a friend **recently**."
+    )
     assert note.html.strip() == "<p>Lost a friend <strong>recently</strong>.</p>"
     entry = one_entry(mark)
-    assert_entry(entry, actor=scene.heron, action=Action.NOTE_ADDED,
-                 target=("member", scene.river.pk), member=scene.river)  # fmt: skip
+    assert_entry(
+        entry,
+        actor=scene.heron,
+        action=Action.NOTE_ADDED,
+        target=("member", scene.river.pk),
+        member=scene.river,
+    )
     assert Action.NOTE_ADDED not in ModerationLogEntry.PUBLIC_ACTIONS
     assert notices(scene.river) == []
     with pytest.raises(ValidationError):

@@ -14,19 +14,34 @@ from moderation.ratelimit import RateLimited
 from tests.conftest import make_user
 from tests.moderation.test_actions import (
     assert_entry,
-    committed,  # noqa: F401 (a fixture)
     content,
     fresh,
     is_hidden,
-    layer,  # noqa: F401 (a fixture)
     log_mark,
     notices,
     one_entry,
     queue_changed,
-    scene,  # noqa: F401 (a fixture)
+    quiet_scene,
+    recording_layer,
+    run_committing,
 )
 
 Action = ModerationLogEntry.Action
+
+
+@pytest.fixture
+def scene(db, settings):
+    return quiet_scene(settings)
+
+
+@pytest.fixture
+def layer(monkeypatch):
+    return recording_layer(monkeypatch)
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    return run_committing(django_capture_on_commit_callbacks)
 
 
 def entry_of(action: str) -> ModerationLogEntry:
@@ -39,22 +54,29 @@ def hidden_post_entry(scene) -> ModerationLogEntry:
 
 
 def mute_entry(scene) -> ModerationLogEntry:
-    actions.mute_in_chat(actor=scene.heron, member=scene.river, group=scene.group,
-                         reason="Flooding.", duration=timedelta(hours=1))  # fmt: skip
+    actions.mute_in_chat(
+        actor=scene.heron,
+        member=scene.river,
+        group=scene.group,
+        reason="Flooding.",
+        duration=timedelta(hours=1),
+    )
     return entry_of(Action.CHAT_MUTE)
 
 
 def test_an_appeal_opens_a_queue_item_and_tells_the_queue(scene, layer, committed):
     entry = hidden_post_entry(scene)
     layer.sent.clear()
-    made = committed(actions.appeal, member=scene.river, entry=entry,
-                     text="It was *on topic*.")  # fmt: skip
+    made = committed(actions.appeal, member=scene.river, entry=entry, text="It was *on topic*.")
     assert (made.entry, made.appellant, made.state) == (entry, scene.river, "pending")
     assert "<em>on topic</em>" in made.html
     item = QueueItem.objects.get(kind=QueueItem.Kind.APPEAL)
     assert (item.appeal, item.group_id, item.member, item.state) == (
-        made, scene.group.pk, scene.river, "open",
-    )  # fmt: skip
+        made,
+        scene.group.pk,
+        scene.river,
+        "open",
+    )
     assert queue_changed(layer, scene.group)
 
 
@@ -99,8 +121,13 @@ def test_the_appellant_never_decides_their_own_appeal(scene):
     Membership.objects.filter(user=scene.river, group=scene.private).update(
         role=Membership.Role.MODERATOR
     )
-    actions.mute_in_chat(actor=scene.warden, member=scene.river, group=scene.private,
-                         reason="Flooding.", duration=timedelta(hours=1))  # fmt: skip
+    actions.mute_in_chat(
+        actor=scene.warden,
+        member=scene.river,
+        group=scene.private,
+        reason="Flooding.",
+        duration=timedelta(hours=1),
+    )
     made = actions.appeal(member=scene.river, entry=entry_of(Action.CHAT_MUTE), text="Unfair.")
     river = User.objects.get(pk=scene.river.pk)
     with pytest.raises(PermissionDenied):
@@ -112,16 +139,25 @@ def test_granting_an_appeal_against_a_removal_restores_the_content(scene):
     entry = hidden_post_entry(scene)
     made = actions.appeal(member=scene.river, entry=entry, text="It was on topic.")
     mark = log_mark()
-    decided = actions.decide_appeal(actor=scene.warden, appeal=made, grant=True,
-                                    note="You are right.")  # fmt: skip
+    decided = actions.decide_appeal(
+        actor=scene.warden, appeal=made, grant=True, note="You are right."
+    )
     assert not is_hidden(scene.post)
     assert (decided.state, decided.decided_by, decided.decision_source) == (
-        "granted", scene.warden, "You are right.",
-    )  # fmt: skip
+        "granted",
+        scene.warden,
+        "You are right.",
+    )
     log = one_entry(mark)
-    assert_entry(log, actor=scene.warden, action=Action.APPEAL_GRANTED,
-                 target=("log entry", entry.pk), member=scene.river, reason="You are right.",
-                 group_id=scene.group.pk)  # fmt: skip
+    assert_entry(
+        log,
+        actor=scene.warden,
+        action=Action.APPEAL_GRANTED,
+        target=("log entry", entry.pk),
+        member=scene.river,
+        reason="You are right.",
+        group_id=scene.group.pk,
+    )
     assert log.before == {"entry": entry.pk, "action": Action.CONTENT_HIDDEN}
     assert log.after == {"state": "granted"}
     item = QueueItem.objects.get(kind=QueueItem.Kind.APPEAL)
@@ -143,29 +179,43 @@ def test_granting_an_appeal_against_a_sanction_lifts_it(scene):
     actions.decide_appeal(actor=scene.warden, appeal=made, grant=True, note="Agreed.")
     sanction = Sanction.objects.get()
     assert sanction.lifted_at is not None and sanction.lifted_by == scene.warden
-    publishing.publish_chat_message(author=User.objects.get(pk=scene.river.pk),
-                                    room=fresh(scene.room), body="Thanks.", client_id="t")  # fmt: skip
+    publishing.publish_chat_message(
+        author=User.objects.get(pk=scene.river.pk),
+        room=fresh(scene.room),
+        body="Thanks.",
+        client_id="t",
+    )
 
 
 def test_granting_an_appeal_against_an_edit_puts_the_words_back(scene):
-    actions.edit_content(actor=scene.heron, post=content(scene, "post"), body="[removed]",
-                         note="Phone number.")  # fmt: skip
-    made = actions.appeal(member=scene.river, entry=entry_of(Action.CONTENT_EDITED),
-                          text="It is a helpline.")  # fmt: skip
+    actions.edit_content(
+        actor=scene.heron, post=content(scene, "post"), body="[removed]", note="Phone number."
+    )
+    made = actions.appeal(
+        member=scene.river, entry=entry_of(Action.CONTENT_EDITED), text="It is a helpline."
+    )
     actions.decide_appeal(actor=scene.warden, appeal=made, grant=True, note="It is.")
     post = fresh(scene.post)
     assert post.source == "Call me at 555-0100." and post.moderator_note == ""
 
 
-def test_upholding_keeps_the_action_and_is_logged(scene):
+def test_upholding_keeps_the_action_and_is_logged(scene, layer, committed):
     entry = mute_entry(scene)
     made = actions.appeal(member=scene.river, entry=entry, text="Unfair.")
     mark = log_mark()
-    actions.decide_appeal(actor=scene.warden, appeal=made, grant=False, note="It stands.")
+    committed(
+        actions.decide_appeal, actor=scene.warden, appeal=made, grant=False, note="It stands."
+    )
+    assert queue_changed(layer, scene.group)
     assert Sanction.objects.get().is_active()
     log = one_entry(mark)
-    assert_entry(log, actor=scene.warden, action=Action.APPEAL_UPHELD,
-                 target=("log entry", entry.pk), member=scene.river)  # fmt: skip
+    assert_entry(
+        log,
+        actor=scene.warden,
+        action=Action.APPEAL_UPHELD,
+        target=("log entry", entry.pk),
+        member=scene.river,
+    )
     assert "upheld" in notices(scene.river)[0].text
 
 

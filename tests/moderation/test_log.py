@@ -23,10 +23,15 @@ from moderation.models import (
     Sanction,
 )
 from tests.conftest import PASSWORD, make_user
-from tests.moderation.test_actions import content, scene  # noqa: F401 (scene is a fixture)
+from tests.moderation.test_actions import content, quiet_scene
 from tests.xss_oracle import batched, find_executable_html, load_payloads
 
 Action = ModerationLogEntry.Action
+
+
+@pytest.fixture
+def scene(db, settings):
+    return quiet_scene(settings)
 
 
 @pytest.fixture
@@ -38,8 +43,10 @@ def entry(scene) -> ModerationLogEntry:
 def unchanged(entry: ModerationLogEntry) -> None:
     stored = ModerationLogEntry.objects.get(pk=entry.pk)
     assert (stored.reason, stored.action, stored.actor_handle) == (
-        "Off topic.", Action.CONTENT_HIDDEN, "heron",
-    )  # fmt: skip
+        "Off topic.",
+        Action.CONTENT_HIDDEN,
+        "heron",
+    )
 
 
 # --- append-only in the ORM -----------------------------------------------------------------
@@ -94,20 +101,22 @@ def test_deleting_the_people_and_the_content_leaves_the_log_alone(entry, scene):
 @pytest.mark.parametrize("statement", ["UPDATE {table} SET reason = 'x'", "DELETE FROM {table}"])
 def test_the_database_refuses_update_and_delete(entry, statement):
     table = connection.ops.quote_name(ModerationLogEntry._meta.db_table)
-    with pytest.raises(DatabaseError, match="append-only|moderation"):  # InternalError on psycopg
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(statement.format(table=table))
+    # psycopg raises InternalError (a DatabaseError) from the trigger's RAISE.
+    with (
+        pytest.raises(DatabaseError, match=r"append-only|moderation"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(statement.format(table=table))
     unchanged(entry)
 
 
-def test_the_trigger_test_runs_on_postgresql_only():
+def test_the_trigger_test_runs_on_postgresql_only(db):
     # A visible reminder in SQLite runs: the test above is skipped here, not passed.
     if connection.vendor != "postgresql":
         pytest.skip("raw UPDATE/DELETE refusal needs the PostgreSQL trigger (migration 0002)")
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_trigger WHERE tgname = 'moderation_log_no_change'"
-        )
+        cursor.execute("SELECT count(*) FROM pg_trigger WHERE tgname = 'moderation_log_no_change'")
         assert cursor.fetchone()[0] == 1
 
 
@@ -146,16 +155,19 @@ def test_the_admin_cannot_change_delete_or_add_entries(admin_client, entry):
     assert not model_admin.has_change_permission(request, entry)
     assert not model_admin.has_delete_permission(request, entry)
 
-    changed = admin_client.post(_url("change", entry.pk), {"reason": "Rewritten.",
-                                "action": Action.CONTENT_HIDDEN})  # fmt: skip
+    changed = admin_client.post(
+        _url("change", entry.pk), {"reason": "Rewritten.", "action": Action.CONTENT_HIDDEN}
+    )
     assert changed.status_code == 403
     assert admin_client.get(_url("delete", entry.pk)).status_code == 403
     assert admin_client.post(_url("delete", entry.pk), {"post": "yes"}).status_code == 403
     assert admin_client.get(_url("add")).status_code == 403
     assert admin_client.post(_url("add"), {"action": Action.BAN}).status_code == 403
     # No bulk "delete selected" either.
-    admin_client.post(_url("changelist"), {"action": "delete_selected",
-                      "_selected_action": [entry.pk], "post": "yes"})  # fmt: skip
+    admin_client.post(
+        _url("changelist"),
+        {"action": "delete_selected", "_selected_action": [entry.pk], "post": "yes"},
+    )
     unchanged(entry)
     assert ModerationLogEntry.objects.count() == 1
 
@@ -174,28 +186,36 @@ def _fields(scene) -> dict[str, tuple[int, Callable[[str], str]]]:
     counter = iter(range(10**6))
 
     def sanction_reason(text):
-        return actions.warn_member(actor=scene.heron, member=scene.river, group=scene.group,
-                                   reason=text).reason_html  # fmt: skip
+        return actions.warn_member(
+            actor=scene.heron, member=scene.river, group=scene.group, reason=text
+        ).reason_html
 
     def sanction_message(text):
-        return actions.warn_member(actor=scene.heron, member=scene.river, group=scene.group,
-                                   reason="x", message=text).message_html  # fmt: skip
+        return actions.warn_member(
+            actor=scene.heron, member=scene.river, group=scene.group, reason="x", message=text
+        ).message_html
 
     def flag_details(text):
         Flag.objects.all().delete()
         QueueItem.objects.all().delete()
-        return actions.flag(flagger=scene.peers[0], obj=scene.river, reason="other",
-                            details=text).details_html  # fmt: skip
+        return actions.flag(
+            flagger=scene.peers[0], obj=scene.river, reason="other", details=text
+        ).details_html
 
     def note(text):
-        return actions.add_note(actor=scene.heron, member=scene.river, group=scene.group,
-                                text=text).html  # fmt: skip
+        return actions.add_note(
+            actor=scene.heron, member=scene.river, group=scene.group, text=text
+        ).html
 
     def _entry():
         return ModerationLogEntry.objects.create(
-            action=Action.CONTENT_HIDDEN, actor_id=scene.heron.pk, group_id=scene.group.pk,
-            member_id=scene.river.pk, target_type="post", target_id=scene.post.pk,
-        )  # fmt: skip
+            action=Action.CONTENT_HIDDEN,
+            actor_id=scene.heron.pk,
+            group_id=scene.group.pk,
+            member_id=scene.river.pk,
+            target_type="post",
+            target_id=scene.post.pk,
+        )
 
     def appeal_text(text):
         return actions.appeal(member=scene.river, entry=_entry(), text=text).html
@@ -206,8 +226,12 @@ def _fields(scene) -> dict[str, tuple[int, Callable[[str], str]]]:
         return decided.decision_html
 
     def edit_note(text):
-        post = actions.edit_content(actor=scene.heron, post=content(scene, "post"),
-                                    body=f"Edited {next(counter)}", note=text)  # fmt: skip
+        post = actions.edit_content(
+            actor=scene.heron,
+            post=content(scene, "post"),
+            body=f"Edited {next(counter)}",
+            note=text,
+        )
         return post.moderator_note
 
     limit = publishing.MODERATION_TEXT_MAX

@@ -318,8 +318,9 @@ def test_profiles_are_for_signed_in_people_only():
 import re  # noqa: E402
 from datetime import timedelta  # noqa: E402
 
-from forum.models import Membership, Post  # noqa: E402
+from forum.models import Membership, Post, SupportGroup  # noqa: E402
 from moderation.models import Appeal, ModerationLogEntry, QueueItem, Sanction  # noqa: E402
+from tests.permissions_world import MEMBERSHIP_ROLES, make_actor  # noqa: E402
 
 MODERATION_HEADING = "Moderation actions"
 MODERATION_COLUMNS = (
@@ -358,23 +359,17 @@ def moderation_actor(column: str, group):
         actor = make_user("actor")
         join(actor, make_group("elsewhere"), Membership.Role.MODERATOR)
         return actor
-    from tests.permissions_world import make_actor
-
     return make_actor(column, group)
 
 
 def _second_group(world: World, column: str):
     """A group of the same visibility where the actor has the same standing."""
-    group = make_group("second-harbour", private=world.group.is_private)
-    if column in {"member", "leader", "group moderator"}:
-        join(world.actor, group, {"member": "member", "leader": "leader",
-                                  "group moderator": "moderator"}[column])  # fmt: skip
     if column == "moderator of another group":
-        return SupportGroupModel.objects.get(slug="elsewhere")
+        return SupportGroup.objects.get(slug="elsewhere")
+    group = make_group("second-harbour", private=world.group.is_private)
+    if column in MEMBERSHIP_ROLES:
+        join(world.actor, group, MEMBERSHIP_ROLES[column])
     return group
-
-
-from forum.models import SupportGroup as SupportGroupModel  # noqa: E402
 
 
 def _warden():
@@ -456,7 +451,7 @@ def _call_sanction(kind):
 
 def _call_lift(world, column):
     muted = actions.mute_in_chat(actor=_warden(), member=world.poster, group=world.fresh_group(),
-                                 reason="Spamming the room.", duration=timedelta(hours=1))  # fmt: skip
+                                 reason="Spamming.", duration=timedelta(hours=1))  # fmt: skip
     actions.lift_sanction(actor=world.actor, sanction=Sanction.objects.get(pk=muted.pk))
 
 

@@ -28,12 +28,19 @@ from tests.moderation.test_actions import (
     log_mark,
     notices,
     one_entry,
-    scene,  # noqa: F401 (a fixture)
+    quiet_scene,
     the_notice,
 )
 from tests.permissions_world import lift_limits
 
 Action = ModerationLogEntry.Action
+
+
+@pytest.fixture
+def scene(db, settings):
+    return quiet_scene(settings)
+
+
 HOUR = timedelta(hours=1)
 RECHECK = 0.2
 REVOKED_WITHIN = 5.0
@@ -46,16 +53,19 @@ def anew(user: User) -> User:
 
 def say(scene, body: str = "Still here.", client_id: str | None = None):
     return publishing.publish_chat_message(
-        author=anew(scene.river), room=fresh(scene.room), body=body,
+        author=anew(scene.river),
+        room=fresh(scene.room),
+        body=body,
         client_id=client_id or f"c-{time.monotonic_ns()}",
-    )  # fmt: skip
+    )
 
 
 def reply(scene, body: str | None = None):
     return publishing.publish_reply(
-        author=anew(scene.river), thread=content(scene, "thread"),
+        author=anew(scene.river),
+        thread=content(scene, "thread"),
         body=body or f"A reply {time.monotonic_ns()}",
-    )  # fmt: skip
+    )
 
 
 def until(sanction: Sanction) -> str:
@@ -67,26 +77,49 @@ def until(sanction: Sanction) -> str:
 
 LADDER = [
     # (kind, wrapper call, expected group: "group" or None)
-    ("warning", lambda s, **kw: actions.warn_member(actor=s.heron, member=s.river, group=s.group,
-                                                    **kw), "group"),
-    ("chat_mute", lambda s, **kw: actions.mute_in_chat(actor=s.sage, member=s.river,
-                                                       group=s.group, duration=HOUR, **kw),
-     "group"),
-    ("slow_mode", lambda s, **kw: actions.sanction_member(
-        actor=s.heron, member=s.river, kind="slow_mode", group=s.group, duration=HOUR,
-        slow_mode_seconds=120, **kw), "group"),
-    ("suspension", lambda s, **kw: actions.suspend_from_group(
-        actor=s.heron, member=s.river, group=s.group, duration=timedelta(days=7), **kw), "group"),
+    (
+        "warning",
+        lambda s, **kw: actions.warn_member(actor=s.heron, member=s.river, group=s.group, **kw),
+        "group",
+    ),
+    (
+        "chat_mute",
+        lambda s, **kw: actions.mute_in_chat(
+            actor=s.sage, member=s.river, group=s.group, duration=HOUR, **kw
+        ),
+        "group",
+    ),
+    (
+        "slow_mode",
+        lambda s, **kw: actions.sanction_member(
+            actor=s.heron,
+            member=s.river,
+            kind="slow_mode",
+            group=s.group,
+            duration=HOUR,
+            slow_mode_seconds=120,
+            **kw,
+        ),
+        "group",
+    ),
+    (
+        "suspension",
+        lambda s, **kw: actions.suspend_from_group(
+            actor=s.heron, member=s.river, group=s.group, duration=timedelta(days=7), **kw
+        ),
+        "group",
+    ),
     ("ban", lambda s, **kw: actions.ban_member(actor=s.warden, member=s.river, **kw), None),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("kind", "apply", "where"), LADDER, ids=[row[0] for row in LADDER])
 def test_each_sanction_is_stored_logged_and_told(scene, kind, apply, where):
     rule = Rule.objects.filter(group=None).first()
     mark = log_mark()
-    made = apply(scene, reason="Insulted **another member**.", rule=rule,
-                 message="Please *take a breath*.")  # fmt: skip
+    made = apply(
+        scene, reason="Insulted **another member**.", rule=rule, message="Please *take a breath*."
+    )
 
     made.refresh_from_db()
     group = scene.group if where else None
@@ -97,10 +130,16 @@ def test_each_sanction_is_stored_logged_and_told(scene, kind, apply, where):
     assert made.lifted_at is None
     actor = made.created_by
     entry = one_entry(mark)
-    assert_entry(entry, actor=actor, action=actions.SANCTION_ACTIONS[kind],
-                 target=("sanction", made.pk), member=scene.river, rule_title=rule.title,
-                 reason="Insulted **another member**.",
-                 group_id=group.pk if group else None)  # fmt: skip
+    assert_entry(
+        entry,
+        actor=actor,
+        action=actions.SANCTION_ACTIONS[kind],
+        target=("sanction", made.pk),
+        member=scene.river,
+        rule_title=rule.title,
+        reason="Insulted **another member**.",
+        group_id=group.pk if group else None,
+    )
     assert entry.before == {}
     assert entry.after["kind"] == kind and entry.after["lifted"] is False
     assert entry.after["ends_at"] == (made.ends_at.isoformat() if made.ends_at else None)
@@ -135,29 +174,47 @@ def test_warnings_may_be_repeated(scene):
 
 def test_durations_and_slow_mode_are_validated(scene):
     with pytest.raises(ValidationError) as error:
-        actions.sanction_member(actor=scene.heron, member=scene.river, kind="chat_mute",
-                                group=scene.group, reason="x")  # fmt: skip
+        actions.sanction_member(
+            actor=scene.heron, member=scene.river, kind="chat_mute", group=scene.group, reason="x"
+        )
     assert "duration" in error.value.message_dict
     with pytest.raises(ValidationError) as error:
-        actions.mute_in_chat(actor=scene.heron, member=scene.river, group=scene.group,
-                             reason="x", duration=timedelta(seconds=5))  # fmt: skip
+        actions.mute_in_chat(
+            actor=scene.heron,
+            member=scene.river,
+            group=scene.group,
+            reason="x",
+            duration=timedelta(seconds=5),
+        )
     assert "duration" in error.value.message_dict
     for seconds in (None, 5, 86_401):
         with pytest.raises(ValidationError) as error:
-            actions.sanction_member(actor=scene.heron, member=scene.river, kind="slow_mode",
-                                    group=scene.group, reason="x", duration=HOUR,
-                                    slow_mode_seconds=seconds)  # fmt: skip
+            actions.sanction_member(
+                actor=scene.heron,
+                member=scene.river,
+                kind="slow_mode",
+                group=scene.group,
+                reason="x",
+                duration=HOUR,
+                slow_mode_seconds=seconds,
+            )
         assert "slow_mode_seconds" in error.value.message_dict
     with pytest.raises(ValidationError) as error:
-        actions.sanction_member(actor=scene.heron, member=scene.river, kind="exile",
-                                group=scene.group, reason="x")  # fmt: skip
+        actions.sanction_member(
+            actor=scene.heron, member=scene.river, kind="exile", group=scene.group, reason="x"
+        )
     assert "kind" in error.value.message_dict
     with pytest.raises(ValidationError) as error:
         actions.warn_member(actor=scene.heron, member=scene.river, group=scene.group, reason="")
     assert "reason" in error.value.message_dict
     with pytest.raises(ValidationError) as error:
-        actions.warn_member(actor=scene.heron, member=scene.river, group=scene.group, reason="x",
-                            rule=Rule.objects.create(group=scene.private, title="Theirs"))  # fmt: skip
+        actions.warn_member(
+            actor=scene.heron,
+            member=scene.river,
+            group=scene.group,
+            reason="x",
+            rule=Rule.objects.create(group=scene.private, title="Theirs"),
+        )
     assert "rule" in error.value.message_dict
     assert Sanction.objects.count() == 0 and ModerationLogEntry.objects.count() == 0
 
@@ -175,16 +232,19 @@ def test_sanctioning_yourself_is_refused(scene):
 def test_sanctioning_someone_outside_the_group_or_your_groups_is_refused(scene):
     stranger = make_user("stranger")
     with pytest.raises(PermissionDenied, match="not a member"):
-        actions.mute_in_chat(actor=scene.heron, member=stranger, group=scene.group, reason="x",
-                             duration=HOUR)  # fmt: skip
+        actions.mute_in_chat(
+            actor=scene.heron, member=stranger, group=scene.group, reason="x", duration=HOUR
+        )
     # kestrel moderates another group: no standing here (403), and a private group
     # kestrel is not in does not exist for them (404).
     with pytest.raises(PermissionDenied):
-        actions.mute_in_chat(actor=scene.kestrel, member=scene.river, group=scene.group,
-                             reason="x", duration=HOUR)  # fmt: skip
+        actions.mute_in_chat(
+            actor=scene.kestrel, member=scene.river, group=scene.group, reason="x", duration=HOUR
+        )
     with pytest.raises(Http404):
-        actions.mute_in_chat(actor=scene.kestrel, member=scene.river, group=scene.private,
-                             reason="x", duration=HOUR)  # fmt: skip
+        actions.mute_in_chat(
+            actor=scene.kestrel, member=scene.river, group=scene.private, reason="x", duration=HOUR
+        )
     assert Sanction.objects.count() == 0
 
 
@@ -194,22 +254,26 @@ def test_sanctioning_a_fellow_moderator_is_refused(scene):
     join(other_mod, scene.group, Membership.Role.MODERATOR)
     other_warden = make_user("ranger", is_site_moderator=True)
     refused = [
-        lambda: actions.mute_in_chat(actor=scene.sage, member=other_leader, group=scene.group,
-                                     reason="x", duration=HOUR),
-        lambda: actions.mute_in_chat(actor=scene.sage, member=scene.heron, group=scene.group,
-                                     reason="x", duration=HOUR),
-        lambda: actions.warn_member(actor=scene.heron, member=other_mod, group=scene.group,
-                                    reason="x"),
+        lambda: actions.mute_in_chat(
+            actor=scene.sage, member=other_leader, group=scene.group, reason="x", duration=HOUR
+        ),
+        lambda: actions.mute_in_chat(
+            actor=scene.sage, member=scene.heron, group=scene.group, reason="x", duration=HOUR
+        ),
+        lambda: actions.warn_member(
+            actor=scene.heron, member=other_mod, group=scene.group, reason="x"
+        ),
         lambda: actions.ban_member(actor=scene.warden, member=other_warden, reason="x"),
         lambda: actions.ban_member(actor=scene.warden, member=scene.keeper, reason="x"),
-    ]  # fmt: skip
+    ]
     for attempt in refused:
         with pytest.raises(PermissionDenied):
             attempt()
     assert Sanction.objects.count() == 0
     # A moderator outranks a leader; an admin may sanction anyone.
-    actions.mute_in_chat(actor=scene.heron, member=scene.sage, group=scene.group, reason="x",
-                         duration=HOUR)  # fmt: skip
+    actions.mute_in_chat(
+        actor=scene.heron, member=scene.sage, group=scene.group, reason="x", duration=HOUR
+    )
     actions.ban_member(actor=scene.keeper, member=other_warden, reason="x")
     assert Sanction.objects.count() == 2
 
@@ -224,8 +288,13 @@ def test_a_closed_account_is_not_sanctioned(scene):
 
 
 def test_a_muted_member_is_refused_in_chat_with_the_reason_and_end(scene):
-    muted = actions.mute_in_chat(actor=scene.sage, member=scene.river, group=scene.group,
-                                 reason="Flooding the room.", duration=HOUR)  # fmt: skip
+    muted = actions.mute_in_chat(
+        actor=scene.sage,
+        member=scene.river,
+        group=scene.group,
+        reason="Flooding the room.",
+        duration=HOUR,
+    )
     with pytest.raises(PermissionDenied) as refusal:
         say(scene)
     text = str(refusal.value)
@@ -240,8 +309,9 @@ def test_a_muted_member_is_refused_in_chat_with_the_reason_and_end(scene):
 
 
 def test_a_mute_ends_by_itself_when_its_time_passes(scene):
-    muted = actions.mute_in_chat(actor=scene.sage, member=scene.river, group=scene.group,
-                                 reason="Flooding.", duration=HOUR)  # fmt: skip
+    muted = actions.mute_in_chat(
+        actor=scene.sage, member=scene.river, group=scene.group, reason="Flooding.", duration=HOUR
+    )
     with pytest.raises(PermissionDenied):
         say(scene)
     # Nothing runs at the end: the time passing is enough.
@@ -255,8 +325,13 @@ def test_a_mute_ends_by_itself_when_its_time_passes(scene):
 
 
 def test_a_suspension_ends_when_the_clock_passes_it(scene, monkeypatch):
-    actions.suspend_from_group(actor=scene.heron, member=scene.river, group=scene.group,
-                               reason="Cooling off.", duration=timedelta(days=2))  # fmt: skip
+    actions.suspend_from_group(
+        actor=scene.heron,
+        member=scene.river,
+        group=scene.group,
+        reason="Cooling off.",
+        duration=timedelta(days=2),
+    )
     with pytest.raises(PermissionDenied):
         reply(scene)
     later = timezone.now() + timedelta(days=2, minutes=1)
@@ -267,27 +342,34 @@ def test_a_suspension_ends_when_the_clock_passes_it(scene, monkeypatch):
 @pytest.mark.parametrize("kind", ["suspension", "ban"])
 def test_suspension_and_ban_refuse_posting_with_the_sanction_message(scene, kind):
     if kind == "ban":
-        made = actions.ban_member(actor=scene.warden, member=scene.river, reason="Threats.",
-                                  duration=timedelta(days=30))  # fmt: skip
+        made = actions.ban_member(
+            actor=scene.warden, member=scene.river, reason="Threats.", duration=timedelta(days=30)
+        )
     else:
-        made = actions.suspend_from_group(actor=scene.heron, member=scene.river,
-                                          group=scene.group, reason="Threats.",
-                                          duration=timedelta(days=3))  # fmt: skip
+        made = actions.suspend_from_group(
+            actor=scene.heron,
+            member=scene.river,
+            group=scene.group,
+            reason="Threats.",
+            duration=timedelta(days=3),
+        )
     expected = permissions.sanction_refusal(made)
     assert "Threats." in expected and until(made) in expected
     attempts = [
         lambda: reply(scene),
-        lambda: publishing.publish_thread(author=anew(scene.river), group=fresh(scene.group),
-                                          title="New", body="Words"),
+        lambda: publishing.publish_thread(
+            author=anew(scene.river), group=fresh(scene.group), title="New", body="Words"
+        ),
         lambda: say(scene),
-    ]  # fmt: skip
+    ]
     for attempt in attempts:
         with pytest.raises(PermissionDenied) as refusal:
             attempt()
         assert str(refusal.value) == expected
     # A suspension is from one group; a ban is from the whole site.
-    private_thread = publishing.publish_thread(author=scene.heron, group=scene.private,
-                                               title="Elsewhere", body="Hello")  # fmt: skip
+    private_thread = publishing.publish_thread(
+        author=scene.heron, group=scene.private, title="Elsewhere", body="Hello"
+    )
     other = lambda: publishing.publish_reply(  # noqa: E731
         author=anew(scene.river), thread=fresh(private_thread), body="Me too"
     )
@@ -299,9 +381,15 @@ def test_suspension_and_ban_refuse_posting_with_the_sanction_message(scene, kind
 
 
 def test_slow_mode_makes_a_member_wait_between_posts(scene):
-    actions.sanction_member(actor=scene.heron, member=scene.river, kind="slow_mode",
-                            group=scene.group, reason="Please slow down.", duration=HOUR,
-                            slow_mode_seconds=120)  # fmt: skip
+    actions.sanction_member(
+        actor=scene.heron,
+        member=scene.river,
+        kind="slow_mode",
+        group=scene.group,
+        reason="Please slow down.",
+        duration=HOUR,
+        slow_mode_seconds=120,
+    )
     from forum.models import ChatMessage, Post
 
     # river's posts and messages from the scene are old enough.
@@ -330,21 +418,29 @@ def test_slow_mode_makes_a_member_wait_between_posts(scene):
 
 
 def test_lifting_a_sanction_restores_the_member_logs_and_tells(scene):
-    muted = actions.mute_in_chat(actor=scene.sage, member=scene.river, group=scene.group,
-                                 reason="Flooding.", duration=HOUR)  # fmt: skip
+    muted = actions.mute_in_chat(
+        actor=scene.sage, member=scene.river, group=scene.group, reason="Flooding.", duration=HOUR
+    )
     with pytest.raises(PermissionDenied):
         say(scene)
     notices_before = len(notices(scene.river))
     mark = log_mark()
-    actions.lift_sanction(actor=scene.heron, sanction=Sanction.objects.get(pk=muted.pk),
-                          reason="Apologised.")  # fmt: skip
+    actions.lift_sanction(
+        actor=scene.heron, sanction=Sanction.objects.get(pk=muted.pk), reason="Apologised."
+    )
     stored = Sanction.objects.get(pk=muted.pk)
     assert stored.lifted_by == scene.heron and stored.lifted_at is not None
     assert not stored.is_active()
     say(scene)
     entry = one_entry(mark)
-    assert_entry(entry, actor=scene.heron, action=Action.SANCTION_LIFTED,
-                 target=("sanction", muted.pk), member=scene.river, reason="Apologised.")  # fmt: skip
+    assert_entry(
+        entry,
+        actor=scene.heron,
+        action=Action.SANCTION_LIFTED,
+        target=("sanction", muted.pk),
+        member=scene.river,
+        reason="Apologised.",
+    )
     assert entry.before == {"kind": "chat_mute"} and entry.after["lifted"] is True
     assert len(notices(scene.river)) == notices_before + 1
     latest = notices(scene.river)[0]
@@ -354,8 +450,9 @@ def test_lifting_a_sanction_restores_the_member_logs_and_tells(scene):
 
 
 def test_warnings_and_bans_are_lifted_only_where_it_makes_sense(scene):
-    warning = actions.warn_member(actor=scene.heron, member=scene.river, group=scene.group,
-                                  reason="x")  # fmt: skip
+    warning = actions.warn_member(
+        actor=scene.heron, member=scene.river, group=scene.group, reason="x"
+    )
     with pytest.raises(PermissionDenied, match="not in force"):
         actions.lift_sanction(actor=scene.warden, sanction=warning)
     ban = actions.ban_member(actor=scene.warden, member=scene.river, reason="x")
@@ -385,16 +482,25 @@ def test_a_muted_member_gets_an_error_frame_with_the_reason(live):
     async def scenario():
         socket = await open_socket(live.room, live.river)
         await _settle(socket)
-        muted = await db(lambda: actions.mute_in_chat(
-            actor=live.sage, member=live.river, group=live.group, reason="Flooding the room.",
-            duration=HOUR))  # fmt: skip
+        muted = await db(
+            lambda: actions.mute_in_chat(
+                actor=live.sage,
+                member=live.river,
+                group=live.group,
+                reason="Flooding the room.",
+                duration=HOUR,
+            )
+        )
         await socket.send({"type": "send", "client_id": "m1", "body": "Can you hear me?"})
         error = await socket.expect("error")
         assert (error["code"], error["client_id"]) == ("forbidden", "m1")
         assert "Flooding the room." in error["message"] and until(muted) in error["message"]
         # Muted, not removed: the socket stays open for reading.
-        await db(lambda: publishing.publish_chat_message(
-            author=anew(live.sage), room=fresh(live.room), body="Welcome back", client_id="s"))
+        await db(
+            lambda: publishing.publish_chat_message(
+                author=anew(live.sage), room=fresh(live.room), body="Welcome back", client_id="s"
+            )
+        )
         assert (await socket.expect("message"))["message"]["source"] == "Welcome back"
         await socket.disconnect()
 
@@ -408,9 +514,13 @@ def test_suspension_and_ban_close_an_open_socket_within_seconds(live, kind):
         if kind == "ban":
             actions.ban_member(actor=live.warden, member=anew(live.river), reason="Threats.")
         else:
-            actions.suspend_from_group(actor=live.heron, member=anew(live.river),
-                                       group=fresh(live.group), reason="Threats.",
-                                       duration=timedelta(days=1))  # fmt: skip
+            actions.suspend_from_group(
+                actor=live.heron,
+                member=anew(live.river),
+                group=fresh(live.group),
+                reason="Threats.",
+                duration=timedelta(days=1),
+            )
 
     async def scenario():
         socket = await open_socket(live.room, live.river)
@@ -422,3 +532,13 @@ def test_suspension_and_ban_close_an_open_socket_within_seconds(live, kind):
         await socket.disconnect()
 
     run_async(scenario)
+
+
+def test_a_moderator_cannot_lift_a_sanction_on_themselves(scene):
+    muted = actions.mute_in_chat(
+        actor=scene.warden, member=scene.heron, group=scene.group, reason="Flooding.", duration=HOUR
+    )
+    with pytest.raises(PermissionDenied):
+        actions.lift_sanction(actor=anew(scene.heron), sanction=Sanction.objects.get(pk=muted.pk))
+    assert Sanction.objects.get(pk=muted.pk).is_active()
+    actions.lift_sanction(actor=scene.keeper, sanction=Sanction.objects.get(pk=muted.pk))

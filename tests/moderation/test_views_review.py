@@ -261,7 +261,7 @@ def test_the_item_page_shows_the_content_in_context_the_flags_and_the_history(wo
         assert text in html
     assert "Harassment" in html and "Not kind" in html and "quietwatcher" in html
     assert "Tone" in html and "Watch kindly" in html and "Warning" in html
-    assert 'data-sensitive' not in html  # nothing distressing here
+    assert "data-sensitive" not in html  # nothing distressing here
     assert member_url(world.river) in html
 
 
@@ -392,7 +392,9 @@ def test_restore_edit_and_content_warning(world):
     flag(world, world.reply)
     item = QueueItem.objects.get()
     client = as_user(world.tender)
-    assert post_action(client, item, "edit", body="Call me", note="Number removed").status_code == 302
+    assert (
+        post_action(client, item, "edit", body="Call me", note="Number removed").status_code == 302
+    )
     world.reply.refresh_from_db()
     assert world.reply.source == "Call me" and "Number removed" in world.reply.moderator_note
     assert logged(Action.CONTENT_EDITED).before["source"] == "Call me on 555-0100"
@@ -460,9 +462,7 @@ def test_a_refused_action_shows_its_reason_on_the_item_page(world):
     # A refusal from the action itself (not the form) lands on the form, text kept.
     opening = Post.objects.get(thread=world.thread, parent__isnull=True)
     item = flag(world, opening).item
-    response = post_action(
-        as_user(world.tender), item, "edit", body=opening.source, note="Tidied"
-    )
+    response = post_action(as_user(world.tender), item, "edit", body=opening.source, note="Tidied")
     assert response.status_code == 200
     assert "The text is unchanged." in response.content.decode()
     assert not ModerationLogEntry.objects.filter(action=Action.CONTENT_EDITED).exists()
@@ -485,11 +485,11 @@ def test_a_chat_message_in_its_room(world):
     room = lounge(world)
     before = chat(world.watcher, room, "Hi")
     bad = chat(world.river, room, "Bad")
-    ChatMessage.objects.filter(pk=before.pk).update(created_at=bad.created_at - timedelta(minutes=2))
-    old = chat(world.watcher, room, "Ancient")
-    ChatMessage.objects.filter(pk=old.pk).update(
-        created_at=bad.created_at + timedelta(minutes=30)
+    ChatMessage.objects.filter(pk=before.pk).update(
+        created_at=bad.created_at - timedelta(minutes=2)
     )
+    old = chat(world.watcher, room, "Ancient")
+    ChatMessage.objects.filter(pk=old.pk).update(created_at=bad.created_at + timedelta(minutes=30))
     flag(world, bad, FlagReason.HARASSMENT, by=make_flagger(world))
     item = QueueItem.objects.get()
     client = as_user(world.tender)
@@ -571,6 +571,10 @@ def test_member_page_access(world):
         assert f'value="{kind}"' in html
     assert 'value="ban"' not in html  # site moderators only
     assert 'value="ban"' in get(as_user(world.warden), url)
+    # Reachable from the member's profile, for moderators.
+    profile = reverse("profile", kwargs={"handle": world.river.handle})
+    assert url in get(as_user(world.tender), profile)
+    assert url not in get(as_user(world.watcher), profile)
     # A leader may mute in chat (the table) but not warn or suspend.
     leader = get(as_user(world.leader), url)
     assert 'value="chat_mute"' in leader and 'value="suspension"' not in leader
@@ -580,18 +584,40 @@ def test_the_ladder_through_the_member_page(world):
     client = as_user(world.tender)
     rule = Rule.objects.filter(group__isnull=True).first()
     g = world.group.pk
-    assert sanction(client, world.river, "warning", group=g, rule=rule.pk, reason="Tone").status_code == 302
-    assert sanction(
-        client, world.river, "chat_mute", group=g, reason="Flooding", duration="1h"
-    ).status_code == 302
-    assert sanction(
-        client, world.river, "slow_mode", group=g, reason="Slow down", duration="1d",
-        slow_mode_seconds="60",
-    ).status_code == 302
-    assert sanction(
-        client, world.river, "suspension", group=g, reason="A break", duration="7d",
-        message="Come back soon",
-    ).status_code == 302
+    assert (
+        sanction(client, world.river, "warning", group=g, rule=rule.pk, reason="Tone").status_code
+        == 302
+    )
+    assert (
+        sanction(
+            client, world.river, "chat_mute", group=g, reason="Flooding", duration="1h"
+        ).status_code
+        == 302
+    )
+    assert (
+        sanction(
+            client,
+            world.river,
+            "slow_mode",
+            group=g,
+            reason="Slow down",
+            duration="1d",
+            slow_mode_seconds="60",
+        ).status_code
+        == 302
+    )
+    assert (
+        sanction(
+            client,
+            world.river,
+            "suspension",
+            group=g,
+            reason="A break",
+            duration="7d",
+            message="Come back soon",
+        ).status_code
+        == 302
+    )
     made = {s.kind: s for s in Sanction.objects.filter(member=world.river)}
     assert set(made) == {"warning", "chat_mute", "slow_mode", "suspension"}
     assert made["warning"].rule == rule and made["slow_mode"].slow_mode_seconds == 60
@@ -670,3 +696,22 @@ def test_notes_on_the_member_page(world):
     assert "Struggling lately" not in get(as_user(world.river), reverse("moderation:mine"))
     response = client.post(member_url(world.river), {"action": "note", "note-text": "x"})
     assert response.status_code == 200 and "Choose the group" in response.content.decode()
+
+
+def test_an_appeal_against_a_sanction_is_upheld_through_the_page(world):
+    warning = actions.warn_member(
+        actor=world.tender, member=world.river, group=world.group, reason="Tone"
+    )
+    entry = ModerationLogEntry.objects.get(target_type="sanction", target_id=warning.pk)
+    actions.appeal(member=world.river, entry=entry, text="I was quoting someone")
+    item = QueueItem.objects.get(kind=QueueItem.Kind.APPEAL)
+    assert "Appeal" in get(as_user(world.warden), QUEUE)
+    client = as_user(world.warden)
+    html = get(client, item_url(item))
+    assert "I was quoting someone" in html and "warned" in html and "Tone" in html
+    response = post_action(client, item, "decide", decision="uphold", note="It stands")
+    assert response.status_code == 302
+    assert Appeal.objects.get().state == Appeal.State.UPHELD
+    assert logged(Action.APPEAL_UPHELD).reason == "It stands"
+    item.refresh_from_db()
+    assert item.state == QueueItem.State.RESOLVED
