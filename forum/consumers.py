@@ -9,6 +9,8 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
+from typing import TypeVar
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -26,6 +28,7 @@ from .models import ChatMessage, ChatRoom, User
 from .watch import announce_presence, watch
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_FRAME_BYTES = 8 * 1024
 TYPING_INTERVAL = 3.0
@@ -210,14 +213,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not isinstance(details, str):
             raise FrameError("missing_field", "'details' is text.", id=message_id)
 
-        def flag(user, room) -> ChatMessage:
+        def flag(user, room) -> dict:
             message = self._message(room, message_id)
-            actions.flag(flagger=user, obj=message, reason=reason, details=details)
-            return message
+            made = actions.flag(flagger=user, obj=message, reason=reason, details=details)
+            return selectors.flagged_frame(made)
 
-        await self._write(flag, id=message_id)
         # Only the flagger hears of it: nobody else learns who flagged.
-        await self._send({"type": "flagged", "id": message_id})
+        await self._send(await self._write(flag, id=message_id))
 
     async def _on_resume(self, frame: dict) -> None:
         after = _field(frame, "after", int)
@@ -255,7 +257,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # --- the write path, run in a thread --------------------------------------------
 
-    async def _write(self, change, **extra) -> ChatMessage:
+    async def _write(self, change: Callable[[User, ChatRoom], T], **extra) -> T:
         """Run a write-path call in a thread; refusals become error frames that carry
         the ``client_id`` or message ``id`` they answer."""
         try:

@@ -108,8 +108,7 @@ def prepare_text(
 ) -> tuple[str, str]:
     """Steps 3 to 5 for text that moderation code stores (flag details, reasons, notes,
     appeals): validate, render and sanitise, policy. Returns (source, safe HTML)."""
-    source = clean_text(value, field=field, label=label, max_length=max_length,
-                        required=required)  # fmt: skip
+    source = clean_text(value, field=field, label=label, max_length=max_length, required=required)
     if not source:
         return "", ""
     html = sanitize.render_markdown(source)
@@ -454,9 +453,14 @@ def publish_chat_message(
         with transaction.atomic():
             seq = ChatRoom.take_seq(room.pk)
             message = ChatMessage.objects.create(
-                room=room, author=author, client_id=client_id, source=body, html=html,
-                seq=seq, version=seq,
-            )  # fmt: skip
+                room=room,
+                author=author,
+                client_id=client_id,
+                source=body,
+                html=html,
+                seq=seq,
+                version=seq,
+            )
             realtime.broadcast_room_change(room=room, kind="message", message=message)
     except IntegrityError:
         # The same client id raced in on another socket: the first one won.
@@ -501,8 +505,9 @@ def save_room(
 ) -> ChatRoom:
     """Create a room in a group, or rename it and set it open, read-only or archived."""
     permissions.check_can_manage_rooms(actor, group)
-    name = clean_text(name, field="name", label="The room name", max_length=ROOM_NAME_MAX,
-                      multiline=False)  # fmt: skip
+    name = clean_text(
+        name, field="name", label="The room name", max_length=ROOM_NAME_MAX, multiline=False
+    )
     if state not in ChatRoom.State.values:
         raise ValidationError({"state": "Choose open, read-only or archived."})
     if room is None:

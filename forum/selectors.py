@@ -15,10 +15,12 @@ from django.http import Http404
 from django.utils.crypto import constant_time_compare
 
 from moderation import permissions
+from moderation.models import Flag, FlagReason
 
 from .models import (
     ChatMessage,
     ChatRoom,
+    CrisisResource,
     JoinRequest,
     Membership,
     Notification,
@@ -30,6 +32,7 @@ from .models import (
     Thread,
     User,
 )
+from .models.site import DEFAULT_CRISIS_RESOURCES
 from .realtime import message_payload
 
 THREADS_PER_PAGE = 25
@@ -51,13 +54,13 @@ class Window:
         return self.page > 1
 
 
-def _window(queryset: QuerySet, page: int, size: int) -> Window:
+def window_of(queryset: QuerySet, page: int, size: int) -> Window:
     start = (page - 1) * size
     rows = list(queryset[start : start + size + 1])
     return Window(items=rows[:size], page=page, has_next=len(rows) > size)
 
 
-def _viewer_role(user, group_ref: str) -> Subquery | None:
+def viewer_role(user, group_ref: str) -> Subquery | None:
     if not user.is_authenticated:
         return None
     return Subquery(
@@ -82,7 +85,7 @@ def group_directory(user, *, query: str = "", kind: str = "") -> QuerySet[Suppor
         groups = groups.filter(name__icontains=query)
     if kind in SupportGroup.Kind.values:
         groups = groups.filter(kind=kind)
-    role = _viewer_role(user, "pk")
+    role = viewer_role(user, "pk")
     if role is not None:
         groups = groups.annotate(viewer_role=role)
     return groups.order_by("name")
@@ -91,7 +94,7 @@ def group_directory(user, *, query: str = "", kind: str = "") -> QuerySet[Suppor
 def groups_of(user: User) -> QuerySet[SupportGroup]:
     return (
         SupportGroup.objects.filter(memberships__user=user)
-        .annotate(viewer_role=_viewer_role(user, "pk"))
+        .annotate(viewer_role=viewer_role(user, "pk"))
         .order_by("name")
     )
 
@@ -99,7 +102,7 @@ def groups_of(user: User) -> QuerySet[SupportGroup]:
 def get_group_for(user, slug: str) -> SupportGroup:
     """The group at ``slug`` with ``viewer_role`` set; 404 if the user may not see it."""
     groups = SupportGroup.objects.filter(slug=slug)
-    role = _viewer_role(user, "pk")
+    role = viewer_role(user, "pk")
     if role is not None:
         groups = groups.annotate(viewer_role=role)
     group = groups.first()
@@ -118,7 +121,18 @@ def group_threads(group: SupportGroup, *, page: int, user=None) -> Window:
     threads = threads.select_related("author", "last_poster").order_by(
         "-is_pinned", "-last_activity_at", "-pk"
     )
-    return _window(threads, page, THREADS_PER_PAGE)
+    return window_of(threads, page, THREADS_PER_PAGE)
+
+
+def recent_threads_in(user, groups: list[SupportGroup], *, limit: int = 10) -> QuerySet[Thread]:
+    """The latest active threads in these groups, leaving out what moderation hid (but
+    for the viewer's own)."""
+    return (
+        Thread.objects.filter(group__in=[group.pk for group in groups])
+        .filter(_not_hidden_unless_author(user))
+        .select_related("group", "last_poster")
+        .order_by("-last_activity_at")[:limit]
+    )
 
 
 def _not_hidden_unless_author(user) -> Q:
@@ -128,22 +142,12 @@ def _not_hidden_unless_author(user) -> Q:
     return Q(hidden_at__isnull=True)
 
 
-def _check_can_see_thread(user, thread: Thread) -> None:
-    """A hidden thread does not exist for anyone but its author and the group's moderators."""
-    if not thread.is_hidden:
-        return
-    if user.is_authenticated and thread.author_id == user.pk:
-        return
-    if not permissions.can_moderate(user, "hide_content", thread.group):
-        raise Http404("No such thread.")
-
-
 def get_thread_for(user, *, slug: str, thread_id: int) -> Thread:
     """The thread with its group and the viewer's role and following state."""
     threads = Thread.objects.filter(pk=thread_id, group__slug=slug).select_related(
         "group", "author"
     )
-    role = _viewer_role(user, "group_id")
+    role = viewer_role(user, "group_id")
     if role is not None:
         threads = threads.annotate(
             viewer_role=role,
@@ -154,14 +158,14 @@ def get_thread_for(user, *, slug: str, thread_id: int) -> Thread:
         raise Http404("No such thread.")
     thread.group.viewer_role = getattr(thread, "viewer_role", None)
     permissions.check_can_view_group(user, thread.group)
-    _check_can_see_thread(user, thread)
+    permissions.check_can_view_thread(user, thread)
     return thread
 
 
 def get_post_for(user, post_id: int) -> Post:
     """A post with its thread and group; 404 if the user may not see the group."""
     posts = Post.objects.filter(pk=post_id).select_related("thread__group", "author")
-    role = _viewer_role(user, "thread__group_id")
+    role = viewer_role(user, "thread__group_id")
     if role is not None:
         posts = posts.annotate(viewer_role=role)
     post = posts.first()
@@ -171,7 +175,7 @@ def get_post_for(user, post_id: int) -> Post:
     if not (user.is_authenticated and post.author_id == user.pk):
         # Authors keep hold of their own words, e.g. to remove them after leaving.
         permissions.check_can_view_group(user, post.thread.group)
-        _check_can_see_thread(user, post.thread)
+        permissions.check_can_view_thread(user, post.thread)
     return post
 
 
@@ -196,7 +200,7 @@ def thread_posts(user, thread: Thread, *, page: int, root: Post | None = None) -
         posts = posts.annotate(
             viewer_supports=Exists(Reaction.objects.filter(post=OuterRef("pk"), user=user))
         )
-    window = _window(posts, page, POSTS_PER_PAGE)
+    window = window_of(posts, page, POSTS_PER_PAGE)
     for post in window.items:
         post.display_depth = post.depth - base_depth
         post.continues_elsewhere = post.display_depth == VISIBLE_DEPTH - 1 and post.reply_count > 0
@@ -218,13 +222,44 @@ def pending_join_requests(group: SupportGroup) -> QuerySet[JoinRequest]:
 
 def notifications_for(user: User, *, page: int) -> Window:
     notes = Notification.objects.filter(recipient=user).select_related("actor", "group", "thread")
-    return _window(notes, page, 30)
+    return window_of(notes, page, 30)
 
 
 def unread_notification_count(user) -> int:
     if not user.is_authenticated:
         return 0
     return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
+
+
+def crisis_resources() -> list[CrisisResource]:
+    """The resources behind "Need help now?"; the defaults when admins have set none, so
+    the list is never empty."""
+    return list(CrisisResource.objects.filter(is_active=True)) or [
+        CrisisResource(**resource) for resource in DEFAULT_CRISIS_RESOURCES
+    ]
+
+
+def crisis_resource_payloads() -> list[dict]:
+    """The same resources as plain data, for a chat frame (docs/chat-protocol.md)."""
+    return [
+        {
+            "name": resource.name,
+            "region": resource.region,
+            "contact": resource.contact,
+            "description": resource.description,
+            "url": resource.url,
+        }
+        for resource in crisis_resources()
+    ]
+
+
+def flagged_frame(flag: Flag) -> dict:
+    """The chat panel's answer to its member's flag; a crisis concern ("I'm worried about
+    this person") also carries the crisis resources, to pass on or to use oneself."""
+    frame = {"type": "flagged", "id": flag.object_id}
+    if flag.reason == FlagReason.CRISIS:
+        frame["resources"] = crisis_resource_payloads()
+    return frame
 
 
 def shares_a_group(viewer, member: User) -> bool:
@@ -255,7 +290,7 @@ def recent_posts_by(viewer, member: User, *, limit: int = 10) -> list[Post]:
 def get_room_for(user, *, slug: str, room_slug: str) -> ChatRoom:
     """The room with its group and the viewer's role; 404 if the user may not see the group."""
     rooms = ChatRoom.objects.filter(group__slug=slug, slug=room_slug).select_related("group")
-    role = _viewer_role(user, "group_id")
+    role = viewer_role(user, "group_id")
     if role is not None:
         rooms = rooms.annotate(viewer_role=role)
     room = rooms.first()

@@ -231,7 +231,6 @@ KINSHIP_RATE_LIMITS = {
     "profile": (10, 60),
     "flag": (20, 3600),
     "appeal": (5, 3600),
-    "moderate": (120, 60),
 }
 # Flags from this many different members hide content until a moderator reviews it
 # (crisis concerns never hide anything); queue items older than this many minutes

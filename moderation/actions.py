@@ -7,15 +7,16 @@ step (``forum.publishing.prepare_text``), and anything that leaves the process (
 frames, the queue's live updates) is sent after the transaction commits.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -97,6 +98,13 @@ class Target:
         return False
 
     @property
+    def is_hidden_by_review(self) -> bool:
+        """Hidden by members' flags until a moderator looks, not by a moderator."""
+        if self.kind == "chat message":
+            return self.obj.removed_by == ChatMessage.RemovedBy.REVIEW
+        return self.kind in {"post", "thread"} and self.obj.hidden_pending_review
+
+    @property
     def is_gone(self) -> bool:
         """Taken back by its author: nothing left to act on."""
         if self.kind == "post":
@@ -161,15 +169,20 @@ def target_of(obj) -> Target:
             f"{room.get_absolute_url()}#msg-{obj.pk}",
         )
     if isinstance(obj, User):
-        return Target(
-            obj,
-            "member",
-            None,
-            obj,
-            f"@{obj.handle}",
-            reverse("profile", kwargs={"handle": obj.handle}),
-        )
+        return member_target(obj)
     raise TypeError(f"cannot moderate {type(obj).__name__}")
+
+
+def member_target(member: User, group: SupportGroup | None = None) -> Target:
+    """A member as the target of an action, in ``group`` (None: site-wide, or a flag)."""
+    return Target(
+        member,
+        "member",
+        group,
+        member,
+        f"@{member.handle}",
+        reverse("profile", kwargs={"handle": member.handle}),
+    )
 
 
 def load_target(kind: str, pk: int) -> Any:
@@ -284,12 +297,8 @@ def _check_live(target: Target) -> None:
 def flag(*, flagger: User, obj, reason: str, details: str = "") -> Flag:
     """A member flags content or a member, once per item. Enough distinct flags hide
     content until a moderator looks; a crisis concern never hides anything."""
+    permissions.check_can_flag(flagger, obj)
     target = target_of(obj)
-    _check_can_see(flagger, target)
-    if target.author is not None and target.author.pk == flagger.pk:
-        raise PermissionDenied("You cannot flag yourself or your own words.")
-    if target.is_gone:
-        raise PermissionDenied("This has already been deleted.")
     if reason not in FlagReason.values:
         raise ValidationError({"reason": "Choose a reason from the list."})
     ratelimit.hit("flag", key=str(flagger.pk))
@@ -322,21 +331,6 @@ def flag(*, flagger: User, obj, reason: str, details: str = "") -> Flag:
     except IntegrityError:
         raise ValidationError({"reason": "You have already flagged this. Thank you."}) from None
     return made
-
-
-def _check_can_see(user: User, target: Target) -> None:
-    if not user.is_authenticated:
-        raise PermissionDenied("Log in to flag.")
-    if target.kind == "member":
-        if not permissions.can_view_profile(user, target.obj):
-            raise PermissionDenied("No such member.")
-        return
-    if target.kind == "chat message":
-        permissions.check_can_read_room(user, target.obj.room)
-    else:
-        permissions.check_can_view_group(user, target.group)
-    if target.is_hidden and not permissions.can_moderate(user, "hide_content", target.group):
-        raise PermissionDenied("This is hidden already; moderators are looking at it.")
 
 
 def _open_item(target: Target) -> QueueItem:
@@ -430,7 +424,7 @@ def dismiss_flags(*, actor: User, item: QueueItem, note: str = "") -> QueueItem:
         target = target_of(obj) if obj is not None else None
         if target is not None:
             before = target.snapshot()
-            if item.hidden_pending_review and target.is_hidden and _hidden_by_review(target):
+            if item.hidden_pending_review and target.is_hidden and target.is_hidden_by_review:
                 _unhide(target)
         item.state, item.resolved_at = QueueItem.State.RESOLVED, timezone.now()
         item.resolved_by, item.resolution = actor, "Flags dismissed"
@@ -448,12 +442,6 @@ def dismiss_flags(*, actor: User, item: QueueItem, note: str = "") -> QueueItem:
     return item
 
 
-def _hidden_by_review(target: Target) -> bool:
-    if target.kind == "chat message":
-        return target.obj.removed_by == ChatMessage.RemovedBy.REVIEW
-    return target.obj.hidden_pending_review
-
-
 # --- content ---------------------------------------------------------------------------------
 
 
@@ -468,7 +456,7 @@ def hide_content(*, actor: User, obj, reason: str, rule: Rule | None = None) -> 
     _check_live(target)
     rule = _rule(rule, target.group)
     reason = _reason(reason)
-    if target.is_hidden and not _hidden_by_review(target):
+    if target.is_hidden and not target.is_hidden_by_review:
         raise PermissionDenied("This is already removed.")
     with transaction.atomic():
         before = target.snapshot()
@@ -595,21 +583,23 @@ def set_content_warning(*, actor: User, obj, warning: str) -> Target:
     return target
 
 
-def _thread_flag(
+def _switch_thread(
+    *,
     actor: User,
     thread: Thread,
-    *,
     field: str,
     value: bool,
     permission: str,
-    actions: tuple[str, str],
+    on: str,
+    off: str,
     reason: str,
 ) -> Thread:
+    """Lock or pin (``on``) a thread, or undo it (``off``), and tell its author."""
+    action = on if value else off
     target = target_of(thread)
     permissions.check_can_moderate(actor, permission, target.group)
     if getattr(thread, field) == value:
-        state = field.removeprefix("is_")
-        raise PermissionDenied(f"The thread is already {'' if value else 'not '}{state}.")
+        raise PermissionDenied(f"The thread is already {Action(action).label}.")
     reason = _reason(reason, required=False)
     with transaction.atomic():
         before = target.snapshot()
@@ -617,51 +607,66 @@ def _thread_flag(
         thread.save(update_fields=[field])
         _log(
             actor=actor,
-            action=actions[0] if value else actions[1],
+            action=action,
             target=target,
             reason=reason,
             before=before,
             after=target.snapshot(),
         )
+        because = f": {reason}" if reason else "."
+        _notify(
+            target.author,
+            f"{Action(action).label} your thread “{thread.title}”{because}",
+            group=target.group,
+        )
     return thread
 
 
 def lock_thread(*, actor: User, thread: Thread, locked: bool = True, reason: str = "") -> Thread:
-    return _thread_flag(
-        actor,
-        thread,
+    """Lock a thread against new replies (its leaders and moderators still write), or unlock it."""
+    return _switch_thread(
+        actor=actor,
+        thread=thread,
         field="is_locked",
         value=locked,
         permission="lock_thread",
-        actions=(Action.THREAD_LOCKED, Action.THREAD_UNLOCKED),
+        on=Action.THREAD_LOCKED,
+        off=Action.THREAD_UNLOCKED,
         reason=reason,
     )
 
 
 def pin_thread(*, actor: User, thread: Thread, pinned: bool = True, reason: str = "") -> Thread:
-    return _thread_flag(
-        actor,
-        thread,
+    """Pin a thread to the top of its group, or unpin it."""
+    return _switch_thread(
+        actor=actor,
+        thread=thread,
         field="is_pinned",
         value=pinned,
         permission="pin_thread",
-        actions=(Action.THREAD_PINNED, Action.THREAD_UNPINNED),
+        on=Action.THREAD_PINNED,
+        off=Action.THREAD_UNPINNED,
         reason=reason,
     )
 
 
 def move_thread(*, actor: User, thread: Thread, to_group: SupportGroup, reason: str = "") -> Thread:
-    """Move a thread to another group; the mover must moderate both."""
+    """Move a thread to another group; the mover must moderate both. Open queue items
+    about the thread or its posts go with it, to the new group's moderators."""
     target = target_of(thread)
-    permissions.check_can_moderate(actor, "move_thread", target.group)
+    from_group = target.group
+    permissions.check_can_moderate(actor, "move_thread", from_group)
     permissions.check_can_moderate(actor, "move_thread", to_group)
-    if to_group.pk == thread.group_id:
+    if to_group.pk == from_group.pk:
         raise ValidationError({"group": "The thread is already in that group."})
     reason = _reason(reason, required=False)
     with transaction.atomic():
         before = target.snapshot()
         thread.group = to_group
         thread.save(update_fields=["group"])
+        if _open_items_about(thread).update(group=to_group):
+            realtime.broadcast_queue_change(from_group.pk)
+            realtime.broadcast_queue_change(to_group.pk)
         _log(
             actor=actor,
             action=Action.THREAD_MOVED,
@@ -674,6 +679,16 @@ def move_thread(*, actor: User, thread: Thread, to_group: SupportGroup, reason: 
             target.author, f"moved your thread “{thread.title}” to {to_group.name}.", group=to_group
         )
     return thread
+
+
+def _open_items_about(thread: Thread) -> QuerySet[QueueItem]:
+    """Open flag items on the thread itself or on any of its posts."""
+    content_types = ContentType.objects.get_for_models(Thread, Post)
+    posts = Post.objects.filter(thread=thread).values("pk")
+    return QueueItem.objects.filter(state=QueueItem.State.OPEN, kind=QueueItem.Kind.FLAGS).filter(
+        Q(content_type=content_types[Thread], object_id=thread.pk)
+        | Q(content_type=content_types[Post], object_id__in=posts)
+    )
 
 
 # --- members ---------------------------------------------------------------------------------
@@ -718,14 +733,7 @@ def sanction_member(
             f"{member.handle} is already {Sanction.Kind(kind).label.lower()} here; "
             "lift that one first to change it."
         )
-    target = Target(
-        member,
-        "member",
-        group,
-        member,
-        f"@{member.handle}",
-        reverse("profile", kwargs={"handle": member.handle}),
-    )
+    target = member_target(member, group)
     with transaction.atomic():
         sanction = Sanction.objects.create(
             member=member,
@@ -786,58 +794,16 @@ def _sanction_snapshot(sanction: Sanction) -> dict[str, Any]:
     }
 
 
-def warn_member(*, actor: User, member: User, group: SupportGroup, reason: str, **kw) -> Sanction:
-    return sanction_member(
-        actor=actor, member=member, kind=Sanction.Kind.WARNING, group=group, reason=reason, **kw
-    )
-
-
-def mute_in_chat(
-    *, actor: User, member: User, group: SupportGroup, reason: str, duration: timedelta, **kw
-) -> Sanction:
-    return sanction_member(
-        actor=actor,
-        member=member,
-        kind=Sanction.Kind.CHAT_MUTE,
-        group=group,
-        reason=reason,
-        duration=duration,
-        **kw,
-    )
-
-
-def suspend_from_group(
-    *, actor: User, member: User, group: SupportGroup, reason: str, duration: timedelta, **kw
-) -> Sanction:
-    return sanction_member(
-        actor=actor,
-        member=member,
-        kind=Sanction.Kind.SUSPENSION,
-        group=group,
-        reason=reason,
-        duration=duration,
-        **kw,
-    )
-
-
-def ban_member(
-    *, actor: User, member: User, reason: str, duration: timedelta | None = None, **kw
-) -> Sanction:
-    return sanction_member(
-        actor=actor,
-        member=member,
-        kind=Sanction.Kind.BAN,
-        group=None,
-        reason=reason,
-        duration=duration,
-        **kw,
-    )
+# The ladder's steps by name: sanction_member with the kind fixed (a ban is site-wide).
+warn_member = partial(sanction_member, kind=Sanction.Kind.WARNING)
+mute_in_chat = partial(sanction_member, kind=Sanction.Kind.CHAT_MUTE)
+suspend_from_group = partial(sanction_member, kind=Sanction.Kind.SUSPENSION)
+ban_member = partial(sanction_member, kind=Sanction.Kind.BAN, group=None)
 
 
 def lift_sanction(*, actor: User, sanction: Sanction, reason: str = "") -> Sanction:
-    permissions.check_can_moderate(actor, "lift_sanction", sanction.group)
-    if sanction.member_id == actor.pk:  # a moderator sanctioned by a site moderator, say
-        raise PermissionDenied("Another moderator lifts a sanction on you.")
+    """End a sanction early; the same ranks apply as to placing it."""
+    permissions.check_can_lift_sanction(actor, sanction)
     if not sanction.is_active() or sanction.kind == Sanction.Kind.WARNING:
         raise PermissionDenied("This sanction is not in force: there is nothing to lift.")
     reason = _reason(reason, required=False)
@@ -847,7 +813,7 @@ def lift_sanction(*, actor: User, sanction: Sanction, reason: str = "") -> Sanct
         _log(
             actor=actor,
             action=Action.SANCTION_LIFTED,
-            target=Target(member, "member", sanction.group, member, f"@{member.handle}", ""),
+            target=member_target(member, sanction.group),
             reason=reason,
             before={"kind": sanction.kind},
             after=_sanction_snapshot(sanction),
@@ -874,7 +840,7 @@ def add_note(*, actor: User, member: User, group: SupportGroup | None, text: str
         _log(
             actor=actor,
             action=Action.NOTE_ADDED,
-            target=Target(member, "member", group, member, f"@{member.handle}", ""),
+            target=member_target(member, group),
             reason=source,
         )
     return note
@@ -921,7 +887,7 @@ def decide_appeal(*, actor: User, appeal: Appeal, grant: bool, note: str) -> App
         if appeal.state != Appeal.State.PENDING:
             raise PermissionDenied("This appeal has already been decided; the decision is final.")
         member = appeal.appellant
-        target = Target(appeal, "member", group, member, f"an appeal by @{member.handle}", "")
+        target = replace(member_target(member, group), label=f"an appeal by @{member.handle}")
         if grant:
             _reverse(entry, actor=actor)
         appeal.state = Appeal.State.GRANTED if grant else Appeal.State.UPHELD

@@ -4,10 +4,11 @@ Each form only collects and shapes input; moderation.actions decides and refuses
 (its ValidationErrors land on these forms through forum.views._util.submit).
 """
 
+from collections.abc import Iterable
 from datetime import timedelta
 
 from django import forms
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from forum.models import SupportGroup
 
@@ -34,12 +35,13 @@ SLOW_MODE_CHOICES = [
 REASON_ATTRS = {"rows": 2, "maxlength": 2_000}
 
 
-def rules_for(group: SupportGroup | None):
-    """The site's rules and, for a group, its own."""
-    query = Q(group__isnull=True)
-    if group is not None:
-        query |= Q(group=group)
-    return Rule.objects.filter(query).select_related("group").order_by("group_id", "position", "pk")
+def rules_for(group_ids: Iterable[int] | QuerySet = ()) -> QuerySet[Rule]:
+    """The site's rules and those of these groups (ids, or a queryset of their pks)."""
+    return (
+        Rule.objects.filter(Q(group__isnull=True) | Q(group_id__in=group_ids))
+        .select_related("group")
+        .order_by("group_id", "position", "pk")
+    )
 
 
 class RuleChoiceField(forms.ModelChoiceField):
@@ -102,7 +104,7 @@ class HideForm(forms.Form):
 
     def __init__(self, *args, group: SupportGroup | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["rule"].queryset = rules_for(group)
+        self.fields["rule"].queryset = rules_for([group.pk] if group is not None else [])
 
 
 class ReasonForm(forms.Form):
@@ -213,18 +215,13 @@ class SanctionForm(forms.Form):
         self.kind = kind
         if kind == Sanction.Kind.BAN:
             del self.fields["group"]
-            self.fields["rule"].queryset = rules_for(None)
+            self.fields["rule"].queryset = rules_for()
         else:
             self.fields["group"].queryset = (
                 groups if groups is not None else self.fields["group"].queryset
             )
-            # Site rules and the rules of every group on offer; actions check the match.
-            group_ids = list(self.fields["group"].queryset.values_list("pk", flat=True))
-            self.fields["rule"].queryset = (
-                Rule.objects.filter(Q(group__isnull=True) | Q(group_id__in=group_ids))
-                .select_related("group")
-                .order_by("group_id", "position", "pk")
-            )
+            # Site rules and the rules of every group on offer; clean() checks the match.
+            self.fields["rule"].queryset = rules_for(self.fields["group"].queryset.values("pk"))
         if kind == Sanction.Kind.WARNING:
             del self.fields["duration"]
         else:

@@ -1,24 +1,32 @@
-"""Whether to show the "Review queue" link, without a query on every page.
+"""Whether to show the "Review queue" link, without a database query on every page.
 
-The answer is worked out when a member logs in (the session is saved then anyway)
-and kept in the session; the queue page refreshes it whenever it is visited, so a
-new moderator who opens the queue once sees the link from then on. Sessions from
-before this existed get it worked out once, on their next page.
+The answer is kept in the session together with the member's authority epoch
+(forum.realtime), a cache counter that forum.signals bumps whenever one of their
+memberships changes (a promotion or demotion included) or their account is saved. A
+page reads the counter from the cache; only when it has moved since the answer was
+worked out is the answer worked out again (one query, and the session is saved).
 """
 
 from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
 
+from forum import realtime
+
 from . import permissions
 
-SESSION_KEY = "kinship_can_review"
+SESSION_KEY = "kinship_can_review"  # [authority epoch, answer]
 
 
-def remember_can_review(request, value: bool | None = None) -> bool:
-    if value is None:
-        value = permissions.can_review(request.user)
-    if request.session.get(SESSION_KEY) != value:
-        request.session[SESSION_KEY] = value
+def _epoch(user) -> int:
+    return realtime.authority_epochs([user.pk])[user.pk]
+
+
+def _remember(request, user, epoch: int) -> bool:
+    """Work the answer out and keep it with ``epoch``, read *before* the answer: a change
+    in between moves the epoch again, so the next page works it out once more."""
+    value = permissions.can_review(user)
+    if request.session.get(SESSION_KEY) != [epoch, value]:
+        request.session[SESSION_KEY] = [epoch, value]
     return value
 
 
@@ -29,10 +37,15 @@ def show_review_link(request) -> bool:
     if permissions.is_site_moderator(user):
         return True
     known = request.session.get(SESSION_KEY)
-    return remember_can_review(request) if known is None else known
+    epoch = _epoch(user)
+    if isinstance(known, list) and len(known) == 2 and known[0] == epoch:
+        return bool(known[1])
+    return _remember(request, user, epoch)
 
 
 @receiver(user_logged_in, dispatch_uid="moderation.remember_can_review")
 def _remember_on_login(sender, request, user, **kwargs) -> None:
+    # The session is saved at login anyway; django's update_last_login (connected
+    # first) has already bumped the epoch for this save of the user.
     if request is not None and hasattr(request, "session"):
-        request.session[SESSION_KEY] = permissions.can_review(user)
+        _remember(request, user, _epoch(user))

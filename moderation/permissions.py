@@ -171,6 +171,22 @@ def check_can_create_group(user) -> None:
         raise PermissionDenied("Only site moderators and admins create groups.")
 
 
+def can_view_thread(user, thread: Thread) -> bool:
+    """A thread moderators hid exists only for its author and the group's moderators."""
+    if not can_view_group(user, thread.group):
+        return False
+    if not thread.is_hidden:
+        return True
+    if user.is_authenticated and thread.author_id == user.pk:
+        return True
+    return can_moderate(user, "hide_content", thread.group)
+
+
+def check_can_view_thread(user, thread: Thread) -> None:
+    if not can_view_thread(user, thread):
+        raise Http404("No such thread.")
+
+
 def can_reply(user, thread: Thread) -> bool:
     if not can_post_in_group(user, thread.group):
         return False
@@ -408,6 +424,22 @@ def can_review(user) -> bool:
     return ids is None or bool(ids)
 
 
+_RANKS = {None: 0, LEADER: 1, GROUP_MODERATOR: 2, SITE_MODERATOR: 3}
+
+
+def _check_outranks(actor, member: User, group: SupportGroup | None) -> None:
+    """Refuse acting on a member whose standing equals or passes the actor's; admins
+    act on anyone, and only admins on an admin."""
+    if member.is_superuser and not actor.is_superuser:
+        raise PermissionDenied("Only an admin can do this to an admin.")
+    theirs = _RANKS[moderation_standing(member, group)]
+    mine = _RANKS[moderation_standing(actor, group)]
+    if theirs >= mine and not actor.is_superuser:
+        raise PermissionDenied(
+            f"{member.handle} moderates here too: ask a site moderator or an admin."
+        )
+
+
 def check_can_sanction(actor, member: User, group: SupportGroup | None) -> None:
     """Refuse sanctions on yourself, on someone outside the group, or on a member whose
     standing equals or passes yours."""
@@ -417,12 +449,72 @@ def check_can_sanction(actor, member: User, group: SupportGroup | None) -> None:
         raise PermissionDenied(f"{member.handle}'s account is closed.")
     if group is not None and membership_role(member, group) is None:
         raise PermissionDenied(f"{member.handle} is not a member of {group.name}.")
-    if member.is_superuser and not actor.is_superuser:
-        raise PermissionDenied("Only an admin can sanction an admin.")
-    ranks = {None: 0, LEADER: 1, GROUP_MODERATOR: 2, SITE_MODERATOR: 3}
-    theirs = ranks[moderation_standing(member, group)]
-    mine = ranks[moderation_standing(actor, group)]
-    if theirs >= mine and not actor.is_superuser:
-        raise PermissionDenied(
-            f"{member.handle} moderates here too: ask a site moderator or an admin."
-        )
+    _check_outranks(actor, member, group)
+
+
+def check_can_lift_sanction(actor, sanction: Sanction) -> None:
+    """The standing to lift, and the same ranks as placing it: a group moderator does
+    not lift what a site moderator put on a fellow group moderator. A member who has
+    since left the group (or closed their account) may still be freed."""
+    check_can_moderate(actor, "lift_sanction", sanction.group)
+    if sanction.member_id == actor.pk:  # a moderator sanctioned by a site moderator, say
+        raise PermissionDenied("Another moderator lifts a sanction on you.")
+    _check_outranks(actor, sanction.member, sanction.group)
+
+
+def can_lift_sanction(actor, sanction: Sanction) -> bool:
+    try:
+        check_can_lift_sanction(actor, sanction)
+    except (PermissionDenied, Http404):
+        return False
+    return True
+
+
+def check_can_flag(user, obj) -> None:
+    """A signed-in member may flag what they can see, except themselves, their own words,
+    what is already deleted, and (unless they moderate it) what is already hidden."""
+    if not user.is_authenticated:
+        raise PermissionDenied("Log in to flag.")
+    if isinstance(obj, User):
+        if not can_view_profile(user, obj):
+            raise Http404("No such member.")
+        if obj.pk == user.pk:
+            raise PermissionDenied("You cannot flag yourself or your own words.")
+        return
+    if isinstance(obj, ChatMessage):
+        check_can_read_room(user, obj.room)
+        group, hidden = obj.room.group, obj.is_removed
+        deleted = obj.removed_by == ChatMessage.RemovedBy.AUTHOR
+    else:
+        thread = obj if isinstance(obj, Thread) else obj.thread
+        check_can_view_thread(user, thread)
+        group, hidden = thread.group, obj.is_hidden
+        deleted = isinstance(obj, Post) and obj.is_removed_by_author
+    if obj.author_id == user.pk:
+        raise PermissionDenied("You cannot flag yourself or your own words.")
+    if deleted:
+        raise PermissionDenied("This has already been deleted.")
+    if hidden and not can_moderate(user, "hide_content", group):
+        raise PermissionDenied("This is hidden already; moderators are looking at it.")
+
+
+def check_can_review_item(user, item) -> None:
+    """A queue item is for the moderators of its group (site moderators for items with
+    none), and never for the member it is about. 404 keeps a private group unknown."""
+    if not can_moderate(user, "review_queue", item.group):
+        if item.group is not None:
+            check_can_view_group(user, item.group)
+        raise PermissionDenied("Only this group's moderators review its queue.")
+    if item.member_id == user.pk:
+        raise PermissionDenied("This is about you: another moderator reviews it.")
+
+
+def check_can_moderate_member(actor, member: User, groups: list[SupportGroup]) -> None:
+    """A member's moderation page: for site moderators, and for whoever leads or moderates
+    one of ``groups`` (the member's groups); never about oneself."""
+    if member.pk == actor.pk:
+        raise PermissionDenied("Another moderator looks after your own standing.")
+    if is_site_moderator(actor):
+        return
+    if not any(moderation_standing(actor, group) for group in groups):
+        raise PermissionDenied("Only moderators of this member's groups can see this page.")

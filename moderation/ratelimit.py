@@ -25,7 +25,7 @@ class RateLimited(Exception):
                 "A moderator has put you in slow mode in this group. "
                 f"You can post again in {self.message_wait}."
             )
-        return f"You are posting faster than this group allows. Please wait {self.message_wait}."
+        return f"That is faster than Kinship allows. Please wait {self.message_wait}."
 
     @property
     def message_wait(self) -> str:

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 
 from moderation import permissions
@@ -32,12 +33,18 @@ def room(request, slug: str, room_slug: str):
     room = selectors.get_room_for(request.user, slug=slug, room_slug=room_slug)
     permissions.check_can_read_room(request.user, room)
     recent, _more = selectors.room_changes(room.pk, after=None, limit=settings.KINSHIP_CHAT_HISTORY)
+    try:
+        permissions.check_can_write_room(request.user, room)
+        write_refusal = ""
+    except PermissionDenied as refusal:  # e.g. a mute: say why, and until when
+        write_refusal = str(refusal)
     context = {
         "group": room.group,
         "room": room,
         "recent": recent,
         "latest_seq": room.last_seq,
-        "can_write": permissions.can_write_room(request.user, room),
+        "can_write": not write_refusal,
+        "write_refusal": write_refusal,
         "can_moderate": permissions.can_lead_group(request.user, room.group),
         "can_manage": permissions.can_manage_rooms(request.user, room.group),
         "rooms": selectors.rooms_with_unread(request.user, room.group),

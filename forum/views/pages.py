@@ -10,8 +10,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from .. import engagement, selectors
-from ..models import CrisisResource, Thread
-from ..models.site import DEFAULT_CRISIS_RESOURCES
 from ._util import page_number
 
 
@@ -20,19 +18,12 @@ def home(request):
     if request.user.is_authenticated:
         mine = list(selectors.groups_of(request.user))
         context["my_groups"] = mine
-        context["recent_threads"] = (
-            Thread.objects.filter(group__in=[group.pk for group in mine])
-            .select_related("group", "last_poster")
-            .order_by("-last_activity_at")[:10]
-        )
+        context["recent_threads"] = selectors.recent_threads_in(request.user, mine)
     return render(request, "forum/home.html", context)
 
 
 def crisis_help(request):
-    resources = list(CrisisResource.objects.filter(is_active=True)) or [
-        CrisisResource(**resource) for resource in DEFAULT_CRISIS_RESOURCES
-    ]
-    return render(request, "forum/help.html", {"resources": resources})
+    return render(request, "forum/help.html", {"resources": selectors.crisis_resources()})
 
 
 @login_required

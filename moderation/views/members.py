@@ -2,7 +2,8 @@
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -15,8 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from forum import selectors
-from forum.models import ChatMessage, CrisisResource, Post, SupportGroup, Thread
-from forum.models.site import DEFAULT_CRISIS_RESOURCES
+from forum.models import ChatMessage, Post, SupportGroup, Thread
 from forum.views._util import page_number, posted, submit
 
 from .. import actions, permissions
@@ -26,13 +26,18 @@ from ..models import Appeal, Flag, FlagReason, ModerationLogEntry, Sanction
 Action = ModerationLogEntry.Action
 FLAGGABLE = {"post", "thread", "member"}
 LOG_PER_PAGE = 50
+T = TypeVar("T")
 THANKS = "Thank you. A moderator will look at it. The member will not be told who flagged it."
 
 
-def crisis_resources() -> list[CrisisResource]:
-    return list(CrisisResource.objects.filter(is_active=True)) or [
-        CrisisResource(**resource) for resource in DEFAULT_CRISIS_RESOURCES
-    ]
+def _submit_or_refuse(form, write: Callable[[], T]) -> T | None:
+    """``submit``, with a refusal (already deleted, already appealed...) shown on the form
+    too: the member keeps the page and what they wrote."""
+    try:
+        return submit(form, write)
+    except PermissionDenied as error:
+        form.add_error(None, str(error))
+        return None
 
 
 # --- flags -----------------------------------------------------------------------------------
@@ -43,43 +48,23 @@ def _flag_target(user, kind: str, pk: int) -> actions.Target:
     obj = actions.load_target(kind, pk) if kind in FLAGGABLE else None
     if obj is None:
         raise Http404("Nothing to flag here.")
-    target = actions.target_of(obj)
-    if kind == "member":
-        if not permissions.can_view_profile(user, obj):
-            raise Http404("No such member.")
-        return target
-    permissions.check_can_view_group(user, target.group)
-    thread = obj if kind == "thread" else obj.thread
-    if (
-        thread.is_hidden
-        and thread.author_id != user.pk
-        and not permissions.can_moderate(user, "hide_content", target.group)
-    ):
-        raise Http404("No such thread.")
-    return target
+    # The same check actions.flag makes, so a refused flag is never offered a form.
+    permissions.check_can_flag(user, obj)
+    return actions.target_of(obj)
 
 
 @login_required
 def flag(request, kind: str, pk: int):
     target = _flag_target(request.user, kind, pk)
-    if target.author is not None and target.author.pk == request.user.pk:
-        raise PermissionDenied("You cannot flag yourself or your own words.")
     form = FlagForm(posted(request))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        try:
-            made = submit(
-                form,
-                lambda: actions.flag(
-                    flagger=request.user,
-                    obj=target.obj,
-                    reason=data["reason"],
-                    details=data["details"],
-                ),
-            )
-        except PermissionDenied as error:
-            form.add_error(None, str(error))
-            made = None
+        made = _submit_or_refuse(
+            form,
+            lambda: actions.flag(
+                flagger=request.user, obj=target.obj, reason=data["reason"], details=data["details"]
+            ),
+        )
         if made is not None:
             if made.reason == FlagReason.CRISIS:
                 return redirect("moderation:flag_thanks", kind=kind, pk=pk)
@@ -103,7 +88,7 @@ def flag_thanks(request, kind: str, pk: int):
     return render(
         request,
         "moderation/flag.html",
-        {"target": target, "thanks": THANKS, "resources": crisis_resources()},
+        {"target": target, "thanks": THANKS, "resources": selectors.crisis_resources()},
     )
 
 
@@ -169,7 +154,7 @@ def _mine_context(user, *, failed: tuple[int, AppealForm] | None = None) -> dict
         "sanctions_in_force": [s for s in sanctions if s.in_force],
         "past_sanctions": [s for s in sanctions if not s.in_force],
         "entries": entries,
-        "resources": crisis_resources() if sanctions else [],
+        "resources": selectors.crisis_resources() if sanctions else [],
     }
 
 
@@ -188,16 +173,12 @@ def appeal(request, entry_id: int):
         raise Http404("No such action to appeal.")
     form = AppealForm(request.POST, auto_id=_appeal_id(entry.pk))
     if form.is_valid():
-        try:
-            made = submit(
-                form,
-                lambda: actions.appeal(
-                    member=request.user, entry=entry, text=form.cleaned_data["text"]
-                ),
-            )
-        except PermissionDenied as error:
-            form.add_error(None, str(error))
-            made = None
+        made = _submit_or_refuse(
+            form,
+            lambda: actions.appeal(
+                member=request.user, entry=entry, text=form.cleaned_data["text"]
+            ),
+        )
         if made is not None:
             messages.success(
                 request, "Your appeal is sent. A moderator who did not take the action decides it."
@@ -238,12 +219,6 @@ def _filtered_log(request) -> tuple[QuerySet[ModerationLogEntry], LogFilterForm]
     return entries, form
 
 
-def _window(entries: QuerySet, page: int) -> selectors.Window:
-    start = (page - 1) * LOG_PER_PAGE
-    rows = list(entries[start : start + LOG_PER_PAGE + 1])
-    return selectors.Window(items=rows[:LOG_PER_PAGE], page=page, has_next=len(rows) > LOG_PER_PAGE)
-
-
 def _query_without_page(request) -> str:
     query = request.GET.copy()
     query.pop("page", None)
@@ -261,7 +236,7 @@ def log(request):
         "moderation/log.html",
         {
             "form": form,
-            "window": _window(entries, page_number(request)),
+            "window": selectors.window_of(entries, page_number(request), LOG_PER_PAGE),
             "query": _query_without_page(request),
         },
     )
@@ -323,7 +298,7 @@ def group_log(request, slug: str):
     ).only(
         "action", "target_type", "target_label", "rule_title", "reason", "created_at", "actor_id"
     )
-    window = _window(entries, page_number(request))
+    window = selectors.window_of(entries, page_number(request), LOG_PER_PAGE)
     for entry in window.items:
         # Sanctions and appeals concern a person: the public log does not name them.
         if entry.target_type in {"member", "sanction", "log entry"}:

@@ -47,6 +47,9 @@
     ["other", "Something else (tell us what)"]
   ];
   var FLAG_THANKS = "Thanks \u2014 a moderator will look at it.";
+  // A crisis concern's `flagged` frame carries the crisis resources (docs/chat-protocol.md).
+  var CRISIS_INTRO = "If they, or you, need help now, these services are there:";
+  var CRISIS_ANNOUNCE = "Crisis resources are listed under the message.";
 
   function init(root) {
     var $ = function (id) { return document.getElementById(id); };
@@ -80,6 +83,7 @@
     var me = root.dataset.me || "";
     var wsPath = root.dataset.wsPath;
     var healthUrl = root.dataset.healthUrl || "";
+    var crisisUrl = root.dataset.crisisUrl || "";
     var canModerate = root.dataset.canModerate === "true";
     var canWrite = root.dataset.canWrite === "true";
     var renderedState = root.dataset.roomState || "open";
@@ -120,7 +124,7 @@
     var ownSource = {}; // message id -> the text typed here (a fallback when there is no `source`)
     var ops = {}; // message id -> {kind: "edit"|"delete", at}
     var flagging = {}; // message id -> true while a flag frame awaits its answer
-    var flagged = {}; // message id -> true once the server confirmed the flag
+    var flagged = {}; // message id -> crisis resources (often none) once the server confirmed the flag
     var rateLimitedUntil = 0;
     var sendTimes = []; // when each send frame went out, for pacing the queue
     var queueHoldUntil = 0; // a rate limit answered a queued send: wait until then
@@ -387,6 +391,11 @@
     }
 
     function drawActions(li) {
+      drawActionBar(li);
+      drawCrisisResources(li);
+    }
+
+    function drawActionBar(li) {
       var old = li.querySelector(".chat-actions");
       if (old) { li.removeChild(old); }
       if (li.classList.contains("is-local") || li.dataset.removed || !me || stopped) { return; }
@@ -419,6 +428,41 @@
         }
       }
       li.appendChild(actions);
+    }
+
+    /** Under the thanks for a crisis concern: the crisis resources, to pass on or to use. */
+    function drawCrisisResources(li) {
+      var old = li.querySelector(".chat-crisis");
+      if (old) { li.removeChild(old); }
+      var resources = flagged[toInt(li.dataset.id, 0)];
+      if (!resources || !resources.length) { return; }
+      var box = el("div", "chat-crisis");
+      box.appendChild(el("p", "chat-crisis-intro", CRISIS_INTRO));
+      var list = el("ul", "chat-crisis-resources");
+      for (var i = 0; i < resources.length; i++) {
+        var r = resources[i] || {};
+        var item = el("li");
+        var name;
+        if (typeof r.url === "string" && /^https?:\/\//i.test(r.url)) {
+          name = el("a", null, r.name || r.url);
+          name.href = r.url;
+          name.rel = "noopener noreferrer";
+        } else {
+          name = el("strong", null, r.name || "");
+        }
+        item.appendChild(name);
+        var reach = [r.contact, r.region].filter(function (part) { return typeof part === "string" && part; });
+        if (reach.length) { item.appendChild(document.createTextNode(": " + reach.join(" \u00b7 "))); }
+        if (r.description) { item.appendChild(el("span", "chat-crisis-about", r.description)); }
+        list.appendChild(item);
+      }
+      box.appendChild(list);
+      if (crisisUrl) {
+        var all = el("a", null, "All crisis resources");
+        all.href = crisisUrl;
+        box.appendChild(el("p")).appendChild(all);
+      }
+      li.appendChild(box);
     }
 
     /** A small inline form to flag someone else's message to the moderators. */
@@ -520,14 +564,14 @@
     function onFlagged(frame) {
       var id = toInt(frame.id, 0);
       delete flagging[id];
-      flagged[id] = true;
+      flagged[id] = Array.isArray(frame.resources) ? frame.resources : [];
       var li = findById(id);
       if (li) {
         var hadFocus = li.contains(document.activeElement);
         closeFlagForm(li, false);
         if (hadFocus) { focusMessage(li); }
       }
-      announce(FLAG_THANKS);
+      announce(flagged[id].length && li ? FLAG_THANKS + " " + CRISIS_ANNOUNCE : FLAG_THANKS);
     }
 
     function redrawAllActions() {
@@ -1087,7 +1131,7 @@
       } else if (!canWrite && roomState === "open" && renderedState !== "open") {
         reason = "This room is open again. Reload the page to join in.";
       } else if (!canWrite) {
-        reason = "You can read this room, but you can't write in it.";
+        reason = root.dataset.writeRefusal || "You can read this room, but you can't write in it.";
       }
       els.unavailable.textContent = reason;
       els.unavailable.hidden = !reason;

@@ -435,5 +435,19 @@ def test_a_member_flags_a_chat_message_without_leaving_the_room(server, visitors
     meadow.page.keyboard.press("Escape")
     expect(other.locator(".chat-flag-form")).to_have_count(0)
     expect(other.get_by_role("button", name="Flag")).to_be_focused()
+    # A crisis concern is thanked with the crisis resources under the thanks (the site's
+    # defaults: this server has none set); a spam flag is not.
+    other.get_by_role("button", name="Flag").click()
+    other.get_by_label("Why are you flagging this message?").select_option("crisis")
+    other.get_by_role("button", name="Send").click()
+    expect(other.locator(".chat-flagged")).to_have_text("Thanks — a moderator will look at it.")
+    resources = other.locator(".chat-crisis")
+    expect(resources).to_contain_text("Call or text 988")
+    link = resources.get_by_role("link", name="988 Suicide & Crisis Lifeline")
+    expect(link).to_have_attribute("href", "https://988lifeline.org/")
+    expect(resources.get_by_role("link", name="All crisis resources")).to_have_attribute(
+        "href", "/help/"
+    )
+    expect(on_leader.locator(".chat-crisis")).to_have_count(0)
     meadow.check_clean()
     river.check_clean()

@@ -81,6 +81,10 @@ def test_a_flag_appears_in_the_open_queue_without_a_reload(chromium, server):
     mod_context, queue, mod_errors, mod_foreign = log_in(
         chromium, server, "tender", "/moderation/queue/"
     )
+    # Filtered to the group: the live refresh fetches this same page, filter included.
+    queue.get_by_label("Group").select_option(GROUP)
+    queue.get_by_role("button", name="Show").click()
+    queue.wait_for_url(f"**/moderation/queue/?group={GROUP}")
     expect(queue.locator("#queue-live")).to_have_attribute("data-state", "open")
     expect(queue.locator(".review-row")).to_have_count(0)
     queue.evaluate("window.notReloaded = true")

@@ -268,8 +268,11 @@ def test_broadcasts_wait_for_the_commit(circle, layer, django_capture_on_commit_
         callback()
     assert {name for name, _event in layer.sent} == {realtime.room_group(room.pk)}
     assert [f["type"] for f in layer.frames()] == [
-        "message", "message_updated", "message_removed", "room",
-    ]  # fmt: skip
+        "message",
+        "message_updated",
+        "message_removed",
+        "room",
+    ]
     assert [f["message"]["version"] for f in layer.frames()[:3]] == [1, 2, 3]
     assert layer.frames("room") == [{"type": "room", "name": "Lounge", "state": "open"}]
 

@@ -1209,6 +1209,7 @@ def test_a_member_flags_someone_elses_message_and_only_they_hear_of_it(chat):
         await meadow.send(
             {"type": "flag", "id": said.pk, "reason": "spam", "details": "Selling, it seems"}
         )
+        # Not a crisis concern: thanks alone, no resources.
         assert await meadow.expect("flagged") == {"type": "flagged", "id": said.pk}
         # The author (and everyone else) learns nothing of it.
         await river.collect(0.3)
@@ -1224,6 +1225,68 @@ def test_a_member_flags_someone_elses_message_and_only_they_hear_of_it(chat):
     item = QueueItem.objects.get()
     assert (item.member, item.group, item.flag_count) == (chat.river, chat.group, 1)
     assert not fresh(said).is_removed  # one flag hides nothing
+
+
+def test_a_crisis_concern_is_answered_with_the_crisis_resources(chat):
+    from forum.models import CrisisResource
+
+    CrisisResource.objects.create(
+        name="Warmline North",
+        region="Anywhere",
+        contact="555-0199",
+        description="Someone to talk to.",
+        url="https://warmline.example/",
+    )
+    CrisisResource.objects.create(
+        name="Closed line", region="Nowhere", contact="0", is_active=False
+    )
+    worrying = post(chat.room, chat.river, "I can't do this any more")
+    other = post(chat.room, chat.river, "Buy my pills")
+
+    async def scenario():
+        meadow = await open_socket(chat.room, chat.meadow)
+        await settle(meadow)
+        await meadow.send({"type": "flag", "id": worrying.pk, "reason": "crisis"})
+        crisis = await meadow.expect("flagged")
+        await meadow.send({"type": "flag", "id": other.pk, "reason": "spam"})
+        plain = await meadow.expect("flagged")
+        await meadow.disconnect()
+        return crisis, plain
+
+    crisis, plain = run_async(scenario)
+    # The resources "Need help now?" lists (active ones only), with what a link needs.
+    assert crisis == {
+        "type": "flagged",
+        "id": worrying.pk,
+        "resources": [
+            {
+                "name": "Warmline North",
+                "region": "Anywhere",
+                "contact": "555-0199",
+                "description": "Someone to talk to.",
+                "url": "https://warmline.example/",
+            }
+        ],
+    }
+    assert plain == {"type": "flagged", "id": other.pk}
+
+
+def test_a_crisis_concern_gets_the_default_resources_when_none_are_set(chat):
+    from forum.models.site import DEFAULT_CRISIS_RESOURCES
+
+    worrying = post(chat.room, chat.river, "I can't do this any more")
+
+    async def scenario():
+        meadow = await open_socket(chat.room, chat.meadow)
+        await settle(meadow)
+        await meadow.send({"type": "flag", "id": worrying.pk, "reason": "crisis"})
+        frame = await meadow.expect("flagged")
+        await meadow.disconnect()
+        return frame
+
+    frame = run_async(scenario)
+    names = [resource["name"] for resource in frame["resources"]]
+    assert names == [resource["name"] for resource in DEFAULT_CRISIS_RESOURCES]
 
 
 def test_refused_flags_answer_with_an_error_carrying_the_id(chat):

@@ -114,5 +114,8 @@ def test_directory_queries_do_not_grow_with_groups(client, member):
     few = count_queries(client, "/groups/")
     for i in range(30):
         join(member, make_group(f"group-{i}"))
+    # Joining moved the member's authority epoch: the next page re-checks the "Review
+    # queue" link once (moderation.navigation); what is counted is the page after that.
+    client.get("/groups/")
     assert count_queries(client, "/groups/") == few
     assert few <= GROUP_PAGE_MAX_QUERIES

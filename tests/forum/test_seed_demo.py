@@ -21,9 +21,13 @@ from forum.models import (
 )
 
 HANDLES = (
-    "demo-member", "demo-member2", "demo-leader", "demo-moderator", "demo-admin",
+    "demo-member",
+    "demo-member2",
+    "demo-leader",
+    "demo-moderator",
+    "demo-admin",
     "fresh-start-deals",
-)  # fmt: skip
+)
 
 
 def seed() -> str:

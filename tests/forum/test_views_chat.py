@@ -275,3 +275,19 @@ def test_a_name_of_exactly_60_characters_is_accepted(client, circle):
     response = client.post(room_new_url(group), {"name": "x" * 60, "state": "open"})
     assert response.status_code == 302
     assert ChatRoom.objects.filter(name="x" * 60).exists()
+
+
+def test_a_muted_member_reads_why_and_until_when_they_cannot_write(client, circle):
+    from datetime import timedelta
+
+    group, general, river, _meadow, sage = circle
+    actions.mute_in_chat(actor=sage, member=river, group=group, reason="Off-topic sales talk",
+                         duration=timedelta(days=1))  # fmt: skip
+    client.force_login(river)
+    html = client.get(general.get_absolute_url()).content.decode()
+    note = re.search(r'<p class="chat-unavailable[^>]*>(.*?)</p>', html, re.S).group(1)
+    assert "You are muted in this group&#x27;s chat until" in note
+    assert "Off-topic sales talk" in note
+    assert 'data-can-write="false"' in html
+    assert 'data-write-refusal="You are muted' in html
+    assert re.search(r'<textarea id="chat-input"[^>]*disabled', html)

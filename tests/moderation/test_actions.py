@@ -451,6 +451,9 @@ def test_a_locked_thread_refuses_replies_at_once(scene):
         reason="Heated.",
     )
     assert (entry.before["locked"], entry.after["locked"]) == (False, True)
+    notice = the_notice(scene.river, scene.sage)
+    assert notice.text == "locked your thread “Three weeks in”: Heated."
+    assert notice.group == scene.group
     with pytest.raises(PermissionDenied, match="locked"):
         publishing.publish_reply(author=scene.peers[0], thread=content(scene, "thread"), body="Hi")
     # Its leaders and moderators may still write there.
@@ -459,14 +462,16 @@ def test_a_locked_thread_refuses_replies_at_once(scene):
         actions.lock_thread(actor=scene.heron, thread=content(scene, "thread"))
     actions.lock_thread(actor=scene.heron, thread=content(scene, "thread"), locked=False)
     assert ModerationLogEntry.objects.filter(action=Action.THREAD_UNLOCKED).count() == 1
+    assert notices(scene.river)[0].text == "unlocked your thread “Three weeks in”."
     publishing.publish_reply(author=scene.peers[0], thread=content(scene, "thread"), body="Hi")
-    with pytest.raises(PermissionDenied, match="already not locked"):
+    with pytest.raises(PermissionDenied, match="already unlocked"):
         actions.lock_thread(actor=scene.heron, thread=content(scene, "thread"), locked=False)
 
 
 def test_pinning_and_unpinning_are_logged(scene):
     actions.pin_thread(actor=scene.sage, thread=content(scene, "thread"))
     assert content(scene, "thread").is_pinned
+    assert the_notice(scene.river, scene.sage).text == "pinned your thread “Three weeks in”."
     with pytest.raises(PermissionDenied, match="already pinned"):
         actions.pin_thread(actor=scene.sage, thread=content(scene, "thread"))
     actions.pin_thread(actor=scene.sage, thread=content(scene, "thread"), pinned=False)
@@ -511,6 +516,34 @@ def test_moving_a_thread_needs_standing_in_both_groups(scene):
     )
     assert (entry.before["group"], entry.after["group"]) == ("open-circle", "second-circle")
     assert "Second Circle" in the_notice(scene.river, scene.heron).text
+
+
+def test_moving_a_thread_takes_its_open_queue_items_along(scene, layer, committed):
+    second = make_group("second-circle")
+    join(scene.heron, second, Membership.Role.MODERATOR)
+    flagger = scene.peers[0]
+    for obj in (content(scene, "thread"), content(scene, "post"), content(scene, "chat message")):
+        actions.flag(flagger=flagger, obj=obj, reason="spam")
+    # An item already decided stays where it was decided.
+    opening = Post.objects.get(thread=scene.thread, parent__isnull=True)
+    decided = actions.flag(flagger=flagger, obj=opening, reason="spam").item
+    actions.dismiss_flags(actor=scene.heron, item=decided)
+    layer.sent.clear()
+
+    committed(
+        actions.move_thread, actor=scene.heron, thread=content(scene, "thread"), to_group=second
+    )
+
+    def group_of(obj) -> SupportGroup:
+        return QueueItem.objects.get(
+            object_id=obj.pk, content_type__model=obj._meta.model_name
+        ).group
+
+    assert group_of(scene.thread) == second
+    assert group_of(scene.post) == second
+    assert group_of(scene.message) == scene.group  # the chat is not in the thread
+    assert QueueItem.objects.get(pk=decided.pk).group == scene.group
+    assert queue_changed(layer, scene.group) and queue_changed(layer, second)
 
 
 # --- content its author deleted -----------------------------------------------------------------
@@ -613,8 +646,10 @@ def test_three_members_flags_hide_content_pending_review(scene, layer, committed
         member=scene.river,
         actor_role="automatic",
     )
-    # Hidden now: members can no longer see it to flag it; moderators are on it.
-    with pytest.raises(PermissionDenied, match="hidden already"):
+    # Hidden now: members can no longer flag it (a hidden thread no longer exists for
+    # them); moderators are on it.
+    refusal = Http404 if kind == "thread" else PermissionDenied
+    with pytest.raises(refusal):
         actions.flag(flagger=scene.peers[3], obj=content(scene, kind), reason="spam")
     assert ModerationLogEntry.objects.count() == 1
 
@@ -707,6 +742,15 @@ def test_a_flag_needs_a_known_reason_and_details_for_other(scene):
     )
 
 
+def test_a_flag_with_an_unknown_reason_costs_no_allowance(scene, settings):
+    # The reason is checked before the rate limit; the details, like all text, after it
+    # (the write path's order: access, rate limit, validate).
+    settings.KINSHIP_RATE_LIMITS = {**settings.KINSHIP_RATE_LIMITS, "flag": (1, 3600)}
+    with pytest.raises(ValidationError):
+        actions.flag(flagger=scene.peers[0], obj=content(scene, "post"), reason="rude")
+    actions.flag(flagger=scene.peers[0], obj=content(scene, "post"), reason="spam")
+
+
 def test_flags_are_rate_limited(scene, settings):
     settings.KINSHIP_RATE_LIMITS = {**settings.KINSHIP_RATE_LIMITS, "flag": (2, 3600)}
     flagger = scene.peers[0]
@@ -741,6 +785,12 @@ def test_who_may_flag(scene):
 def test_hidden_content_can_no_longer_be_flagged_by_members(scene):
     actions.hide_content(actor=scene.heron, obj=content(scene, "post"), reason="Spam.")
     with pytest.raises(PermissionDenied, match="hidden already"):
+        actions.flag(flagger=scene.peers[0], obj=content(scene, "post"), reason="spam")
+
+
+def test_a_post_in_a_hidden_thread_does_not_exist_for_a_flagger(scene):
+    actions.hide_content(actor=scene.heron, obj=content(scene, "thread"), reason="Spam.")
+    with pytest.raises(Http404):
         actions.flag(flagger=scene.peers[0], obj=content(scene, "post"), reason="spam")
 
 

@@ -260,13 +260,28 @@ def test_permission_matches_the_table(visibility, row, role, documented):
 
 RECOVERY_DATE_SEEN_BY = {
     # member's choice: {viewer: sees the date?}
-    "only_me": {"self": True, "anonymous": False, "shares a group": False, "stranger": False,
-                "site moderator": False},
-    "groups": {"self": True, "anonymous": False, "shares a group": True, "stranger": False,
-               "site moderator": False},
-    "everyone": {"self": True, "anonymous": True, "shares a group": True, "stranger": True,
-                 "site moderator": True},
-}  # fmt: skip
+    "only_me": {
+        "self": True,
+        "anonymous": False,
+        "shares a group": False,
+        "stranger": False,
+        "site moderator": False,
+    },
+    "groups": {
+        "self": True,
+        "anonymous": False,
+        "shares a group": True,
+        "stranger": False,
+        "site moderator": False,
+    },
+    "everyone": {
+        "self": True,
+        "anonymous": True,
+        "shares a group": True,
+        "stranger": True,
+        "site moderator": True,
+    },
+}
 
 
 @pytest.mark.django_db
@@ -402,13 +417,18 @@ def _call_warning(world, column):
 
 
 def _call_edit(world, column):
-    actions.edit_content(actor=world.actor, post=_post(world), body="[number removed]",
-                         note="Took out a phone number.")  # fmt: skip
+    actions.edit_content(
+        actor=world.actor,
+        post=_post(world),
+        body="[number removed]",
+        note="Took out a phone number.",
+    )
 
 
 def _call_move(world, column):
-    actions.move_thread(actor=world.actor, thread=world.fresh_thread(),
-                        to_group=_second_group(world, column))  # fmt: skip
+    actions.move_thread(
+        actor=world.actor, thread=world.fresh_thread(), to_group=_second_group(world, column)
+    )
 
 
 def _call_check(key):
@@ -428,30 +448,43 @@ def _call_decide(world, column):
     actions.hide_content(actor=_warden(), obj=_post(world), reason="Off topic here.")
     entry = ModerationLogEntry.objects.get(action=ModerationLogEntry.Action.CONTENT_HIDDEN)
     made = actions.appeal(member=world.poster, entry=entry, text="It was on topic.")
-    actions.decide_appeal(actor=world.actor, appeal=Appeal.objects.get(pk=made.pk), grant=False,
-                          note="It stands.")  # fmt: skip
+    actions.decide_appeal(
+        actor=world.actor, appeal=Appeal.objects.get(pk=made.pk), grant=False, note="It stands."
+    )
 
 
 def _call_note(world, column):
-    actions.add_note(actor=world.actor, member=world.poster, group=world.fresh_group(),
-                     text="Struggling this week; be gentle.")  # fmt: skip
+    actions.add_note(
+        actor=world.actor,
+        member=world.poster,
+        group=world.fresh_group(),
+        text="Struggling this week; be gentle.",
+    )
 
 
 def _call_sanction(kind):
     def call(world, column):
         actions.sanction_member(
-            actor=world.actor, member=world.poster, kind=kind,
+            actor=world.actor,
+            member=world.poster,
+            kind=kind,
             group=None if kind == Sanction.Kind.BAN else world.fresh_group(),
-            reason="Repeated insults.", duration=timedelta(days=1),
+            reason="Repeated insults.",
+            duration=timedelta(days=1),
             slow_mode_seconds=60 if kind == Sanction.Kind.SLOW_MODE else None,
-        )  # fmt: skip
+        )
 
     return call
 
 
 def _call_lift(world, column):
-    muted = actions.mute_in_chat(actor=_warden(), member=world.poster, group=world.fresh_group(),
-                                 reason="Spamming.", duration=timedelta(hours=1))  # fmt: skip
+    muted = actions.mute_in_chat(
+        actor=_warden(),
+        member=world.poster,
+        group=world.fresh_group(),
+        reason="Spamming.",
+        duration=timedelta(hours=1),
+    )
     actions.lift_sanction(actor=world.actor, sanction=Sanction.objects.get(pk=muted.pk))
 
 

@@ -106,4 +106,4 @@ def test_unknown_action_is_a_programming_error():
 def test_message_names_the_wait(seconds, wait):
     error = RateLimited(action="reply", retry_after=seconds)
     assert error.message_wait == wait
-    assert str(error) == f"You are posting faster than this group allows. Please wait {wait}."
+    assert str(error) == f"That is faster than Kinship allows. Please wait {wait}."

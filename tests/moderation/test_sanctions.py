@@ -542,3 +542,34 @@ def test_a_moderator_cannot_lift_a_sanction_on_themselves(scene):
         actions.lift_sanction(actor=anew(scene.heron), sanction=Sanction.objects.get(pk=muted.pk))
     assert Sanction.objects.get(pk=muted.pk).is_active()
     actions.lift_sanction(actor=scene.keeper, sanction=Sanction.objects.get(pk=muted.pk))
+
+
+def test_lifting_follows_the_same_ranks_as_sanctioning(scene):
+    fellow = make_user("wren")
+    join(fellow, scene.group, Membership.Role.MODERATOR)
+    # A site moderator mutes a group moderator: a fellow group moderator may not lift it.
+    muted = actions.mute_in_chat(
+        actor=scene.warden, member=scene.heron, group=scene.group, reason="Heated.", duration=HOUR
+    )
+    with pytest.raises(PermissionDenied, match="moderates here too"):
+        actions.lift_sanction(actor=fellow, sanction=Sanction.objects.get(pk=muted.pk))
+    assert not permissions.can_lift_sanction(fellow, Sanction.objects.get(pk=muted.pk))
+    assert Sanction.objects.get(pk=muted.pk).is_active()
+    assert not ModerationLogEntry.objects.filter(action=Action.SANCTION_LIFTED).exists()
+    # A leader muted by a site moderator is outranked by the group moderator, who lifts it.
+    leader_muted = actions.mute_in_chat(
+        actor=scene.warden, member=scene.sage, group=scene.group, reason="x", duration=HOUR
+    )
+    assert permissions.can_lift_sanction(fellow, leader_muted)
+    actions.lift_sanction(actor=fellow, sanction=leader_muted)
+    actions.lift_sanction(actor=anew(scene.warden), sanction=Sanction.objects.get(pk=muted.pk))
+    assert not Sanction.objects.get(pk=muted.pk).is_active()
+
+
+def test_a_sanction_is_lifted_after_the_member_left_the_group(scene):
+    suspended = actions.suspend_from_group(
+        actor=scene.heron, member=scene.river, group=scene.group, reason="x", duration=HOUR
+    )
+    Membership.objects.filter(user=scene.river, group=scene.group).delete()
+    actions.lift_sanction(actor=scene.heron, sanction=Sanction.objects.get(pk=suspended.pk))
+    assert not Sanction.objects.get(pk=suspended.pk).is_active()

@@ -250,7 +250,14 @@ def test_a_hidden_thread_is_gone_for_everyone_but_its_author_and_moderators(worl
         assert client.get(url).status_code == 404
         assert client.get(f"/posts/{world.opening.pk}/history/").status_code in {302, 404}
     assert as_user(world.meadow).post(f"{url}reply/", {"body": "hi"}).status_code == 404
+    for flag_url in (
+        f"/moderation/flag/thread/{world.thread.pk}/",
+        f"/moderation/flag/post/{world.opening.pk}/",
+    ):
+        assert as_user(world.meadow).get(flag_url).status_code == 404, flag_url
     assert "Thirty days" not in page(as_user(world.meadow), "/u/river/")
+    assert "Thirty days" not in page(as_user(world.meadow), "/")  # "Recent in your groups"
+    assert "Thirty days" in page(as_user(world.river), "/")
     for viewer in (world.river, world.tender):
         client = as_user(viewer)
         assert "Thirty days" in page(client, group_url)

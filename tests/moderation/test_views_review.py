@@ -4,6 +4,7 @@ ladder; who may see each page, and that the flagged member never learns who flag
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.db import connection
@@ -14,7 +15,7 @@ from django.utils import timezone
 
 from forum import publishing
 from forum.models import ChatMessage, ChatRoom, Membership, Post, SupportGroup, Thread, User
-from moderation import actions
+from moderation import actions, navigation, selectors
 from moderation.models import (
     Appeal,
     FlagReason,
@@ -137,6 +138,35 @@ def test_the_navigation_links_the_queue_for_reviewers_only(world):
     assert link not in get(as_user(world.leader), "/")
 
 
+def test_the_queue_link_follows_promotion_and_demotion_on_the_next_page(world):
+    link = f'href="{QUEUE}"'
+    client = as_user(world.river)
+    assert link not in get(client, "/")
+    membership = Membership.objects.get(user=world.river, group=world.group)
+    membership.role = Membership.Role.MODERATOR
+    membership.save()
+    assert link in get(client, "/")  # no new login needed
+    membership.role = Membership.Role.MEMBER
+    membership.save()
+    assert link not in get(client, "/")
+    get(client, QUEUE, 403)
+
+
+def test_the_remembered_queue_link_costs_no_query_until_the_epoch_moves(
+    world, django_assert_num_queries
+):
+    request = SimpleNamespace(user=User.objects.get(pk=world.river.pk), session={})
+    with django_assert_num_queries(1):
+        assert navigation.show_review_link(request) is False
+    with django_assert_num_queries(0):
+        assert navigation.show_review_link(request) is False
+    join(world.river, world.elsewhere, Membership.Role.MODERATOR)
+    with django_assert_num_queries(1):
+        assert navigation.show_review_link(request) is True
+    with django_assert_num_queries(0):
+        assert navigation.show_review_link(request) is True
+
+
 def test_group_moderators_see_their_groups_and_site_moderators_everything(world):
     flag(world, world.reply)
     other_author = make_user("pebble")
@@ -238,8 +268,48 @@ def test_queue_queries_do_not_grow_with_the_items(world):
     add_items(9)
     with CaptureQueriesContext(connection) as many:
         html = get(client, QUEUE)
-    assert html.count('class="review-row') == 50
+    assert html.count('class="review-row') == selectors.QUEUE_PER_PAGE == 50
     assert len(many) == len(few), [q["sql"] for q in many]
+
+
+def test_the_queue_pages_keep_their_filter_and_the_live_refresh_fetches_the_page(
+    world, monkeypatch
+):
+    monkeypatch.setattr(selectors, "QUEUE_PER_PAGE", 2)
+    peers = [make_user(f"peer{i}") for i in range(3)]
+    posts = []
+    for i, peer in enumerate(peers):
+        join(peer, world.group)
+        posts.append(publishing.publish_reply(author=peer, thread=world.thread, body=f"p{i}"))
+        flag(world, posts[-1])
+    far_author = make_user("pebble")
+    join(far_author, world.elsewhere)
+    join(world.watcher, world.elsewhere)
+    far = publishing.publish_thread(
+        author=far_author, group=world.elsewhere, title="Far thread", body="b"
+    )
+    flag(world, far)
+    items = list(QueueItem.objects.filter(group=world.group).order_by("opened_at", "pk"))
+    client = as_user(world.tender)
+    filtered = f"{QUEUE}?group={world.group.slug}"
+
+    first = get(client, filtered)
+    assert "3 items waiting" in first
+    assert row_order(first, items[:2]) == [items[0].pk, items[1].pk]
+    assert f"queue-item-{items[2].pk}" not in first
+    assert f'href="?group={world.group.slug}&amp;page=2"' in first
+    second = get(client, f"{filtered}&page=2")
+    assert f"queue-item-{items[2].pk}" in second and "Far thread" not in second
+    assert f'href="?group={world.group.slug}&amp;page=1"' in second
+    # The live refresh asks for the page it shows, filter included, and gets that page.
+    fragment = get(client, f"{filtered}&page=2&fragment=1")
+    assert fragment.lstrip().startswith('<div id="queue-list"')
+    assert f"queue-item-{items[2].pk}" in fragment and f"queue-item-{items[0].pk}" not in fragment
+    assert "fragment" not in re.search(r'<nav class="pagination".*?</nav>', fragment, re.S)[0]
+    # A page emptied meanwhile says so and leads back to the first.
+    actions.dismiss_flags(actor=world.warden, item=items[2])
+    emptied = get(client, f"{filtered}&page=2&fragment=1")
+    assert "Back to the first page" in emptied and "2 items waiting" in emptied
 
 
 # --- an item ---------------------------------------------------------------------------
@@ -263,6 +333,8 @@ def test_the_item_page_shows_the_content_in_context_the_flags_and_the_history(wo
     assert "Tone" in html and "Watch kindly" in html and "Warning" in html
     assert "data-sensitive" not in html  # nothing distressing here
     assert member_url(world.river) in html
+    assert "suspend, ban)" in html  # a site moderator's ladder goes up to a ban
+    assert "suspend)" in get(as_user(world.tender), item_url(item))
 
 
 def test_item_page_access(world, private_group):
@@ -449,6 +521,36 @@ def test_lock_pin_and_move_a_thread(world):
     world.thread.refresh_from_db()
     assert world.thread.group == world.elsewhere
     assert logged(Action.THREAD_MOVED).after["group"] == world.elsewhere.slug
+
+
+def test_a_flagged_posts_thread_can_be_locked_pinned_and_moved_from_its_page(world):
+    flag(world, world.reply)
+    item = QueueItem.objects.get()
+    client = as_user(world.tender)
+    html = get(client, item_url(item))
+    for name in ("lock", "pin", "move", "edit", "hide"):
+        assert f'value="{name}"' in html, name
+    assert post_action(client, item, "lock", reason="Cooling off").status_code == 302
+    assert post_action(client, item, "pin").status_code == 302
+    world.thread.refresh_from_db()
+    assert world.thread.is_locked and world.thread.is_pinned
+    entry = logged(Action.THREAD_LOCKED)
+    assert entry.target_type == "thread" and entry.target_id == world.thread.pk
+    world.reply.refresh_from_db()
+    assert not world.reply.is_hidden  # the post itself is untouched
+    # The item stays open: locking its thread does not decide about the post.
+    item = flag(world, world.reply, by=world.leader).item
+    html = get(client, item_url(item))
+    assert 'value="unlock"' in html and 'value="unpin"' in html and 'value="lock"' not in html
+    assert post_action(client, item, "unpin").status_code == 302
+    assert post_action(client, item, "move", group=world.elsewhere.pk).status_code == 302
+    world.thread.refresh_from_db()
+    assert not world.thread.is_pinned and world.thread.group == world.elsewhere
+    # A chat message has no thread: a crafted lock is refused.
+    message = chat(world.river, lounge(world), "Hello")
+    chat_item = flag(world, message, by=make_flagger(world)).item
+    assert 'value="lock"' not in get(client, item_url(chat_item))
+    assert post_action(client, chat_item, "lock").status_code == 403
 
 
 def test_a_refused_action_shows_its_reason_on_the_item_page(world):
@@ -639,6 +741,23 @@ def test_the_ladder_through_the_member_page(world):
     assert mute.lifted_at is not None and logged(Action.SANCTION_LIFTED).reason == "Calmer now"
 
 
+def test_a_lift_button_shows_only_where_lifting_is_allowed(world):
+    fellow = make_user("fellow")
+    join(fellow, world.group, Membership.Role.MODERATOR)
+    muted = actions.mute_in_chat(
+        actor=world.warden,
+        member=world.tender,
+        group=world.group,
+        reason="Cool down",
+        duration=timedelta(hours=1),
+    )
+    button = f'name="lift-sanction" value="{muted.pk}"'
+    # A fellow group moderator may see it, but not lift what was put on an equal.
+    fellow_page = get(as_user(fellow), member_url(world.tender))
+    assert "Cool down" in fellow_page and button not in fellow_page
+    assert button in get(as_user(world.warden), member_url(world.tender))
+
+
 def test_bans_with_and_without_an_end(world):
     client = as_user(world.warden)
     assert sanction(client, world.river, "ban", reason="Spam", duration="none").status_code == 302
@@ -715,3 +834,10 @@ def test_an_appeal_against_a_sanction_is_upheld_through_the_page(world):
     assert logged(Action.APPEAL_UPHELD).reason == "It stands"
     item.refresh_from_db()
     assert item.state == QueueItem.State.RESOLVED
+
+
+def test_a_leader_on_a_member_page_is_not_sent_to_a_queue_they_cannot_open(world):
+    html = get(as_user(world.leader), member_url(world.river))
+    assert "Mute in chat" in html
+    assert 'href="/moderation/queue/"' not in html
+    assert 'href="/moderation/queue/"' in get(as_user(world.tender), member_url(world.river))
