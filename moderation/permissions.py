@@ -110,7 +110,7 @@ def sanction_refusal(sanction: Sanction) -> str:
     reason = sanction.rule.title if sanction.rule else ""
     if sanction.reason_source:
         reason = f"{reason}: {sanction.reason_source}" if reason else sanction.reason_source
-    because = f" ({reason})" if reason else ""
+    because = f" ({reason.rstrip('.')})" if reason else ""
     return f"{what}{until}{because}. You can read why and appeal on your moderation page."
 
 

@@ -299,7 +299,7 @@ def test_a_muted_member_is_refused_in_chat_with_the_reason_and_end(scene):
         say(scene)
     text = str(refusal.value)
     assert text == permissions.sanction_refusal(muted)
-    assert "muted" in text and "Flooding the room." in text and until(muted) in text
+    assert "muted" in text and "(Flooding the room)" in text and until(muted) in text
     # Muted in chat only: the forum still takes their words, and other groups' chats too.
     reply(scene)
     elsewhere = make_group("second-circle")
@@ -354,7 +354,7 @@ def test_suspension_and_ban_refuse_posting_with_the_sanction_message(scene, kind
             duration=timedelta(days=3),
         )
     expected = permissions.sanction_refusal(made)
-    assert "Threats." in expected and until(made) in expected
+    assert "(Threats)" in expected and until(made) in expected
     attempts = [
         lambda: reply(scene),
         lambda: publishing.publish_thread(
@@ -494,7 +494,7 @@ def test_a_muted_member_gets_an_error_frame_with_the_reason(live):
         await socket.send({"type": "send", "client_id": "m1", "body": "Can you hear me?"})
         error = await socket.expect("error")
         assert (error["code"], error["client_id"]) == ("forbidden", "m1")
-        assert "Flooding the room." in error["message"] and until(muted) in error["message"]
+        assert "(Flooding the room)" in error["message"] and until(muted) in error["message"]
         # Muted, not removed: the socket stays open for reading.
         await db(
             lambda: publishing.publish_chat_message(
@@ -573,3 +573,10 @@ def test_a_sanction_is_lifted_after_the_member_left_the_group(scene):
     Membership.objects.filter(user=scene.river, group=scene.group).delete()
     actions.lift_sanction(actor=scene.heron, sanction=Sanction.objects.get(pk=suspended.pk))
     assert not Sanction.objects.get(pk=suspended.pk).is_active()
+
+
+def test_a_refusal_reads_as_one_sentence_whatever_the_reason_ends_with(scene):
+    muted = actions.mute_in_chat(actor=scene.heron, member=scene.river, group=scene.group,
+                                 reason="Please take a breather.", duration=HOUR)  # fmt: skip
+    text = permissions.sanction_refusal(muted)
+    assert "(Please take a breather). You can read why" in text

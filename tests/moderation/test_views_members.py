@@ -304,6 +304,8 @@ def test_my_moderation_page_shows_removals_sanctions_and_resources(world):
     assert "Suspended from the group" in html and "Kept sharing them" in html
     assert "Warning" in html and rule.title in html and "We want you safe here." in html
     assert "Warmline North" in html
+    assert "you were suspended from the group in" in html  # addressed to them
+    assert "@meadow" not in html
     entries = ModerationLogEntry.objects.filter(member_id=world.meadow.pk)
     assert entries.count() == 3
     for entry in entries:
