@@ -16,7 +16,7 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Max, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -844,6 +844,57 @@ def add_note(*, actor: User, member: User, group: SupportGroup | None, text: str
             reason=source,
         )
     return note
+
+
+# --- rules -----------------------------------------------------------------------------------
+
+RULE_TITLE_MAX = 120
+
+
+def _rule_target(rule: Rule) -> Target:
+    return Target(rule, "rule", rule.group, None, f"the rule “{rule.title}”", "")
+
+
+def add_rule(*, actor: User, group: SupportGroup | None, title: str, description: str = "") -> Rule:
+    """A rule sanctions can cite: one group's own, or (``group`` None) the site's."""
+    permissions.check_can_moderate(actor, "manage_rules", group)
+    title = publishing.clean_text(
+        title, field="title", label="The rule", max_length=RULE_TITLE_MAX, multiline=False
+    )
+    description, _html = publishing.prepare_text(
+        description, field="description", label="What it means", required=False
+    )
+    rules = Rule.objects.filter(group=group)
+    if rules.filter(title__iexact=title).exists():
+        raise ValidationError({"title": "There is already a rule with that name here."})
+    with transaction.atomic():
+        position = (rules.aggregate(last=Max("position"))["last"] or 0) + 1
+        rule = Rule.objects.create(
+            group=group, title=title, description=description, position=position
+        )
+        _log(
+            actor=actor,
+            action=Action.RULE_ADDED,
+            target=_rule_target(rule),
+            reason=description,
+            after={"title": title, "description": description},
+            target_override=("rule", rule.pk),
+        )
+    return rule
+
+
+def remove_rule(*, actor: User, rule: Rule) -> None:
+    """Retire a rule. Sanctions that cited it keep its title in the log."""
+    permissions.check_can_moderate(actor, "manage_rules", rule.group)
+    with transaction.atomic():
+        _log(
+            actor=actor,
+            action=Action.RULE_REMOVED,
+            target=_rule_target(rule),
+            before={"title": rule.title, "description": rule.description},
+            target_override=("rule", rule.pk),
+        )
+        rule.delete()
 
 
 # --- appeals ---------------------------------------------------------------------------------

@@ -266,6 +266,8 @@ class ModerationLogEntry(models.Model):
         BAN = "ban", "banned from the site"
         SANCTION_LIFTED = "sanction_lifted", "lifted a sanction on"
         NOTE_ADDED = "note_added", "added a moderator note on"
+        RULE_ADDED = "rule_added", "added"
+        RULE_REMOVED = "rule_removed", "retired"
         APPEAL_UPHELD = "appeal_upheld", "upheld the action, on appeal by"
         APPEAL_GRANTED = "appeal_granted", "reversed the action, on appeal by"
 

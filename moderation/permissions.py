@@ -367,6 +367,7 @@ MODERATION_TABLE: dict[str, frozenset[str]] = {
     "decide_appeal": frozenset({GROUP_MODERATOR, SITE_MODERATOR}),
     "read_full_log": frozenset({GROUP_MODERATOR, SITE_MODERATOR}),
     "moderator_notes": frozenset({GROUP_MODERATOR, SITE_MODERATOR}),
+    "manage_rules": frozenset({GROUP_MODERATOR, SITE_MODERATOR}),
     # on members
     "chat_mute": frozenset({LEADER, GROUP_MODERATOR, SITE_MODERATOR}),
     "warning": frozenset({GROUP_MODERATOR, SITE_MODERATOR}),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import members, review
+from .views import members, review, rules
 
 app_name = "moderation"
 
@@ -16,4 +16,8 @@ urlpatterns = [
     path("flag/<str:kind>/<int:pk>/thanks/", members.flag_thanks, name="flag_thanks"),
     path("log/", members.log, name="log"),
     path("g/<slug:slug>/log/", members.group_log, name="group_log"),
+    # rules: what sanctions cite (views/rules.py)
+    path("rules/", rules.site_rules, name="site_rules"),
+    path("g/<slug:slug>/rules/", rules.group_rules, name="group_rules"),
+    path("rules/<int:rule_id>/retire/", rules.retire_rule, name="retire_rule"),
 ]

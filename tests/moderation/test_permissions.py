@@ -462,6 +462,11 @@ def _call_note(world, column):
     )
 
 
+def _call_rules(world, column):
+    rule = actions.add_rule(actor=world.actor, group=world.fresh_group(), title="No fundraising")
+    actions.remove_rule(actor=world.actor, rule=rule)
+
+
 def _call_sanction(kind):
     def call(world, column):
         actions.sanction_member(
@@ -501,6 +506,7 @@ MODERATION_CALLS = {
     "decide_appeal": _call_decide,
     "read_full_log": _call_check("read_full_log"),
     "moderator_notes": _call_note,
+    "manage_rules": _call_rules,
     "chat_mute": _call_sanction(Sanction.Kind.CHAT_MUTE),
     "warning": _call_sanction(Sanction.Kind.WARNING),
     "slow_mode": _call_sanction(Sanction.Kind.SLOW_MODE),
