@@ -176,10 +176,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )[0],
             client_id=client_id,
         )
-        await self._send(
-            {"type": "ack", "client_id": client_id, "id": message.pk, "seq": message.seq,
-             "version": message.version}
-        )  # fmt: skip
+        ack = {"type": "ack", "client_id": client_id, "id": message.pk, "seq": message.seq,
+               "version": message.version}  # fmt: skip
+        if message.removed_by == ChatMessage.RemovedBy.REVIEW:
+            # A watched phrase held it: the author hears so at once (docs/chat-protocol.md).
+            ack["removed_by"] = message.removed_by
+            ack["notice"] = publishing.HOLD_NOTICE
+        if getattr(message, "crisis_categories", None):
+            # Words that suggest risk: the sender (only) sees support at once; nothing is held.
+            ack["support"] = await self._support()
+        await self._send(ack)
 
     async def _on_edit(self, frame: dict) -> None:
         message_id, body = _field(frame, "id", int), _field(frame, "body", str)
@@ -195,6 +201,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # Nothing changed, so nothing was broadcast: answer the sender alone.
             payload = await database_sync_to_async(realtime.message_payload)(message)
             await self._send({"type": "message_updated", "message": payload})
+        elif getattr(message, "crisis_categories", None):
+            support = await self._support()
+            await self._send({"type": "support", "id": message.pk, "support": support})
+
+    @staticmethod
+    async def _support() -> dict:
+        """What a sender whose words suggest risk is offered at once (docs/chat-protocol.md)."""
+        return {"resources": await database_sync_to_async(selectors.crisis_resource_payloads)()}
 
     async def _on_delete(self, frame: dict) -> None:
         message_id = _field(frame, "id", int)

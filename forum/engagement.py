@@ -1,4 +1,4 @@
-"""Support reactions, thread subscriptions and in-app notifications."""
+"""Support reactions, thread subscriptions, blocks and in-app notifications."""
 
 from collections.abc import Iterable
 
@@ -10,7 +10,9 @@ from django.utils import timezone
 from moderation import permissions
 
 from .models import (
+    Block,
     ChatRoom,
+    Mute,
     Notification,
     Post,
     Reaction,
@@ -52,16 +54,61 @@ def toggle_support(*, user: User, post: Post) -> bool:
         return True
 
 
+def block_member(*, user: User, member: User) -> None:
+    """Collapse a member's words for ``user`` and stop them reaching ``user``; they are not told."""
+    permissions.check_can_block(user, member)
+    Block.objects.get_or_create(blocker=user, blocked=member)
+
+
+def unblock_member(*, user: User, member: User) -> None:
+    Block.objects.filter(blocker=user, blocked=member).delete()
+
+
+def blocked_ids(user: User) -> set[int]:
+    """The members ``user`` has blocked."""
+    if not user.is_authenticated:
+        return set()
+    return set(Block.objects.filter(blocker=user).values_list("blocked_id", flat=True))
+
+
 def _can_be_told(user: User, thread: Thread) -> bool:
     return user.is_active and permissions.can_view_group(user, thread.group)
+
+
+def set_thread_mute(*, user: User, thread: Thread, muted: bool) -> None:
+    permissions.check_can_view_thread(user, thread)
+    if muted:
+        Mute.objects.get_or_create(user=user, thread=thread)
+    else:
+        Mute.objects.filter(user=user, thread=thread).delete()
+
+
+def set_room_mute(*, user: User, room: ChatRoom, muted: bool) -> None:
+    permissions.check_can_read_room(user, room)
+    if muted:
+        Mute.objects.get_or_create(user=user, room=room)
+    else:
+        Mute.objects.filter(user=user, room=room).delete()
+
+
+def _silenced(post: Post) -> set[int]:
+    """Members this post must not notify: who blocked its author, who muted its thread."""
+    muted = Q(thread_id=post.thread_id)
+    ids = set(Mute.objects.filter(muted).values_list("user_id", flat=True))
+    if post.author_id is not None:
+        ids |= set(
+            Block.objects.filter(blocked_id=post.author_id).values_list("blocker_id", flat=True)
+        )
+    return ids
 
 
 def notify_mentions(
     *, post: Post, mentioned: Iterable[User], skip: set[int] | None = None
 ) -> set[int]:
-    """Tell mentioned members who can read the post; returns who was told."""
+    """Tell mentioned members who can read the post; returns who was told. ``skip``: who
+    must not be told (already told, or silenced); None works out the silenced."""
     told: set[int] = set()
-    skip = skip or set()
+    skip = _silenced(post) if skip is None else skip
     for user in mentioned:
         if user.pk == post.author_id or user.pk in skip or not _can_be_told(user, post.thread):
             continue
@@ -81,10 +128,12 @@ def notify_reply(*, post: Post, parent: Post, mentioned: Iterable[User]) -> None
     """Notify the parent's author, the mentioned, then the thread's followers, once each."""
     thread = post.thread
     told = {post.author_id}
+    silenced = _silenced(post)
     parent_author = parent.author
     if (
         parent_author is not None
         and parent_author.pk not in told
+        and parent_author.pk not in silenced
         and not parent.is_removed_by_author
         and _can_be_told(parent_author, thread)
     ):
@@ -97,9 +146,9 @@ def notify_reply(*, post: Post, parent: Post, mentioned: Iterable[User]) -> None
             post=post,
         )
         told.add(parent_author.pk)
-    told |= notify_mentions(post=post, mentioned=mentioned, skip=told)
+    told |= notify_mentions(post=post, mentioned=mentioned, skip=told | silenced)
     followers = Subscription.objects.filter(thread=thread, user__is_active=True).exclude(
-        user_id__in=told
+        user_id__in=told | silenced
     )
     if thread.group.is_private:
         # Someone who left a private group keeps no window into it.

@@ -13,23 +13,41 @@ Each function runs the same steps, in this order:
 Errors reach callers as exceptions they can show: ``ValidationError`` with a
 field -> message dict, ``moderation.ratelimit.RateLimited``, ``Http404`` and
 ``PermissionDenied``. A rejected submission changes nothing that was saved.
+
+Crisis words (moderation.crisis) never stop anything: the thread, post or chat message
+these functions return carries ``crisis_categories``, a frozenset naming what its new
+text touched ("suicide", "self-harm", "overdose"; empty when nothing), so the view or
+consumer can show its author crisis resources at once; and after commit the
+``crisis_words`` signal asks moderation.actions for an urgent queue item.
 """
 
+import logging
 import math
 import re
 import unicodedata
 from datetime import date, timedelta
 
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max
+from django.db.models import F, Max, Q
 from django.db.models.functions import Lower
+from django.dispatch import Signal
 from django.utils import timezone
+from django.utils.html import escape
 from django.utils.text import slugify
 
-from moderation import permissions, policy, ratelimit
-from moderation.models import Sanction
+from moderation import crisis, permissions, policy, ratelimit
+from moderation.models import (
+    FLAG_WEIGHTS,
+    Flag,
+    FlagReason,
+    QueueItem,
+    Sanction,
+    WatchedPhrase,
+    watched_version,
+)
 
 from . import engagement, memberships, realtime, sanitize
 from .models import (
@@ -138,6 +156,136 @@ def _check_verdict(verdict: policy.Verdict, *, default_field: str) -> None:
         raise ValidationError({verdict.field or default_field: verdict.reason})
 
 
+logger = logging.getLogger(__name__)
+
+# Sent after commit when stored member text has crisis words, with ``obj`` (the thread,
+# post or chat message) and ``categories``. moderation.actions answers with an urgent
+# queue item; a signal because that module builds on this one (no import circle).
+crisis_words = Signal()
+
+
+def _note_crisis(obj, *texts: str, alert: bool = True) -> None:
+    """Mark ``obj.crisis_categories`` for the caller and, after commit, alert moderators.
+    Never raises into the write: the member's words are already saved."""
+    categories = crisis.detect("\n".join(texts))
+    obj.crisis_categories = categories
+    if categories and alert:
+        transaction.on_commit(lambda: _send_crisis_words(obj, categories))
+
+
+def _send_crisis_words(obj, categories: frozenset[str]) -> None:
+    for receiver, result in crisis_words.send_robust(
+        sender=type(obj), obj=obj, categories=categories
+    ):
+        if isinstance(result, Exception):
+            logger.error("crisis alert failed in %r", receiver, exc_info=result)
+
+
+# --- watched phrases (moderation.policy) ------------------------------------------------------
+
+HOLD_NOTICE = "A moderator will look at this soon, then it will appear for everyone."
+_WATCHED_CACHE_MAX = 500
+# group id (None: site only) -> (version token, compiled rules); see watched_rules.
+_compiled_rules: dict[int | None, tuple[str, policy.CompiledRules]] = {}
+
+
+def _watch_label(phrase: WatchedPhrase) -> str:
+    where = "site-wide" if phrase.group_id is None else "this group"
+    return (
+        f"Watched phrase “{phrase.pattern}” ({phrase.get_match_display().lower()}, {where}): "
+        f"{phrase.get_action_display().lower()}"
+    )
+
+
+def watched_rules(group: SupportGroup | None) -> policy.CompiledRules:
+    """The site's watched phrases plus ``group``'s, compiled once per change. The version
+    token lives in the shared cache, so a change made in any worker reaches every worker."""
+    token = watched_version()
+    key = group.pk if group is not None else None
+    cached = _compiled_rules.get(key)
+    if cached is not None and cached[0] == token:
+        return cached[1]
+    scope = Q(group__isnull=True) | Q(group_id=key) if key is not None else Q(group__isnull=True)
+    # The group's own entries first: for the same phrase, its message speaks.
+    phrases = WatchedPhrase.objects.filter(scope).order_by(F("group_id").asc(nulls_last=True), "pk")
+    rules = policy.compile_rules(
+        policy.WatchEntry(p.pattern, p.match, p.action, p.message, _watch_label(p)) for p in phrases
+    )
+    if len(_compiled_rules) >= _WATCHED_CACHE_MAX:
+        _compiled_rules.clear()
+    _compiled_rules[key] = (token, rules)
+    return rules
+
+
+def _screen(
+    kind: str,
+    text: str,
+    *,
+    group: SupportGroup | None,
+    field: str = "body",
+    recent: tuple[str, ...] = (),
+    title: str = "",
+) -> policy.Verdict:
+    """Step 5: the policy verdict with the watched phrases in force; a block or a duplicate
+    raises ValidationError on its field, anything else is returned for the caller to apply."""
+    verdict = policy.evaluate(policy.Submission(kind, text, recent, title), watched_rules(group))
+    if verdict.rejected:  # policy names "body" or "title"; the text's own field is ``field``
+        name = field if verdict.field in ("", "body") else verdict.field
+        raise ValidationError({name: verdict.reason})
+    return verdict
+
+
+def _open_review_item(
+    obj, *, group: SupportGroup | None, member: User, verdict: policy.Verdict
+) -> None:
+    """Put held or flagged content in the queue with an automatic flag (no flagger; the
+    details name the watched phrase, for moderators only). Inside the caller's transaction."""
+    content_type = ContentType.objects.get_for_model(type(obj))
+    lookup = {
+        "content_type": content_type,
+        "object_id": obj.pk,
+        "state": QueueItem.State.OPEN,
+        "kind": QueueItem.Kind.FLAGS,
+    }
+    item = QueueItem.objects.select_for_update().filter(**lookup).first()
+    if item is None:
+        try:
+            with transaction.atomic():
+                item = QueueItem.objects.create(**lookup, group=group, member=member)
+        except IntegrityError:  # a member's flag opened it at the same moment
+            item = QueueItem.objects.select_for_update().get(**lookup)
+    details = verdict.rule or "A watched phrase"
+    if verdict.held:
+        details += " (held until a moderator looks)"
+    flag = Flag.objects.create(
+        flagger=None,
+        content_type=content_type,
+        object_id=obj.pk,
+        item=item,
+        reason=FlagReason.OTHER,
+        details_source=details,
+        details_html=f"<p>{escape(details)}</p>",
+    )
+    QueueItem.objects.filter(pk=item.pk).update(
+        flag_count=F("flag_count") + 1,
+        weight=F("weight") + FLAG_WEIGHTS[FlagReason.OTHER],
+        last_flag_at=flag.created_at,
+        hidden_pending_review=item.hidden_pending_review or verdict.held,
+    )
+    realtime.broadcast_queue_change(group.pk if group is not None else None)
+
+
+def _hold_fields(verdict: policy.Verdict) -> dict:
+    """Model fields that keep held content from everyone but its author and moderators."""
+    if not verdict.held:
+        return {}
+    return {
+        "hidden_at": timezone.now(),
+        "hidden_pending_review": True,
+        "hidden_reason": HOLD_NOTICE,
+    }
+
+
 def _recent_texts(author: User) -> tuple[str, ...]:
     since = timezone.now() - timedelta(seconds=settings.KINSHIP_DUPLICATE_WINDOW_SECONDS)
     return tuple(
@@ -212,10 +360,11 @@ def publish_thread(
     body = clean_text(body, field="body", label="Your post", max_length=POST_MAX)
     cw = _clean_content_warning(content_warning)
     html, mentioned = _render_with_mentions(body)
-    _check_verdict(
-        policy.evaluate(policy.Submission("thread", body, _recent_texts(author))),
-        default_field="body",
-    )
+    verdict = _screen("thread", body, group=group, recent=_recent_texts(author), title=title)
+    title = verdict.title or title
+    if verdict.text is not None:
+        body = verdict.text
+        html, mentioned = _render_with_mentions(body)
     with transaction.atomic():
         now = timezone.now()
         thread = Thread.objects.create(
@@ -226,12 +375,18 @@ def publish_thread(
             created_at=now,
             last_activity_at=now,
             last_poster=author,
+            **_hold_fields(verdict),
         )
         post = _insert_post(
             thread=thread, author=author, parent=None, source=body, html=html, cw=""
         )
+        if verdict.needs_review:
+            _open_review_item(thread, group=group, member=author, verdict=verdict)
         engagement.subscribe(user=author, thread=thread)
-        engagement.notify_mentions(post=post, mentioned=mentioned)
+        if not verdict.held:  # mentions of held words would leak them
+            engagement.notify_mentions(post=post, mentioned=mentioned)
+    thread.held_for_review = verdict.held
+    _note_crisis(thread, title, body)
     return thread
 
 
@@ -254,16 +409,21 @@ def publish_reply(
     body = clean_text(body, field="body", label="Your reply", max_length=POST_MAX)
     cw = _clean_content_warning(content_warning)
     html, mentioned = _render_with_mentions(body)
-    _check_verdict(
-        policy.evaluate(policy.Submission("reply", body, _recent_texts(author))),
-        default_field="body",
-    )
+    verdict = _screen("reply", body, group=thread.group, recent=_recent_texts(author))
+    if verdict.text is not None:
+        body = verdict.text
+        html, mentioned = _render_with_mentions(body)
     if parent.depth >= MAX_TREE_DEPTH:
         parent = parent.parent
     with transaction.atomic():
         post = _insert_post(
             thread=thread, author=author, parent=parent, source=body, html=html, cw=cw
         )
+        if verdict.held:
+            Post.objects.filter(pk=post.pk).update(**_hold_fields(verdict))
+            post.refresh_from_db(fields=["hidden_at", "hidden_pending_review", "hidden_reason"])
+        if verdict.needs_review:
+            _open_review_item(post, group=thread.group, member=author, verdict=verdict)
         Post.objects.filter(pk=parent.pk).update(reply_count=F("reply_count") + 1)
         Thread.objects.filter(pk=thread.pk).update(
             reply_count=F("reply_count") + 1,
@@ -271,7 +431,10 @@ def publish_reply(
             last_poster=author,
         )
         engagement.subscribe(user=author, thread=thread)
-        engagement.notify_reply(post=post, parent=parent, mentioned=mentioned)
+        if not verdict.held:  # followers hear of it once a moderator lets it through
+            engagement.notify_reply(post=post, parent=parent, mentioned=mentioned)
+    post.held_for_review = verdict.held
+    _note_crisis(post, body)
     return post
 
 
@@ -298,7 +461,12 @@ def edit_post(
     if content_warning is not None:
         cw = _clean_content_warning(content_warning)
     html, _mentions = _render_with_mentions(body)
-    _check_verdict(policy.evaluate(policy.Submission("edit", body)), default_field="body")
+    verdict = _screen("edit", body, group=thread.group, title=new_title if post.is_opening else "")
+    if verdict.text is not None:
+        body = verdict.text
+        html, _mentions = _render_with_mentions(body)
+    new_title = verdict.title or new_title
+    post.held_for_review = False
     if body == post.source and new_title == thread.title and cw == post.content_warning:
         return post
     with transaction.atomic():
@@ -312,9 +480,17 @@ def edit_post(
         post.source, post.html, post.content_warning = body, html, cw
         post.edited_at = timezone.now()
         post.save(update_fields=["source", "html", "content_warning", "edited_at"])
+        if verdict.held and not post.is_hidden:
+            for name, value in _hold_fields(verdict).items():
+                setattr(post, name, value)
+            post.save(update_fields=["hidden_at", "hidden_pending_review", "hidden_reason"])
+            post.held_for_review = True
+        if verdict.needs_review:
+            _open_review_item(post, group=thread.group, member=post.author, verdict=verdict)
         if new_title != thread.title:
             thread.title = new_title
             thread.save(update_fields=["title"])
+    _note_crisis(post, new_title if post.is_opening else "", body)
     return post
 
 
@@ -357,12 +533,20 @@ def update_profile(
         raise ValidationError({"recovery_date": "A recovery date is between 1900 and today."})
     if recovery_date_visibility not in User.Visibility.values:
         raise ValidationError({"recovery_date_visibility": "Choose who can see the date."})
+    # Site phrases only: a bio shows everywhere. A bio cannot wait hidden, so a hold
+    # publishes it and puts it in the queue, like a flag.
+    verdict = _screen("bio", bio, group=None, field="bio")
+    bio = verdict.text if verdict.text is not None else bio
     html = sanitize.render_markdown(bio)
-    _check_verdict(policy.evaluate(policy.Submission("bio", bio)), default_field="bio")
     user.bio_source, user.bio_html = bio, html
     user.recovery_date = recovery_date
     user.recovery_date_visibility = recovery_date_visibility
-    user.save(update_fields=["bio_source", "bio_html", "recovery_date", "recovery_date_visibility"])
+    with transaction.atomic():
+        user.save(
+            update_fields=["bio_source", "bio_html", "recovery_date", "recovery_date_visibility"]
+        )
+        if verdict.needs_review:
+            _open_review_item(user, group=None, member=user, verdict=verdict)
     return user
 
 
@@ -443,12 +627,24 @@ def publish_chat_message(
         raise ValidationError({"client_id": f"A client id is 1 to {CLIENT_ID_MAX} characters."})
     existing = ChatMessage.objects.filter(room=room, author=author, client_id=client_id).first()
     if existing is not None:
+        # A resend: moderators heard the first time; the author may have missed the ack.
+        _note_crisis(existing, existing.source, alert=False)
         return existing, False
     _check_slow_mode(author, room.group)
     ratelimit.hit("chat", key=str(author.pk))
     body = clean_text(body, field="body", label="Your message", max_length=CHAT_MAX)
     html, _mentions = _render_with_mentions(body)
-    _check_verdict(policy.evaluate(policy.Submission("chat", body)), default_field="body")
+    verdict = _screen("chat", body, group=room.group)
+    if verdict.text is not None:
+        body = verdict.text
+        html, _mentions = _render_with_mentions(body)
+    held = {}
+    if verdict.held:  # stored, shown to everyone as "hidden while a moderator reviews it"
+        held = {
+            "removed_at": timezone.now(),
+            "removed_by": ChatMessage.RemovedBy.REVIEW,
+            "removal_reason": HOLD_NOTICE,
+        }
     try:
         with transaction.atomic():
             seq = ChatRoom.take_seq(room.pk)
@@ -460,11 +656,17 @@ def publish_chat_message(
                 html=html,
                 seq=seq,
                 version=seq,
+                **held,
             )
+            if verdict.needs_review:
+                _open_review_item(message, group=room.group, member=author, verdict=verdict)
             realtime.broadcast_room_change(room=room, kind="message", message=message)
     except IntegrityError:
         # The same client id raced in on another socket: the first one won.
-        return ChatMessage.objects.get(room=room, author=author, client_id=client_id), False
+        existing = ChatMessage.objects.get(room=room, author=author, client_id=client_id)
+        _note_crisis(existing, existing.source, alert=False)
+        return existing, False
+    _note_crisis(message, body)
     return message, True
 
 
@@ -474,15 +676,28 @@ def edit_chat_message(*, editor: User, message: ChatMessage, body: str) -> ChatM
     ratelimit.hit("edit", key=str(editor.pk))
     body = clean_text(body, field="body", label="Your message", max_length=CHAT_MAX)
     html, _mentions = _render_with_mentions(body)
-    _check_verdict(policy.evaluate(policy.Submission("chat", body)), default_field="body")
+    verdict = _screen("chat", body, group=message.room.group)
+    if verdict.text is not None:
+        body = verdict.text
+        html, _mentions = _render_with_mentions(body)
     if body == message.source:
         return message
     with transaction.atomic():
         message.source, message.html = body, html
         message.edited_at = timezone.now()
         message.version = ChatRoom.take_seq(message.room_id)
-        message.save(update_fields=["source", "html", "edited_at", "version"])
-        realtime.broadcast_room_change(room=message.room, kind="message_updated", message=message)
+        fields = ["source", "html", "edited_at", "version"]
+        kind = "message_updated"
+        if verdict.held and not message.is_removed:
+            message.removed_at, message.removed_by = timezone.now(), ChatMessage.RemovedBy.REVIEW
+            message.removal_reason = HOLD_NOTICE
+            fields += ["removed_at", "removed_by", "removal_reason"]
+            kind = "message_removed"
+        message.save(update_fields=fields)
+        if verdict.needs_review:
+            _open_review_item(message, group=message.room.group, member=editor, verdict=verdict)
+        realtime.broadcast_room_change(room=message.room, kind=kind, message=message)
+    _note_crisis(message, body)
     return message
 
 

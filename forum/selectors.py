@@ -18,11 +18,13 @@ from moderation import permissions
 from moderation.models import Flag, FlagReason
 
 from .models import (
+    Block,
     ChatMessage,
     ChatRoom,
     CrisisResource,
     JoinRequest,
     Membership,
+    Mute,
     Notification,
     Post,
     Reaction,
@@ -152,6 +154,7 @@ def get_thread_for(user, *, slug: str, thread_id: int) -> Thread:
         threads = threads.annotate(
             viewer_role=role,
             viewer_follows=Exists(Subscription.objects.filter(thread=OuterRef("pk"), user=user)),
+            viewer_muted=Exists(Mute.objects.filter(thread=OuterRef("pk"), user=user)),
         )
     thread = threads.first()
     if thread is None:
@@ -195,11 +198,7 @@ def thread_posts(user, thread: Thread, *, page: int, root: Post | None = None) -
             depth__lte=root.depth + VISIBLE_DEPTH,
         )
         base_depth = root.depth + 1
-    posts = posts.select_related("author").order_by("path")
-    if user.is_authenticated:
-        posts = posts.annotate(
-            viewer_supports=Exists(Reaction.objects.filter(post=OuterRef("pk"), user=user))
-        )
+    posts = _with_viewer_state(posts.select_related("author").order_by("path"), user)
     window = window_of(posts, page, POSTS_PER_PAGE)
     for post in window.items:
         post.display_depth = post.depth - base_depth
@@ -207,13 +206,30 @@ def thread_posts(user, thread: Thread, *, page: int, root: Post | None = None) -
     return window
 
 
+def _with_viewer_state(posts: QuerySet[Post], user) -> QuerySet[Post]:
+    """Whether the viewer supports each post, and whether they blocked its author."""
+    if not user.is_authenticated:
+        return posts
+    return posts.annotate(
+        viewer_supports=Exists(Reaction.objects.filter(post=OuterRef("pk"), user=user)),
+        author_blocked=Exists(Block.objects.filter(blocker=user, blocked=OuterRef("author"))),
+    )
+
+
+def blocked_by(user: User) -> list[User]:
+    return list(User.objects.filter(pk__in=Block.objects.filter(blocker=user).values("blocked_id")))
+
+
+def blocked_handles(user) -> list[str]:
+    """Handles the viewer blocked, for the chat panel to fold their messages away."""
+    if not user.is_authenticated:
+        return []
+    return list(Block.objects.filter(blocker=user).values_list("blocked__handle", flat=True))
+
+
 def opening_post(user, thread: Thread) -> Post:
     posts = Post.objects.filter(thread=thread, parent__isnull=True).select_related("author")
-    if user.is_authenticated:
-        posts = posts.annotate(
-            viewer_supports=Exists(Reaction.objects.filter(post=OuterRef("pk"), user=user))
-        )
-    return posts.get()
+    return _with_viewer_state(posts, user).get()
 
 
 def pending_join_requests(group: SupportGroup) -> QuerySet[JoinRequest]:
@@ -306,11 +322,16 @@ def rooms_with_unread(user, group: SupportGroup) -> list[ChatRoom]:
     read_upto = Subquery(
         RoomReadState.objects.filter(room=OuterRef("pk"), user=user).values("last_read_seq")[:1]
     )
-    rooms = group.rooms.annotate(read_upto=read_upto).annotate(
+    blocked = Block.objects.filter(blocker=user).values("blocked_id")
+    rooms = group.rooms.annotate(
+        read_upto=read_upto,
+        viewer_muted=Exists(Mute.objects.filter(room=OuterRef("pk"), user=user)),
+    ).annotate(
         unread=Count(
             "messages",
             filter=Q(messages__removed_at__isnull=True)
             & ~Q(messages__author=user)
+            & ~Q(messages__author__in=blocked)
             & (Q(read_upto__isnull=True) | Q(messages__seq__gt=F("read_upto"))),
         )
     )

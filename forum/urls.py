@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from .forms import LoginForm
-from .views import accounts, chat, groups, pages, threads
+from .views import accounts, chat, groups, pages, protections, threads
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -23,6 +23,7 @@ urlpatterns = [
     path("settings/", accounts.settings_page, name="settings"),
     path("settings/email/", accounts.change_email, name="change_email"),
     path("u/<str:handle>/", accounts.profile, name="profile"),
+    path("u/<str:handle>/block/", accounts.block, name="block"),
     # Groups
     path("groups/", groups.directory, name="directory"),
     path("groups/mine/", groups.my_groups, name="my_groups"),
@@ -44,11 +45,13 @@ urlpatterns = [
     path("g/<slug:slug>/chat/new/", chat.room_new, name="room_new"),
     path("g/<slug:slug>/chat/<slug:room_slug>/", chat.room, name="room"),
     path("g/<slug:slug>/chat/<slug:room_slug>/settings/", chat.room_settings, name="room_settings"),
+    path("g/<slug:slug>/chat/<slug:room_slug>/mute/", protections.room_mute, name="room_mute"),
     # Threads and posts
     path("g/<slug:slug>/new/", threads.thread_new, name="thread_new"),
     path("g/<slug:slug>/t/<int:thread_id>/", threads.thread_detail, name="thread"),
     path("g/<slug:slug>/t/<int:thread_id>/reply/", threads.reply, name="reply"),
     path("g/<slug:slug>/t/<int:thread_id>/follow/", threads.thread_follow, name="thread_follow"),
+    path("g/<slug:slug>/t/<int:thread_id>/mute/", protections.thread_mute, name="thread_mute"),
     path("g/<slug:slug>/t/<int:thread_id>/p/<int:post_id>/", threads.subthread, name="subthread"),
     path("posts/<int:post_id>/edit/", threads.post_edit, name="post_edit"),
     path("posts/<int:post_id>/remove/", threads.post_remove, name="post_remove"),

@@ -17,6 +17,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Q, QuerySet
+from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 
@@ -32,7 +33,7 @@ from forum.models import (
     User,
 )
 
-from . import permissions, ratelimit
+from . import permissions, policy, ratelimit
 from .models import (
     FLAG_WEIGHTS,
     Appeal,
@@ -43,6 +44,8 @@ from .models import (
     QueueItem,
     Rule,
     Sanction,
+    WatchedPhrase,
+    bump_watched_version,
 )
 
 Action = ModerationLogEntry.Action
@@ -357,6 +360,7 @@ def _hide_if_flagged_enough(item: QueueItem, target: Target) -> None:
     flaggers = (
         Flag.objects.filter(item=item)
         .exclude(reason=FlagReason.CRISIS)
+        .exclude(flagger__isnull=True)  # automatic flags are not members' votes to hide
         .values("flagger")
         .distinct()
         .count()
@@ -992,3 +996,137 @@ def _reverse(entry: ModerationLogEntry, *, actor: User) -> None:
             )
             obj.moderator_note = ""
             obj.save(update_fields=["source", "html", "moderator_note"])
+
+
+# --- crisis words ----------------------------------------------------------------------------
+
+CRISIS_REASON_PREFIX = "Crisis words: "
+
+
+def raise_crisis_alert(*, obj, categories: frozenset[str]) -> QueueItem | None:
+    """Content with words suggesting risk (moderation.crisis) opens, or joins, an urgent
+    queue item with no flagger, so a moderator reaches out. The content itself is never
+    touched: nothing is hidden, held or logged publicly. Moderators watching the queue get
+    a live urgent alert. Returns None when its author has already deleted it."""
+    if not categories:
+        return None
+    target = target_of(obj)
+    if target.is_gone:
+        return None
+    with transaction.atomic():
+        item = _open_item(target)
+        known = set(categories)
+        if item.auto_reason.startswith(CRISIS_REASON_PREFIX):
+            known |= set(item.auto_reason.removeprefix(CRISIS_REASON_PREFIX).split(", "))
+        item.is_urgent = True
+        item.auto_reason = (CRISIS_REASON_PREFIX + ", ".join(sorted(known)))[:200]
+        item.last_flag_at = timezone.now()
+        item.save(update_fields=["is_urgent", "auto_reason", "last_flag_at"])
+        _broadcast_urgent(target.group.pk if target.group else None)
+    return item
+
+
+def _broadcast_urgent(group_id: int | None) -> None:
+    """Like realtime.broadcast_queue_change, marked urgent so open queues announce it."""
+    event = {"type": "queue.changed", "urgent": True}
+    realtime.broadcast_on_commit(realtime.queue_group(None), event)
+    if group_id is not None:
+        realtime.broadcast_on_commit(realtime.queue_group(group_id), event)
+
+
+@receiver(publishing.crisis_words)
+def _on_crisis_words(sender, *, obj, categories: frozenset[str], **kwargs) -> None:
+    raise_crisis_alert(obj=obj, categories=categories)
+
+
+# --- watched phrases -------------------------------------------------------------------------
+
+
+def _watched_target(phrase: WatchedPhrase) -> Target:
+    return Target(phrase, "watched phrase", phrase.group, None, f"“{phrase.pattern}”", "")
+
+
+def _watched_snapshot(phrase: WatchedPhrase) -> dict[str, Any]:
+    return {
+        "pattern": phrase.pattern,
+        "match": phrase.match,
+        "action": phrase.action,
+        "message": phrase.message,
+    }
+
+
+def add_watched_phrase(
+    *,
+    actor: User,
+    group: SupportGroup | None,
+    pattern: str,
+    match: str,
+    action: str,
+    message: str = "",
+) -> WatchedPhrase:
+    """Watch for a word, phrase or expression in one group (or, ``group`` None, the whole
+    site). The list stays among moderators: its log entries are not public."""
+    permissions.check_can_moderate(actor, "manage_rules", group)
+    pattern = publishing.clean_text(
+        pattern,
+        field="pattern",
+        label="The pattern",
+        max_length=policy.PATTERN_MAX,
+        multiline=False,
+    )
+    errors = {}
+    if match not in WatchedPhrase.Match.values:
+        errors["match"] = "Choose how the pattern is matched."
+    elif problem := policy.validate_pattern(pattern, match):
+        errors["pattern"] = problem
+    if action not in WatchedPhrase.Action.values:
+        errors["action"] = "Choose what happens to text that contains it."
+    message = publishing.clean_text(
+        message,
+        field="message",
+        label="The message",
+        max_length=WatchedPhrase._meta.get_field("message").max_length,
+        required=False,
+        multiline=False,
+    )
+    if message and action != WatchedPhrase.Action.BLOCK:
+        errors["message"] = "Only a block shows the author a message."
+    if errors:
+        raise ValidationError(errors)
+    existing = WatchedPhrase.objects.filter(group=group, match=match, pattern__iexact=pattern)
+    if existing.exists():
+        raise ValidationError({"pattern": "This pattern is already watched here."})
+    with transaction.atomic():
+        phrase = WatchedPhrase.objects.create(
+            group=group,
+            pattern=pattern,
+            match=match,
+            action=action,
+            message=message,
+            created_by=actor,
+        )
+        _log(
+            actor=actor,
+            action=Action.WATCHED_ADDED,
+            target=_watched_target(phrase),
+            after=_watched_snapshot(phrase),
+            target_override=("watched phrase", phrase.pk),
+        )
+        # The model's signal bumps the version on commit too; this keeps the intent visible.
+        transaction.on_commit(bump_watched_version)
+    return phrase
+
+
+def remove_watched_phrase(*, actor: User, phrase: WatchedPhrase) -> None:
+    """Stop watching for a phrase; the log keeps what it was."""
+    permissions.check_can_moderate(actor, "manage_rules", phrase.group)
+    with transaction.atomic():
+        _log(
+            actor=actor,
+            action=Action.WATCHED_REMOVED,
+            target=_watched_target(phrase),
+            before=_watched_snapshot(phrase),
+            target_override=("watched phrase", phrase.pk),
+        )
+        phrase.delete()
+        transaction.on_commit(bump_watched_version)

@@ -6,4 +6,7 @@ class ModerationConfig(AppConfig):
     verbose_name = "Moderation"
 
     def ready(self) -> None:
-        from . import navigation  # noqa: F401 - connects the login receiver
+        from . import (
+            actions,  # noqa: F401 - answers forum.publishing.crisis_words
+            navigation,  # noqa: F401 - connects the login receiver
+        )

@@ -1,7 +1,8 @@
 """The live review queue: a doorbell that tells a moderator's open queue page to refresh.
 
 It carries no queue data: on "queue_changed" the page fetches the list again over
-HTTP, where every permission check already lives. Events come from
+HTTP, where every permission check already lives. ``"urgent": true`` marks a change
+that needs someone soon (crisis words), which the page announces assertively. Events come from
 forum.realtime.broadcast_queue_change, sent after the change commits.
 """
 
@@ -54,4 +55,8 @@ class QueueConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=json.dumps({"type": "pong"}))
 
     async def queue_changed(self, event: dict) -> None:
-        await self.send(text_data=json.dumps({"type": "queue_changed"}))
+        frame = {"type": "queue_changed"}
+        if event.get("urgent"):
+            # Someone's words suggest they may be at risk (moderation.actions.raise_crisis_alert).
+            frame["urgent"] = True
+        await self.send(text_data=json.dumps(frame))

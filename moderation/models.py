@@ -5,10 +5,14 @@ this module imports nothing from ``forum``: a flag or log entry can point at a p
 a thread, a chat message or a member alike.
 """
 
+import uuid
+
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
-from django.db import models
+from django.core.cache import cache
+from django.db import models, transaction
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 
@@ -81,6 +85,12 @@ class QueueItem(models.Model):
         help_text="The member the item is about: the author, or the flagged member.",
     )
     is_urgent = models.BooleanField(default=False)
+    auto_reason = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Why the site itself opened or joined this item, with no flagger "
+        "(e.g. crisis words in the content). Shown to moderators only.",
+    )
     weight = models.PositiveIntegerField(default=0)
     flag_count = models.PositiveIntegerField(default=0)
     hidden_pending_review = models.BooleanField(default=False)
@@ -123,8 +133,13 @@ class QueueItem(models.Model):
 class Flag(models.Model):
     """One member's report of one item; the flagged member never learns who flagged."""
 
+    # None: an automatic flag (a watched phrase), named in the details for moderators.
     flagger = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="flags_made"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="flags_made",
     )
     content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
     object_id = models.PositiveBigIntegerField()
@@ -270,9 +285,16 @@ class ModerationLogEntry(models.Model):
         RULE_REMOVED = "rule_removed", "retired"
         APPEAL_UPHELD = "appeal_upheld", "upheld the action, on appeal by"
         APPEAL_GRANTED = "appeal_granted", "reversed the action, on appeal by"
+        WATCHED_ADDED = "watched_added", "started watching for"
+        WATCHED_REMOVED = "watched_removed", "stopped watching for"
 
-    # Actions members see in their group's public log; notes stay among moderators.
-    PUBLIC_ACTIONS = frozenset(Action.values) - {Action.NOTE_ADDED}
+    # Actions members see in their group's public log; notes and the watched-phrase list
+    # (which would teach people what to misspell) stay among moderators.
+    PUBLIC_ACTIONS = frozenset(Action.values) - {
+        Action.NOTE_ADDED,
+        Action.WATCHED_ADDED,
+        Action.WATCHED_REMOVED,
+    }
 
     actor_id = models.BigIntegerField(null=True, blank=True)
     actor_handle = models.CharField(max_length=30, blank=True)
@@ -342,3 +364,74 @@ class Appeal(models.Model):
 
     def __str__(self) -> str:
         return f"appeal by {self.appellant_id} against entry {self.entry_id}"
+
+
+class WatchedPhrase(models.Model):
+    """A word, phrase or expression the write path watches for (moderation.policy), site-wide
+    (no group) or in one group, with what happens to text that contains it."""
+
+    class Match(models.TextChoices):
+        WORD = "word", "Whole word or phrase"
+        WILDCARD = "wildcard", "Wildcard (* stands for any letters)"
+        REGEX = "regex", "Regular expression"
+
+    class Action(models.TextChoices):
+        BLOCK = "block", "Block it, with a message to the author"
+        HOLD = "hold", "Hold it for review"
+        FLAG = "flag", "Publish it and flag it for moderators"
+        CENSOR = "censor", "Publish it with the phrase masked"
+
+    group = models.ForeignKey(
+        "forum.SupportGroup",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="watched_phrases",
+    )
+    pattern = models.CharField(max_length=200)
+    match = models.CharField(max_length=10, choices=Match.choices, default=Match.WORD)
+    action = models.CharField(max_length=10, choices=Action.choices, default=Action.FLAG)
+    message = models.CharField(
+        max_length=300, blank=True, help_text="Shown to the author when the phrase blocks."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["group_id", "pattern", "pk"]
+        indexes = [models.Index(fields=["group"], name="watchedphrase_group")]
+
+    def __str__(self) -> str:
+        return f"{self.pattern} ({self.get_action_display()})"
+
+
+# Compiled watched phrases are cached in each worker process, keyed by a token kept in the
+# shared cache: any change anywhere replaces the token, and every worker recompiles.
+WATCHED_VERSION_KEY = "moderation:watched-version"
+
+
+def watched_version() -> str:
+    token = cache.get(WATCHED_VERSION_KEY)
+    if token is None:
+        # A fresh random token, never a counter: a counter reset by an evicted or
+        # flushed cache could meet a stale compiled copy still held by a worker.
+        cache.add(WATCHED_VERSION_KEY, uuid.uuid4().hex, timeout=None)
+        token = cache.get(WATCHED_VERSION_KEY)
+    return token
+
+
+def bump_watched_version() -> None:
+    cache.set(WATCHED_VERSION_KEY, uuid.uuid4().hex, timeout=None)
+
+
+def _watched_changed(sender, **kwargs) -> None:
+    # Now, for this transaction's own later writes; and again after commit, since another
+    # worker may have recompiled the old list under the first token in the meantime.
+    bump_watched_version()
+    transaction.on_commit(bump_watched_version)
+
+
+post_save.connect(_watched_changed, sender=WatchedPhrase, dispatch_uid="watched_saved")
+post_delete.connect(_watched_changed, sender=WatchedPhrase, dispatch_uid="watched_deleted")

@@ -258,6 +258,15 @@ def can_subscribe(user, thread: Thread) -> bool:
     return user.is_authenticated and can_view_group(user, thread.group)
 
 
+def can_block(user, member: User) -> bool:
+    return user.is_authenticated and user.is_active and member.is_active and member.pk != user.pk
+
+
+def check_can_block(user, member: User) -> None:
+    if not can_block(user, member):
+        raise PermissionDenied("You can block other members, not yourself.")
+
+
 def can_view_profile(viewer, member: User) -> bool:
     # Profiles carry bios about recovery: visible to signed-in members only.
     return viewer.is_authenticated and member.is_active

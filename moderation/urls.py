@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import members, review, rules
+from .views import members, review, rules, watched
 
 app_name = "moderation"
 
@@ -20,4 +20,8 @@ urlpatterns = [
     path("rules/", rules.site_rules, name="site_rules"),
     path("g/<slug:slug>/rules/", rules.group_rules, name="group_rules"),
     path("rules/<int:rule_id>/retire/", rules.retire_rule, name="retire_rule"),
+    # watched phrases: what the write path watches for (views/watched.py)
+    path("watched/", watched.site_watched, name="site_watched"),
+    path("g/<slug:slug>/watched/", watched.group_watched, name="group_watched"),
+    path("watched/<int:phrase_id>/remove/", watched.remove_watched, name="remove_watched"),
 ]

@@ -95,3 +95,24 @@ class User(AbstractBaseUser, PermissionsMixin):
         if self.recovery_date is None:
             return None
         return ((today or timezone.localdate()) - self.recovery_date).days
+
+
+class Block(models.Model):
+    """A member blocked another: the blocked member's posts and messages collapse for the
+    blocker, and their replies and mentions no longer notify them. The blocked member is
+    not told, and nothing they can see changes."""
+
+    blocker = models.ForeignKey(User, on_delete=models.CASCADE, related_name="blocks_made")
+    blocked = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["blocker", "blocked"], name="block_once"),
+            models.CheckConstraint(
+                condition=~models.Q(blocker=models.F("blocked")), name="block_not_self"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.blocker_id} blocked {self.blocked_id}"

@@ -204,3 +204,31 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.recipient_id}"
+
+
+class Mute(models.Model):
+    """A member muted a thread or a chat room: it stops notifying them and its unread
+    count stops calling for attention. Exactly one of ``thread`` and ``room`` is set."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    thread = models.ForeignKey(
+        Thread, null=True, blank=True, on_delete=models.CASCADE, related_name="mutes"
+    )
+    room = models.ForeignKey(
+        "forum.ChatRoom", null=True, blank=True, on_delete=models.CASCADE, related_name="mutes"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "thread"], name="mute_thread_once"),
+            models.UniqueConstraint(fields=["user", "room"], name="mute_room_once"),
+            models.CheckConstraint(
+                condition=models.Q(thread__isnull=True) ^ models.Q(room__isnull=True),
+                name="mute_one_target",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        target = f"thread {self.thread_id}" if self.thread_id else f"room {self.room_id}"
+        return f"{self.user_id} muted {target}"

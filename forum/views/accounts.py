@@ -4,10 +4,11 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
 from moderation import permissions
 
-from .. import accounts, publishing, selectors
+from .. import accounts, engagement, publishing, selectors
 from ..forms import EmailForm, ProfileForm, SignupForm
 from ._util import posted, submit
 
@@ -32,8 +33,30 @@ def profile(request, handle: str):
         "member": member,
         "show_days": permissions.can_see_recovery_date(request.user, member, shares_group=shares),
         "recent_posts": selectors.recent_posts_by(request.user, member),
+        "can_block": permissions.can_block(request.user, member),
+        "has_blocked": member.pk in engagement.blocked_ids(request.user),
     }
     return render(request, "forum/profile.html", context)
+
+
+@login_required
+@require_POST
+def block(request, handle: str):
+    """Block or unblock (``unblock=1``) a member; they are not told either way."""
+    member = selectors.get_member(handle)
+    if request.POST.get("unblock"):
+        engagement.unblock_member(user=request.user, member=member)
+        messages.success(request, f"You unblocked {member.handle}.")
+    else:
+        engagement.block_member(user=request.user, member=member)
+        messages.success(
+            request,
+            f"You blocked {member.handle}. Their posts and messages are folded away for you, "
+            "and their replies and mentions no longer notify you. They are not told.",
+        )
+    if request.POST.get("next") == "settings":
+        return redirect("settings")
+    return redirect("profile", handle=member.handle)
 
 
 @login_required
@@ -58,7 +81,8 @@ def settings_page(request):
         if saved is not None:
             messages.success(request, "Your profile is saved.")
             return redirect("settings")
-    return render(request, "forum/settings.html", {"form": form, "email_form": EmailForm()})
+    context = {"form": form, "email_form": EmailForm(), "blocked": selectors.blocked_by(user)}
+    return render(request, "forum/settings.html", context)
 
 
 @login_required

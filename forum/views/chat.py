@@ -38,6 +38,7 @@ def room(request, slug: str, room_slug: str):
         write_refusal = ""
     except PermissionDenied as refusal:  # e.g. a mute: say why, and until when
         write_refusal = str(refusal)
+    rooms = selectors.rooms_with_unread(request.user, room.group)
     context = {
         "group": room.group,
         "room": room,
@@ -47,7 +48,9 @@ def room(request, slug: str, room_slug: str):
         "write_refusal": write_refusal,
         "can_moderate": permissions.can_lead_group(request.user, room.group),
         "can_manage": permissions.can_manage_rooms(request.user, room.group),
-        "rooms": selectors.rooms_with_unread(request.user, room.group),
+        "rooms": rooms,
+        "muted": any(r.pk == room.pk and r.viewer_muted for r in rooms),
+        "blocked_handles": selectors.blocked_handles(request.user),
     }
     return render(request, "forum/room.html", context)
 

@@ -14,6 +14,36 @@ from ..models import Post
 from ..models.threads import PATH_STEP
 from ._util import page_number, posted, submit
 
+# The session remembers, for one page view, that the author of new words that suggest
+# risk (moderation.crisis) should see crisis resources on the thread they land on.
+SUPPORT_SESSION_KEY = "kinship_crisis_support"
+SUPPORT_MESSAGE = (
+    "Your words are posted. Some of what you wrote sounds really hard. You don't have to "
+    "carry it alone: if you'd like to talk to someone now, support is listed below, any time."
+)
+
+
+def _offer_support(request, published, thread) -> None:
+    """After a write: if publishing found crisis words, the next view of the thread shows
+    the author crisis resources. Nothing was held or hidden; this is only an offer."""
+    if getattr(published, "crisis_categories", None):
+        request.session[SUPPORT_SESSION_KEY] = thread.pk
+        messages.info(request, SUPPORT_MESSAGE)
+
+
+def _tell_if_held(request, published) -> None:
+    """A watched phrase held the words: say so honestly, and when they will appear."""
+    if getattr(published, "held_for_review", False):
+        messages.info(request, publishing.HOLD_NOTICE)
+
+
+def _support_resources(request, thread) -> list | None:
+    """The crisis resources to show once on this thread page, or None."""
+    if request.session.get(SUPPORT_SESSION_KEY) != thread.pk:
+        return None
+    del request.session[SUPPORT_SESSION_KEY]
+    return selectors.crisis_resources()
+
 
 @login_required
 def thread_new(request, slug: str):
@@ -33,6 +63,8 @@ def thread_new(request, slug: str):
             ),
         )
         if thread is not None:
+            _offer_support(request, thread, thread)
+            _tell_if_held(request, thread)
             return redirect(thread.get_absolute_url())
     return render(request, "forum/thread_new.html", {"group": group, "form": form})
 
@@ -51,6 +83,7 @@ def _thread_context(request, thread, *, root: Post | None = None) -> dict:
         "can_hide": permissions.can_moderate(user, "hide_content", thread.group),
         "follows": getattr(thread, "viewer_follows", False),
         "reply_form": ReplyForm(),
+        "support_resources": _support_resources(request, thread),
     }
 
 
@@ -94,6 +127,8 @@ def reply(request, slug: str, thread_id: int):
             ),
         )
         if post is not None:
+            _offer_support(request, post, thread)
+            _tell_if_held(request, post)
             return redirect(_post_url(thread, post))
     return render(
         request,
@@ -132,6 +167,8 @@ def post_edit(request, post_id: int):
         )
         if saved is not None:
             messages.success(request, "Your changes are saved.")
+            _offer_support(request, saved, thread)
+            _tell_if_held(request, saved)
             return redirect(_post_url(thread, saved))
     return render(request, "forum/post_edit.html", {"post": post, "thread": thread, "form": form})
 

@@ -50,6 +50,12 @@
   // A crisis concern's `flagged` frame carries the crisis resources (docs/chat-protocol.md).
   var CRISIS_INTRO = "If they, or you, need help now, these services are there:";
   var CRISIS_ANNOUNCE = "Crisis resources are listed under the message.";
+  // A sender whose words suggest they may be at risk gets `support` in the ack (or a
+  // `support` frame after an edit): the same resources, under their own message.
+  var SUPPORT_INTRO = "It sounds like things may be really hard right now. You don't have to " +
+    "go through it alone: these services are there for you, any time.";
+  var SUPPORT_ANNOUNCE = "Your message is posted. Support is there if you want it: " +
+    "crisis resources are listed under your message.";
 
   function init(root) {
     var $ = function (id) { return document.getElementById(id); };
@@ -81,6 +87,9 @@
     els.errorCountdown = els.error.querySelector(".chat-error-countdown");
 
     var me = root.dataset.me || "";
+    // Members this reader blocked: their messages stay, folded behind a click.
+    var blocked = {};
+    (root.dataset.blocked || "").split(" ").forEach(function (h) { if (h) { blocked[h] = true; } });
     var wsPath = root.dataset.wsPath;
     var healthUrl = root.dataset.healthUrl || "";
     var crisisUrl = root.dataset.crisisUrl || "";
@@ -125,6 +134,7 @@
     var ops = {}; // message id -> {kind: "edit"|"delete", at}
     var flagging = {}; // message id -> true while a flag frame awaits its answer
     var flagged = {}; // message id -> crisis resources (often none) once the server confirmed the flag
+    var supported = {}; // own message id -> crisis resources the server offered its sender
     var rateLimitedUntil = 0;
     var sendTimes = []; // when each send frame went out, for pacing the queue
     var queueHoldUntil = 0; // a rate limit answered a queued send: wait until then
@@ -361,12 +371,18 @@
         meta.appendChild(el("span", "chat-edited", "(edited)"));
       }
       li.appendChild(meta);
-      if (m.removed) {
+      if (m.removed && m.removed_by === "review" && me && m.author === me && ownSource[m.id] !== undefined) {
+        // Held for review: its author still sees what they wrote (as plain text), and why.
+        li.appendChild(el("p", "chat-body chat-held", ownSource[m.id]));
+        li.appendChild(el("p", "chat-held-note",
+          "Only you can see this for now: a moderator will look at it soon, then it will appear for everyone."));
+      } else if (m.removed) {
         li.appendChild(el("p", "chat-removed", removedText(m.removed_by)));
       } else {
         var body = el("div", "chat-body");
         body.innerHTML = m.html || ""; // server-sanitised (forum/sanitize.py): the only HTML inserted
         li.appendChild(body);
+        foldIfBlocked(li, m.author);
         if (editor && !ops[m.id]) {
           // Someone (another tab) changed it while it is open here: keep the draft.
           body.hidden = true;
@@ -377,10 +393,21 @@
       drawActions(li);
     }
 
+    /** Fold a blocked member's message body behind a "show" toggle. */
+    function foldIfBlocked(li, author) {
+      var body = li.querySelector(".chat-body");
+      if (!author || !blocked[author] || !body || body.parentNode.tagName === "DETAILS") { return; }
+      var fold = el("details", "chat-blocked");
+      fold.appendChild(el("summary", null, "You blocked " + author + ": show this message"));
+      li.insertBefore(fold, body);
+      fold.appendChild(body);
+    }
+
     /** Take over a server-rendered <li>: local times and buttons. */
     function adoptRendered(li) {
       var t = li.querySelector("time");
       if (t) { setTime(t, t.getAttribute("datetime")); }
+      foldIfBlocked(li, li.dataset.author);
       drawActions(li);
     }
 
@@ -434,10 +461,12 @@
     function drawCrisisResources(li) {
       var old = li.querySelector(".chat-crisis");
       if (old) { li.removeChild(old); }
-      var resources = flagged[toInt(li.dataset.id, 0)];
+      var id = toInt(li.dataset.id, 0);
+      var own = !flagged[id] && supported[id];
+      var resources = flagged[id] || supported[id];
       if (!resources || !resources.length) { return; }
-      var box = el("div", "chat-crisis");
-      box.appendChild(el("p", "chat-crisis-intro", CRISIS_INTRO));
+      var box = el("div", own ? "chat-crisis chat-support" : "chat-crisis");
+      box.appendChild(el("p", "chat-crisis-intro", own ? SUPPORT_INTRO : CRISIS_INTRO));
       var list = el("ul", "chat-crisis-resources");
       for (var i = 0; i < resources.length; i++) {
         var r = resources[i] || {};
@@ -1064,9 +1093,27 @@
       return true;
     }
 
+    /** The server offers support to the sender of words that suggest risk. */
+    function offerSupport(id, support) {
+      if (!id || !support || !Array.isArray(support.resources) || !support.resources.length) { return; }
+      var fresh = !supported[id];
+      supported[id] = support.resources;
+      var shown = findById(id);
+      if (shown) { drawCrisisResources(shown); }
+      if (fresh) { announce(SUPPORT_ANNOUNCE); }
+    }
+
+    function onSupport(frame) {
+      offerSupport(toInt(frame.id, 0), frame.support);
+    }
+
     function onAck(frame) {
       var item = outboxItem(frame.client_id);
       var li = findLocal(frame.client_id);
+      if (frame.support) {
+        // Set before the message is drawn, so whichever node shows it carries the resources.
+        window.setTimeout(function () { offerSupport(toInt(frame.id, 0), frame.support); }, 0);
+      }
       if (!item && !li) { return; }
       if (item) {
         ownSource[frame.id] = item.body;
@@ -1526,6 +1573,7 @@
         case "room": onRoom(frame); break;
         case "error": onError(frame); break;
         case "flagged": onFlagged(frame); break;
+        case "support": onSupport(frame); break;
         default: break; // unknown frames are ignored, for forward compatibility
       }
     }
@@ -1574,6 +1622,7 @@
     }
 
     function announceMessages(list) {
+      list = list.filter(function (m) { return !blocked[m.author]; }); // not read out either
       if (list.length > 3) {
         announce(list.length + " new messages.");
         return;

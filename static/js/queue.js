@@ -35,6 +35,33 @@
   var fetching = false;
   var again = false;
 
+  // Urgent changes (someone's words suggest they may be at risk) are announced at once,
+  // assertively, and stay visible until the moderator dismisses them. The region exists
+  // from page load, empty, so screen readers announce what is put in it later.
+  var urgent = document.createElement("div");
+  urgent.id = "queue-urgent";
+  urgent.setAttribute("role", "alert");
+  urgent.setAttribute("aria-live", "assertive");
+  live.parentNode.insertBefore(urgent, live);
+
+  function alertUrgent() {
+    while (urgent.firstChild) urgent.removeChild(urgent.firstChild);
+    var box = document.createElement("div");
+    box.className = "notice review-crisis review-urgent-alert";
+    var text = document.createElement("p");
+    text.textContent = "Urgent: someone may need support. Their item is at the top of the queue.";
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "secondary small";
+    close.textContent = "Dismiss this alert";
+    close.addEventListener("click", function () {
+      while (urgent.firstChild) urgent.removeChild(urgent.firstChild);
+    });
+    box.appendChild(text);
+    box.appendChild(close);
+    urgent.appendChild(box);
+  }
+
   function listUrl() {
     var url = new URL(window.location.href);
     url.searchParams.set("fragment", "1");
@@ -82,7 +109,10 @@
     socket.addEventListener("message", function (event) {
       var frame;
       try { frame = JSON.parse(event.data); } catch (e) { return; }
-      if (frame && frame.type === "queue_changed") refresh();
+      if (frame && frame.type === "queue_changed") {
+        if (frame.urgent === true) alertUrgent();
+        refresh();
+      }
     });
     socket.addEventListener("close", function (event) {
       live.setAttribute("data-state", "closed");

@@ -451,3 +451,66 @@ def test_a_member_flags_a_chat_message_without_leaving_the_room(server, visitors
     expect(on_leader.locator(".chat-crisis")).to_have_count(0)
     meadow.check_clean()
     river.check_clean()
+
+
+def test_crisis_words_in_chat_are_posted_and_the_sender_sees_support(server, visitors):
+    from playwright.sync_api import expect
+
+    river, meadow = visitors(MEMBER), visitors(LEADER)
+    text = "honestly I can't go on like this"
+    river.send(text)
+    # Posted and shown to everyone as usual: crisis words never hold or hide anything.
+    mine = river.page.locator("#chat-messages li.chat-message:not(.is-local)", has_text=text)
+    expect(mine).to_have_count(1)
+    theirs = meadow.page.locator("#chat-messages li.chat-message", has_text=text)
+    expect(theirs).to_have_count(1)
+    # The sender alone sees support under their own message, gently, as text and links.
+    support = mine.locator(".chat-support")
+    expect(support).to_contain_text("You don't have to go through it alone")
+    expect(support).to_contain_text("Call or text 988")
+    expect(support.get_by_role("link", name="All crisis resources")).to_have_attribute(
+        "href", "/help/"
+    )
+    expect(river.page.locator("#chat-announcer")).to_contain_text("Support is there if you want it")
+    expect(meadow.page.locator(".chat-support, .chat-crisis")).to_have_count(0)
+    # It stays under the message through a redraw (an ordinary message after it).
+    river.send("thanks for listening")
+    expect(river.stored().filter(has_text="thanks for listening")).to_have_count(1)
+    expect(mine.locator(".chat-support")).to_have_count(1)
+    screenshot(river.page, "chat-crisis-support-1100")
+    meadow.check_clean()
+    river.check_clean()
+
+
+def test_a_blocked_members_messages_fold_away_for_the_blocker_only(server, visitors):
+    from playwright.sync_api import expect
+
+    river, meadow = visitors(MEMBER), visitors(LEADER)
+    river.send("Sent before the block")
+    expect(meadow.stored().filter(has_text="Sent before the block")).to_have_count(1)
+    # meadow blocks river from river's profile, then comes back to the room.
+    meadow.page.goto(f"{server.url}/u/{MEMBER}/")
+    meadow.page.get_by_role("button", name=f"Block {MEMBER}").click()
+    expect(meadow.page.get_by_text(f"You blocked {MEMBER}.", exact=False).first).to_be_visible()
+    meadow.page.goto(f"{server.url}{ROOM_PATH}")
+    meadow.expect_connected()
+    try:
+        river.send("Sent after the block")
+        mine = river.page.locator("#chat-messages li.chat-message:not(.is-local)",
+                                  has_text="Sent after the block")  # fmt: skip
+        expect(mine).to_have_count(1)
+        expect(mine.locator("details")).to_have_count(0)  # river sees nothing different
+        folded = meadow.page.locator(f"#{mine.get_attribute('id')} details.chat-blocked")
+        expect(folded.locator("summary")).to_have_text(f"You blocked {MEMBER}: show this message")
+        expect(folded.locator(".chat-body")).not_to_be_visible()
+        folded.locator("summary").click()
+        expect(folded.locator(".chat-body")).to_have_text("Sent after the block")
+        # Earlier messages, rendered by the server, fold too.
+        earlier = meadow.page.locator("#chat-messages li.chat-message", has_text="before the block")
+        expect(earlier.locator("details.chat-blocked")).to_have_count(1)
+        screenshot(meadow.page, "chat-blocked-1100")
+    finally:
+        meadow.page.goto(f"{server.url}/u/{MEMBER}/")
+        meadow.page.get_by_role("button", name="Unblock").click()
+    meadow.check_clean()
+    river.check_clean()

@@ -1230,6 +1230,8 @@ def test_a_member_flags_someone_elses_message_and_only_they_hear_of_it(chat):
 def test_a_crisis_concern_is_answered_with_the_crisis_resources(chat):
     from forum.models import CrisisResource
 
+    # Only this test's resources: the migration's defaults exist until the first flush.
+    CrisisResource.objects.all().delete()
     CrisisResource.objects.create(
         name="Warmline North",
         region="Anywhere",
@@ -1320,3 +1322,99 @@ def test_refused_flags_answer_with_an_error_carrying_the_id(chat):
 
     run_async(scenario)
     assert list(Flag.objects.values_list("object_id", "reason")) == [(theirs.pk, "crisis")]
+
+
+# --- crisis words: support for the sender, nothing held ---------------------------------------
+
+
+def test_a_message_with_crisis_words_is_posted_and_the_sender_alone_is_offered_support(chat):
+    from forum.models import CrisisResource
+    from moderation.models import QueueItem
+
+    CrisisResource.objects.all().delete()  # the defaults a migration stored, if still there
+    CrisisResource.objects.create(
+        name="Warmline North", region="Anywhere", contact="555-0199", url="https://w.example/"
+    )
+
+    async def scenario():
+        river = await open_socket(chat.room, chat.river)
+        meadow = await open_socket(chat.room, chat.meadow)
+        await settle(river)
+        await settle(meadow)
+        await river.send({"type": "send", "client_id": "hard", "body": "I want to end it all"})
+        ack = await river.expect("ack", client_id="hard", skip=OWN_ECHO)
+        # Everyone else gets the message as usual, and nothing about support or moderators.
+        shown = await meadow.expect("message", skip=("presence", "heartbeat", "typing"))
+        await meadow.collect(0.3)
+        plain = await _assert_still_works(river, "plain")
+        await river.disconnect()
+        await meadow.disconnect()
+        return ack, shown, meadow.frames, plain
+
+    ack, shown, meadow_frames, plain = run_async(scenario)
+    assert ack["support"] == {
+        "resources": [
+            {
+                "name": "Warmline North",
+                "region": "Anywhere",
+                "contact": "555-0199",
+                "description": "",
+                "url": "https://w.example/",
+            }
+        ]
+    }
+    assert "support" not in plain  # ordinary words: an ordinary ack
+    assert shown["message"]["id"] == ack["id"]
+    assert "end it all" in shown["message"]["html"]
+    assert not shown["message"]["removed"]
+    assert not [f for f in meadow_frames if "support" in f or f["type"] == "support"]
+    message = ChatMessage.objects.get(pk=ack["id"])
+    assert not message.is_removed
+    item = QueueItem.objects.get()
+    assert (item.target, item.member, item.is_urgent, item.flag_count) == (
+        message,
+        chat.river,
+        True,
+        0,
+    )
+    assert item.auto_reason == "Crisis words: suicide"
+
+
+def test_a_resent_crisis_message_still_offers_support_and_alerts_once(chat):
+    from moderation.models import QueueItem
+
+    async def scenario():
+        river = await open_socket(chat.room, chat.river)
+        await settle(river)
+        frame = {"type": "send", "client_id": "again", "body": "I took too many pills"}
+        await river.send(frame)
+        first = await river.expect("ack", client_id="again", skip=OWN_ECHO)
+        await river.send(frame)
+        second = await river.expect("ack", client_id="again", skip=OWN_ECHO)
+        await river.disconnect()
+        return first, second
+
+    first, second = run_async(scenario)
+    assert first["id"] == second["id"]
+    assert first["support"]["resources"] and second["support"] == first["support"]
+    assert QueueItem.objects.get().auto_reason == "Crisis words: overdose"
+
+
+def test_an_edit_that_adds_crisis_words_offers_support_to_its_author(chat):
+    from moderation.models import QueueItem
+
+    said = post(chat.room, chat.river, "Rough evening")
+    assert not QueueItem.objects.exists()
+
+    async def scenario():
+        river = await open_socket(chat.room, chat.river)
+        await settle(river)
+        await river.send({"type": "edit", "id": said.pk, "body": "Rough evening. I cut myself"})
+        support = await river.expect("support", skip=OWN_ECHO | {"message_updated"})
+        await river.disconnect()
+        return support
+
+    support = run_async(scenario)
+    assert support["id"] == said.pk and support["support"]["resources"]
+    assert fresh(said).source == "Rough evening. I cut myself"
+    assert QueueItem.objects.get().auto_reason == "Crisis words: self-harm"

@@ -135,6 +135,7 @@ PAGES: dict[str, Page] = {
         "thread_follow", _thread("thread_follow"), "post", {"follow": "1"}
     ),
     "`thread_follow` (GET)": Page("thread_follow", _thread("thread_follow")),
+    "`thread_mute` (POST)": Page("thread_mute", _thread("thread_mute"), "post", {"mute": "1"}),
     "`post_edit` (someone else's post)": Page("post_edit", _others_post("post_edit")),
     "`post_edit` (own post)": Page(
         "post_edit",
@@ -164,6 +165,7 @@ PAGES: dict[str, Page] = {
     ),
     "`rooms`": Page("rooms", _slug("rooms")),
     "`room`": Page("room", _room("room")),
+    "`room_mute` (POST)": Page("room_mute", _room("room_mute"), "post", {"mute": "1"}),
     "`room_new`": Page("room_new", _slug("room_new")),
     "`room_new` (POST)": Page(
         "room_new", _slug("room_new"), "post", {"name": "Evening check-in", "state": "open"}
@@ -181,6 +183,9 @@ PAGES: dict[str, Page] = {
     "`profile` (another member's)": Page(
         "profile", lambda w: reverse("profile", kwargs={"handle": w.poster.handle})
     ),
+    "`block` (POST, another member)": Page(
+        "block", lambda w: reverse("block", kwargs={"handle": w.poster.handle}), "post"
+    ),
     "`group_create`": Page("group_create", _plain("group_create")),
     "`signup`": Page("signup", _plain("signup")),
     "`crisis_help`": Page("crisis_help", _plain("crisis_help")),
@@ -194,6 +199,7 @@ SITE_WIDE = {
     "`settings`",
     "`change_email`",
     "`profile` (another member's)",
+    "`block` (POST, another member)",
     "`group_create`",
     "`signup`",
     "`crisis_help`",

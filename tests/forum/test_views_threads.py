@@ -375,3 +375,156 @@ def test_a_hidden_thread_is_404_for_its_replies_and_posts_too(
     client.force_login(member)
     assert client.get(url).status_code == 200
     assert client.get(f"{url}p/{reply.pk}/").status_code == 200
+
+
+# --- crisis words: published as ever, support for the author, an urgent item -----------------
+
+SUPPORT_HEADING = "Support is here if you want it"
+
+
+@pytest.fixture
+def warmline(db):
+    from forum.models import CrisisResource
+
+    return CrisisResource.objects.create(
+        name="Warmline North", region="Anywhere", contact="555-0199", description="Talk to us."
+    )
+
+
+@pytest.mark.django_db
+def test_a_reply_with_crisis_words_is_published_and_its_author_sees_support(
+    client, thread, member, other_member, warmline, django_capture_on_commit_callbacks
+):
+    from moderation.models import QueueItem
+
+    client.force_login(other_member)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            f"{thread.get_absolute_url()}reply/", {"body": "I took too many pills last night"}
+        )
+    assert response.status_code == 302  # redirected as ever: nothing was refused or held
+    post = Post.objects.latest("pk")
+    assert (post.source, post.is_hidden) == ("I took too many pills last night", False)
+    page = client.get(response.url).content.decode()
+    assert SUPPORT_HEADING in page and "Warmline North" in page and "555-0199" in page
+    assert "Some of what you wrote sounds really hard" in page
+    assert f'id="post-{post.pk}"' in page
+    # Once: the next view of the thread is the ordinary page.
+    assert SUPPORT_HEADING not in client.get(response.url).content.decode()
+    # Other readers see the reply as usual, and no support box.
+    client.force_login(member)
+    other_view = client.get(thread.get_absolute_url()).content.decode()
+    assert "I took too many pills last night" in other_view
+    assert SUPPORT_HEADING not in other_view
+    item = QueueItem.objects.get()
+    assert (item.target, item.member, item.is_urgent, item.flag_count) == (
+        post,
+        other_member,
+        True,
+        0,
+    )
+    assert item.auto_reason == "Crisis words: overdose"
+    assert not item.hidden_pending_review
+
+
+@pytest.mark.django_db
+def test_an_ordinary_reply_offers_no_support_and_opens_no_item(
+    client, thread, other_member, django_capture_on_commit_callbacks
+):
+    from moderation.models import QueueItem
+
+    client.force_login(other_member)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            f"{thread.get_absolute_url()}reply/", {"body": "Traffic is killing me, I'm late"}
+        )
+    assert response.status_code == 302
+    assert SUPPORT_HEADING not in client.get(response.url).content.decode()
+    assert not QueueItem.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_new_thread_with_crisis_words_in_its_title_is_published_with_support(
+    client, public_group, member, django_capture_on_commit_callbacks
+):
+    from moderation.models import QueueItem
+
+    join(member, public_group)
+    client.force_login(member)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            f"/g/{public_group.slug}/new/",
+            {"title": "I want to die", "body": "Day three and everything hurts."},
+        )
+    thread = Thread.objects.get()
+    assert response.url == thread.get_absolute_url() and not thread.is_hidden
+    page = client.get(response.url).content.decode()
+    assert SUPPORT_HEADING in page and "Samaritans" in page  # the defaults, none configured
+    item = QueueItem.objects.get()
+    assert (item.target, item.is_urgent, item.auto_reason) == (
+        thread,
+        True,
+        "Crisis words: suicide",
+    )
+
+
+@pytest.mark.django_db
+def test_an_edit_that_adds_crisis_words_offers_support_and_joins_one_item(
+    client, thread, member, django_capture_on_commit_callbacks
+):
+    from moderation.models import QueueItem
+
+    opening = Post.objects.get(thread=thread, parent__isnull=True)
+    client.force_login(member)
+    url = f"/posts/{opening.pk}/edit/"
+    for body in ("Made it to 30. I cut myself again though.", "Made it to 30. I want to die."):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(url, {"title": "Thirty days", "body": body})
+        assert response.status_code == 302
+        assert SUPPORT_HEADING in client.get(response.url).content.decode()
+    opening.refresh_from_db()
+    assert opening.source == "Made it to 30. I want to die." and not opening.is_hidden
+    item = QueueItem.objects.get()  # the second edit joined the open item
+    assert item.auto_reason == "Crisis words: self-harm, suicide"
+
+
+@pytest.mark.django_db
+def test_a_failing_alert_never_costs_the_author_their_post(
+    client, thread, other_member, monkeypatch, django_capture_on_commit_callbacks
+):
+    from moderation import actions
+
+    def broken(**kwargs):
+        raise RuntimeError("the queue is down")
+
+    monkeypatch.setattr(actions, "raise_crisis_alert", broken)
+    client.force_login(other_member)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"{thread.get_absolute_url()}reply/", {"body": "I want to die"})
+    assert response.status_code == 302
+    assert Post.objects.filter(source="I want to die").exists()
+    assert SUPPORT_HEADING in client.get(response.url).content.decode()
+
+
+@pytest.mark.django_db
+def test_moderators_see_the_automatic_crisis_item_with_no_flags(
+    client, thread, other_member, site_moderator, django_capture_on_commit_callbacks
+):
+    from moderation.models import QueueItem
+
+    with django_capture_on_commit_callbacks(execute=True):
+        publishing.publish_reply(author=other_member, thread=thread, body="I can't go on")
+    item = QueueItem.objects.get()
+    client.force_login(site_moderator)
+    queue = client.get("/moderation/queue/").content.decode()
+    assert f'id="queue-item-{item.pk}"' in queue
+    assert "Urgent: support needed" in queue
+    assert "Crisis words: suicide: the author's own words suggest" in queue
+    assert "0 flags" not in queue
+    page = client.get(f"/moderation/items/{item.pk}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Post by meadow: crisis words" in html
+    assert "Nothing was hidden or held" in html
+    assert "data-sensitive" in html  # blurred until the moderator chooses to look
+    assert "A member is worried about this person" not in html

@@ -102,3 +102,40 @@ def test_a_member_flag_rings_site_moderators_only(world):
             await socket.disconnect()
 
     run_async(scenario)
+
+
+def test_crisis_words_ring_the_queue_as_urgent(world):
+    """Crisis words in a reply: the moderators' open queues hear an urgent change at once."""
+
+    async def scenario():
+        tender = await connect(world["tender"])
+        warden = await connect(world["warden"])
+        faraway = await connect(world["faraway"])
+        reply = await db(
+            publishing.publish_reply,
+            author=world["flagger"],
+            thread=world["thread"],
+            body="Honestly I feel like everyone would be better off without me",
+        )
+        frames = [await tender.expect("queue_changed"), await warden.expect("queue_changed")]
+        await faraway.quiet(0.3)
+        # An ordinary change is not urgent.
+        await db(
+            actions.flag,
+            flagger=world["member"],
+            obj=reply,
+            reason=FlagReason.SPAM,
+            details="",
+        )
+        ordinary = await tender.expect("queue_changed")
+        for socket in (tender, warden, faraway):
+            await socket.disconnect()
+        return frames, ordinary
+
+    frames, ordinary = run_async(scenario)
+    assert frames == [{"type": "queue_changed", "urgent": True}] * 2
+    assert ordinary == {"type": "queue_changed"}
+    # The spam flag joined the same urgent item, which stays urgent.
+    item = QueueItem.objects.get()
+    assert (item.member, item.flag_count, item.is_urgent) == (world["flagger"], 1, True)
+    assert item.auto_reason == "Crisis words: suicide"
