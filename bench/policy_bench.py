@@ -4,9 +4,12 @@ Pure Python, no database or Django: ``moderation.policy`` is pure on purpose. Ru
 the repository root::
 
     .venv/bin/python bench/policy_bench.py [--messages 2000] [--sizes 10 5000]
+                                           [--regex-share 0.01]
 
 For each list size it builds plausible entries (whole words, two-word phrases, wildcards
-and a few regular expressions, spread over the four actions, seeded so runs compare),
+and a few regular expressions, 1% by default: their cost grows with their number, so
+``--regex-share 0`` shows the rest alone; spread over the four actions, seeded so runs
+compare),
 times ``compile_rules`` once, then times ``evaluate`` on realistic ~300-character
 messages: clean ones (the common case: nothing matches) and ones with a watched word in
 disguise near the end. Figures are per message, median of 5 rounds.

@@ -4,12 +4,17 @@ Nothing here touches the database or imports from ``forum``: the write path
 gathers the facts (the author's recent texts, the watched phrases in force, ...)
 and this module decides.
 
-Watched phrases are compiled once (``compile_rules``) into one regular expression per
-action: the whole-word and wildcard entries become a trie, so a message is scanned a
-handful of times whether there are ten entries or thousands. Text is folded before it
-is matched (NFKD, combining marks stripped, casefolded) and the patterns tolerate
-simple obfuscation: a separator or two between letters ("h e r o i n", "h.e.r.o.i.n")
-and digits or symbols for letters ("h3r01n", "@$$").
+Watched phrases are compiled once (``compile_rules``). Whole-word and wildcard entries go
+into a lexicon keyed by the "skeleton" of their first word (digits and symbols that may
+stand for a letter folded to one letter: "h3r01n" -> "heroin"); a message is folded once
+(NFKD, combining marks stripped, casefolded), cut into the words a reader would see, and
+each word is looked up, so the cost per message follows the length of the message, not
+the number of entries. The words read include simple obfuscation: letters spelt out with
+a separator or two between them ("h e r o i n", "h.e.r.o.i.n") and digits or symbols for
+letters ("h3r01n", "@$$"), where an ambiguous one is read every way ("1": i, l or 1). The
+few candidates a lookup returns are checked letter by letter. Moderators' regular
+expressions stay regular expressions, one alternation per action, matched on the folded
+text: their cost grows with their number.
 """
 
 import re
@@ -131,9 +136,9 @@ def _strip_marks(text: str) -> str:
 _SWAPS = {"a": "4@", "e": "3", "i": "1!|", "l": "1|", "o": "0", "s": "5$", "t": "7"}
 _SYMBOLS = "@$!|"  # letters in disguise, or plain punctuation: both readings are tried
 # One letter per class of characters that may stand for each other. Patterns and texts are
-# looked up by this skeleton (one dict or trie lookup, whatever the number of entries) and
-# the few candidates are then checked exactly with _SWAPS: "1" may be "i" or "l", but a
-# "l" in the text is never an "i" of the pattern.
+# looked up by this skeleton (a dict lookup, whatever the number of entries) and the few
+# candidates are then checked exactly with _SWAPS: "1" may be "i" or "l", but an "l" in
+# the text is never an "i" of the pattern.
 _SKELETON = str.maketrans(
     {"4": "a", "@": "a", "3": "e", "1": "i", "!": "i", "|": "i", "l": "i", "0": "o"}
     | {"5": "s", "$": "s", "7": "t"}
@@ -247,6 +252,7 @@ def _word(word: str) -> _Word:
     return _Word(letters=word)
 
 
+# Wildcard stems ("meth" of "meth*") are screened by at most this many of their letters.
 _STEM_CUT = 4
 
 
@@ -452,6 +458,7 @@ class _Words:
         self.skels = "\0".join(self.texts).translate(_SKELETON).split("\0")
         self.has_symbols = any(symbol in folded for symbol in _SYMBOLS)
         self._segments: dict[int, list[_Segment]] = {}
+        self._rest: dict[tuple[int, int, int, int], int | None] = {}
 
     def __getattr__(self, name: str) -> list:
         # Offsets and kinds of units are worked out only for the few texts that need them
@@ -486,22 +493,34 @@ class _Words:
                 groups.append([k])
         runs = [units for units in groups if len(units) > 1]
         if self.has_symbols:
-            starts, ends, alnum = self.starts, self.ends, self.alnum
             for units in runs[:]:
-                parts: list[list[int]] = []
-                for k in units:
-                    if not alnum[k]:
-                        continue
-                    if parts and starts[k] - ends[parts[-1][-1]] <= _JOIN_GAP:
-                        parts[-1].append(k)
-                    else:
-                        parts.append([k])
-                runs += [part for part in parts if 1 < len(part) < len(units)]
+                for dropped in self._readings(units):
+                    runs += self._without(units, dropped)
         skels = self.skels
         return [
             (units, "".join(texts[k] for k in units), "".join(skels[k] for k in units))
             for units in runs
         ]
+
+    def _readings(self, units: list[int]) -> list[str]:
+        """The symbols to read as punctuation, besides reading them all as letters: all of
+        them, and each kind on its own ("k!i!|!l": the "!" apart, the "|" an l)."""
+        kinds = {self.texts[k] for k in units if not self.alnum[k]}
+        return [_SYMBOLS, *kinds] if len(kinds) > 1 else [_SYMBOLS] if kinds else []
+
+    def _without(self, units: list[int], dropped: str) -> list[list[int]]:
+        """``units`` with the symbols in ``dropped`` read as punctuation, cut where the
+        letters left are too far apart."""
+        texts, starts, ends = self.texts, self.starts, self.ends
+        parts: list[list[int]] = []
+        for k in units:
+            if texts[k] in dropped:
+                continue
+            if parts and starts[k] - ends[parts[-1][-1]] <= _JOIN_GAP:
+                parts[-1].append(k)
+            else:
+                parts.append([k])
+        return [part for part in parts if 1 < len(part) < len(units)]
 
     def _letters_follow(self, k: int) -> bool:
         """Whether letters or digits come glued one or two units after unit ``k``."""
@@ -560,20 +579,21 @@ class _Words:
             letters, skeleton = letters + texts[m], skeleton + skels[m]
             if spaced and (m + 1 == count or seps[m + 1] or not alnum[m + 1]):
                 found.append((letters, skeleton, start, ends[m], m + 1))
-        # ... and as punctuation ("h!e!r!o!i!n").
+        # ... and as punctuation ("h!e!r!o!i!n"), all of them or one kind of them.
         if not alnum[k] or not self.has_symbols:
             return found
-        letters, skeleton, skipped, m, j = texts[k], skels[k], False, k, k + 1
-        while j < count and len(letters) < self.run_cap:
-            if not alnum[j]:
-                skipped, j = True, j + 1
-                continue
-            if len(texts[j]) > 1 or self.starts[j] - ends[m] > _JOIN_GAP:
-                break
-            m, j = j, j + 1
-            letters, skeleton = letters + texts[m], skeleton + skels[m]
-            if skipped and (m + 1 == count or seps[m + 1] or not alnum[m + 1]):
-                found.append((letters, skeleton, start, ends[m], m + 1))
+        for dropped in self._readings(list(range(k, m + 1))):
+            letters, skeleton, skipped, m, j = texts[k], skels[k], False, k, k + 1
+            while j < count and len(letters) < self.run_cap:
+                if texts[j] in dropped:
+                    skipped, j = True, j + 1
+                    continue
+                if len(texts[j]) > 1 or self.starts[j] - ends[m] > _JOIN_GAP:
+                    break
+                m, j = j, j + 1
+                letters, skeleton = letters + texts[m], skeleton + skels[m]
+                if skipped and (m + 1 == count or seps[m + 1] or not alnum[m + 1]):
+                    found.append((letters, skeleton, start, ends[m], m + 1))
         return found
 
     def rest(self, words: tuple[_Word, ...], i: int, k: int, end: int) -> int | None:
@@ -581,16 +601,22 @@ class _Words:
         ``k`` on (symbols between words are punctuation), or None."""
         if i == len(words):
             return end
-        while k < len(self.texts):
+        # Remembered, so that "* * * x" over letters spelt out costs polynomial time.
+        key = (id(words), i, k, end)
+        if key in self._rest:
+            return self._rest[key]
+        found = None
+        while found is None and k < len(self.texts):
             for text, _skel, start, stop, after in self.segments(k):
                 if start > end and words[i].matches(text):
-                    last = self.rest(words, i + 1, after, stop)
-                    if last is not None:
-                        return last
+                    found = self.rest(words, i + 1, after, stop)
+                    if found is not None:
+                        break
             if self.alnum[k]:
                 break
             k += 1
-        return None
+        self._rest[key] = found
+        return found
 
 
 @dataclass(frozen=True)
@@ -644,9 +670,7 @@ class CompiledRules:
         seen = text if isinstance(text, _Text) else _Text(text)
         best = None
         if matcher.words:
-            best = next(
-                ((s, i) for s, _e, i, a in seen.hits(self.lexicon) if a == action), None
-            )
+            best = next(((s, i) for s, _e, i, a in seen.hits(self.lexicon) if a == action), None)
         found = matcher.first(seen.folded)
         if found is not None and (best is None or found[0] < best[0]):
             best = (found[0], found[2])

@@ -104,15 +104,25 @@ def queue_groups(ids: list[int] | None) -> list[SupportGroup]:
     return list(groups.filter(pk__in=open_items.values("group_id")))
 
 
+AUTOMATIC = "automatic"
+
+
+def _reason_label(reason: str) -> str:
+    return "A watched phrase" if reason == AUTOMATIC else FlagReason(reason).label
+
+
 def _rows(items: list[QueueItem]) -> list[Row]:
     counts: dict[int, list[tuple[str, int]]] = defaultdict(list)
     for entry in (
         Flag.objects.filter(item__in=[item.pk for item in items])
-        .values("item_id", "reason")
+        .annotate(automatic=Q(flagger__isnull=True))
+        .values("item_id", "reason", "automatic")
         .annotate(n=Count("pk"))
         .order_by("item_id", "-n", "reason")
     ):
-        counts[entry["item_id"]].append((entry["reason"], entry["n"]))
+        # A watched phrase's flag is "other" with no flagger: say what it is.
+        reason = AUTOMATIC if entry["automatic"] else entry["reason"]
+        counts[entry["item_id"]].append((reason, entry["n"]))
     cutoff = timezone.now() - timedelta(minutes=settings.KINSHIP_QUEUE_WAIT_MINUTES)
     rows = []
     for item in items:
@@ -122,7 +132,7 @@ def _rows(items: list[QueueItem]) -> list[Row]:
                 item=item,
                 kind=kind,
                 where=where,
-                reasons=[(FlagReason(reason).label, n) for reason, n in counts[item.pk]],
+                reasons=[(_reason_label(reason), n) for reason, n in counts[item.pk]],
                 is_crisis=any(reason == FlagReason.CRISIS for reason, _ in counts[item.pk]),
                 waiting_long=item.opened_at < cutoff,
             )

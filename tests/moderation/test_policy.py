@@ -390,6 +390,7 @@ def test_no_rules_decides_as_before():
         ("ki11", True),  # ... and as l, in the same word
         ("k!ll", True),
         ("ki||", True),
+        ("k!i!|!l", True),  # "!" apart, "|" an l
         ("kiii", False),  # an i is never an l of the pattern
         ("klll", False),
         ("kill3r", False),  # still a whole word
@@ -475,6 +476,7 @@ def test_a_phrase_of_disguised_words_of_different_kinds():
         ("m*th", "math", True),
         ("m*th", "mouth", True),
         ("m*th", "meths", False),
+        ("meth*", "me the", False),  # words of several letters are never joined
     ],
 )
 def test_a_wildcard_reads_disguised_words_too(pattern, text, expected):
@@ -512,7 +514,9 @@ def test_a_message_checks_a_handful_of_candidates_not_every_entry(monkeypatch):
     )
     checked = []
     real = policy._Word.matches
-    monkeypatch.setattr(policy._Word, "matches", lambda self, text: checked.append(text) or real(self, text))
+    monkeypatch.setattr(
+        policy._Word, "matches", lambda self, text: checked.append(text) or real(self, text)
+    )
     prose = "today was hard but I went to my meeting and talked with my sponsor " * 4
     assert evaluate(Submission("chat", prose), compiled) == PUBLISH
     assert checked == []

@@ -153,7 +153,8 @@ def test_flag_publishes_and_opens_a_queue_item_with_an_automatic_flag(circle):
     assert "Watched phrase" not in mine
     # The moderator's queue and the item page show the automatic flag.
     mod = as_user(moderator)
-    assert mod.get("/moderation/queue/").status_code == 200
+    queue = mod.get("/moderation/queue/").content.decode()
+    assert "1 flag: A watched phrase (1)" in " ".join(queue.split())
     page = mod.get(f"/moderation/items/{item.pk}/")
     assert page.status_code == 200
     text = page.content.decode()
