@@ -170,9 +170,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _on_send(self, frame: dict) -> None:
         client_id = _field(frame, "client_id", str)
         body = _field(frame, "body", str)
+        # The member's one-message override of their own quiet hours (docs/chat-protocol.md).
+        post_anyway = frame.get(publishing.QUIET_HOURS_FIELD) is True
         message = await self._write(
             lambda user, room: publishing.publish_chat_message(
-                author=user, room=room, body=body, client_id=client_id
+                author=user, room=room, body=body, client_id=client_id, post_anyway=post_anyway
             )[0],
             client_id=client_id,
         )
@@ -278,7 +280,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return await database_sync_to_async(self._with_fresh_state)(change)
         except ValidationError as error:
             text = " ".join(error.messages)
-            raise FrameError("invalid", text, **extra) from None
+            # The member's own quiet hours: the client may resend with "post_anyway": true.
+            quiet = publishing.QUIET_HOURS_FIELD in getattr(error, "error_dict", {})
+            raise FrameError("quiet_hours" if quiet else "invalid", text, **extra) from None
         except RateLimited as error:
             raise FrameError(
                 "rate_limited", str(error), retry_after=error.retry_after, **extra

@@ -9,7 +9,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm
 from django.core.exceptions import ValidationError
 
-from . import publishing
+from . import content_warnings, publishing
 from .models import ChatRoom, SupportGroup, User
 
 
@@ -27,6 +27,23 @@ def attach_errors(form: forms.Form, error: ValidationError) -> None:
     """Put a write-path ValidationError onto the form's fields."""
     for field, messages in error.message_dict.items():
         form.add_error(field if field in form.fields else None, messages)
+
+
+def _post_anyway() -> forms.BooleanField:
+    """The one-post override of the member's own quiet hours (publishing._check_quiet_hours)."""
+    return forms.BooleanField(label="I know it is my quiet hours: post anyway", required=False)
+
+
+def _cw_categories() -> forms.MultipleChoiceField:
+    """Content-warning categories (forum.content_warnings); readers choose what each does."""
+    return forms.MultipleChoiceField(
+        label="It contains (optional)",
+        required=False,
+        choices=content_warnings.CATEGORY_CHOICES,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Members who asked to collapse or hide these will see a warning instead.",
+        error_messages={"invalid_choice": "“%(value)s” is not a content-warning category."},
+    )
 
 
 MARKDOWN_HELP = "Markdown works: **bold**, _italic_, > quote, lists and links."
@@ -72,6 +89,13 @@ class ThreadForm(forms.Form):
         required=False,
         help='e.g. "relapse details" or "self-harm". Readers choose to open it.',
     )
+    cw_categories = _cw_categories()
+    post_anyway = _post_anyway()
+
+    def __init__(self, *args, quiet_hours_set: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not quiet_hours_set:
+            del self.fields[publishing.QUIET_HOURS_FIELD]
 
 
 class ReplyForm(forms.Form):
@@ -79,7 +103,14 @@ class ReplyForm(forms.Form):
     content_warning = _text(
         "Content warning (optional)", publishing.CONTENT_WARNING_MAX, required=False
     )
+    cw_categories = _cw_categories()
     parent = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    post_anyway = _post_anyway()
+
+    def __init__(self, *args, quiet_hours_set: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not quiet_hours_set:  # only members who set quiet hours need the override
+            del self.fields[publishing.QUIET_HOURS_FIELD]
 
 
 class EditPostForm(forms.Form):
@@ -88,6 +119,7 @@ class EditPostForm(forms.Form):
     content_warning = _text(
         "Content warning (optional)", publishing.CONTENT_WARNING_MAX, required=False
     )
+    cw_categories = _cw_categories()
 
     def __init__(self, *args, is_opening: bool, **kwargs):
         super().__init__(*args, **kwargs)
@@ -113,6 +145,49 @@ class ProfileForm(forms.Form):
     recovery_date_visibility = forms.ChoiceField(
         label="Who can see your day count", choices=User.Visibility.choices
     )
+
+
+class QuietHoursForm(forms.Form):
+    quiet_start = forms.TimeField(
+        label="Quiet from (optional)",
+        required=False,
+        widget=forms.TimeInput(attrs={"type": "time"}),
+        error_messages={"invalid": "Enter a time as HH:MM."},
+    )
+    quiet_end = forms.TimeField(
+        label="Until",
+        required=False,
+        widget=forms.TimeInput(attrs={"type": "time"}),
+        help_text="e.g. 23:00 until 06:00. Leave both empty for no quiet hours.",
+        error_messages={"invalid": "Enter a time as HH:MM."},
+    )
+    quiet_timezone = forms.CharField(
+        label="Your time zone",
+        required=False,
+        max_length=64,
+        widget=forms.TextInput(attrs={"list": "timezones", "autocomplete": "off"}),
+        help_text="e.g. Europe/London or America/Chicago.",
+    )
+
+
+class ContentWarningSettingsForm(forms.Form):
+    """One show / collapse / hide choice per content-warning category."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for code, label in content_warnings.CATEGORY_CHOICES:
+            self.fields[f"cw_{code}"] = forms.ChoiceField(
+                label=label[:1].upper() + label[1:],
+                choices=content_warnings.MODE_CHOICES,
+                widget=forms.RadioSelect,
+                error_messages={
+                    "required": "Choose show, collapse or hide.",
+                    "invalid_choice": "Choose show, collapse or hide.",
+                },
+            )
+
+    def choices(self) -> dict[str, str]:
+        return {code: self.cleaned_data[f"cw_{code}"] for code in content_warnings.CATEGORIES}
 
 
 class EmailForm(forms.Form):

@@ -25,6 +25,7 @@ import logging
 import math
 import re
 import unicodedata
+from dataclasses import replace
 from datetime import date, timedelta
 
 from django.conf import settings
@@ -38,18 +39,20 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.text import slugify
 
-from moderation import crisis, permissions, policy, ratelimit
+from moderation import context_notes, crisis, permissions, policy, ratelimit, trust
 from moderation.models import (
     FLAG_WEIGHTS,
+    DomainRule,
     Flag,
     FlagReason,
+    NoteAttachment,
     QueueItem,
     Sanction,
     WatchedPhrase,
     watched_version,
 )
 
-from . import engagement, memberships, realtime, sanitize
+from . import content_warnings, engagement, memberships, quiet_hours, realtime, sanitize
 from .models import (
     ChatMessage,
     ChatRoom,
@@ -70,6 +73,8 @@ GROUP_NAME_MAX = 80
 GROUP_TEXT_MAX = 10_000
 MENTIONS_MAX = 10
 REMOVED_TITLE = "[removed by author]"
+# The error field, and the override's name in forms and chat frames, for quiet hours.
+QUIET_HOURS_FIELD = "post_anyway"
 
 # C0 and C1 controls other than tab and newline, plus the bidirectional
 # overrides that can make text read differently from what it says.
@@ -235,8 +240,66 @@ def _screen(
     return verdict
 
 
+def _trust_level(author: User, group: SupportGroup | None) -> trust.Level | None:
+    """The author's trust level where the text goes (None when trust rules are off)."""
+    if not settings.KINSHIP_TRUST_RULES:
+        return None
+    return permissions.trust_level(author, group)
+
+
+def _domain_rules(group: SupportGroup | None) -> trust.DomainRules:
+    """The site's link rules plus ``group``'s; a group's allow wins over a site block."""
+    scope = Q(group__isnull=True) | Q(group=group) if group is not None else Q(group__isnull=True)
+    blocked, allowed = set(), set()
+    for domain, kind in DomainRule.objects.filter(scope).values_list("domain", "kind"):
+        (allowed if kind == DomainRule.Kind.ALLOW else blocked).add(domain)
+    return trust.DomainRules(blocked=frozenset(blocked), allowed=frozenset(allowed))
+
+
+def _screen_trust(
+    verdict: policy.Verdict,
+    *,
+    author: User,
+    group: SupportGroup | None,
+    level: trust.Level | None,
+    text: str,
+    html: str,
+    first_post: bool = True,
+    field: str = "body",
+) -> policy.Verdict:
+    """Step 5, continued: link rules and what the author's trust allows (moderation.trust).
+    A blocked domain or too many mentions raise ValidationError; a hold joins ``verdict``."""
+    facts = trust.Facts(
+        level=level if level is not None else trust.Level.TRUSTED,
+        # Only a new member's count matters (their first posts wait for approval).
+        published=(
+            permissions.trust_standing(author, group).published if level == trust.Level.NEW else 0
+        ),
+        text=text,
+        html=html,
+        mentions=len(sanitize.linked_mentions(html)),
+        first_post=first_post,
+        domains=_domain_rules(group),
+        trust_rules=level is not None,
+    )
+    limits = trust.Limits(
+        link_level=settings.KINSHIP_TRUST_LINK_LEVEL,
+        new_member_holds=settings.KINSHIP_NEW_MEMBER_HOLDS,
+        mentions=settings.KINSHIP_TRUST_MENTIONS,
+    )
+    found = trust.assess(facts, limits)
+    if found.rejected:
+        raise ValidationError({field: found.reason})
+    return trust.combine(verdict, found)
+
+
 def _open_review_item(
-    obj, *, group: SupportGroup | None, member: User, verdict: policy.Verdict
+    obj,
+    *,
+    group: SupportGroup | None,
+    member: User,
+    verdict: policy.Verdict,
+    reason: str = FlagReason.OTHER,
 ) -> None:
     """Put held or flagged content in the queue with an automatic flag (no flagger; the
     details name the watched phrase, for moderators only). Inside the caller's transaction."""
@@ -262,17 +325,71 @@ def _open_review_item(
         content_type=content_type,
         object_id=obj.pk,
         item=item,
-        reason=FlagReason.OTHER,
+        reason=reason,
         details_source=details,
         details_html=f"<p>{escape(details)}</p>",
     )
     QueueItem.objects.filter(pk=item.pk).update(
         flag_count=F("flag_count") + 1,
-        weight=F("weight") + FLAG_WEIGHTS[FlagReason.OTHER],
+        weight=F("weight") + FLAG_WEIGHTS[reason],
         last_flag_at=flag.created_at,
         hidden_pending_review=item.hidden_pending_review or verdict.held,
+        held_by_policy=item.held_by_policy or verdict.held,
     )
     realtime.broadcast_queue_change(group.pk if group is not None else None)
+
+
+# --- context notes (moderation.context_notes) ---------------------------------------------
+
+# Sent after commit when the matcher attached notes, with ``obj`` (the post or chat message
+# they are shown under) and ``note_scores`` [(note id, score)]: moderation.actions logs
+# each attach (every attach is logged; a signal for the same reason as crisis_words).
+context_notes_attached = Signal()
+
+
+def _send_context_notes_attached(obj, note_scores: list[tuple[int, float]]) -> None:
+    for receiver, result in context_notes_attached.send_robust(
+        sender=type(obj), obj=obj, note_scores=note_scores
+    ):
+        if isinstance(result, Exception):
+            logger.error("logging a context note failed in %r", receiver, exc_info=result)
+
+
+def _hold_for_notes(verdict: policy.Verdict, notes) -> policy.Verdict:
+    """A matched note that says "hold" holds the content, as a watched-phrase hold does."""
+    holding = [note for note, _score in notes if note.hold_on_match]
+    if not holding or verdict.held:
+        return verdict
+    label = verdict.rule or f"Context note “{holding[0].claim}”"
+    return replace(verdict, outcome=policy.Outcome.HOLD, rule=label)
+
+
+def _attach_context_notes(
+    obj, notes, *, shown_on=None, group: SupportGroup | None, member: User
+) -> None:
+    """Attach matched notes under ``shown_on`` (default ``obj``) for every reader, and put
+    ``obj`` in the queue with an automatic misinformation flag so a moderator confirms or
+    detaches them. Inside the caller's transaction."""
+    if not notes:
+        return
+    shown_on = shown_on if shown_on is not None else obj
+    content_type = ContentType.objects.get_for_model(type(shown_on))
+    NoteAttachment.objects.bulk_create(
+        NoteAttachment(note_id=note.id, content_type=content_type, object_id=shown_on.pk,
+                       score=score)
+        for note, score in notes
+    )  # fmt: skip
+    note_scores = [(note.id, score) for note, score in notes]
+    transaction.on_commit(lambda: _send_context_notes_attached(shown_on, note_scores))
+    claims = "; ".join(f"“{note.claim}”" for note, _score in notes)
+    rule = f"Context note attached automatically, to confirm or detach: {claims}"[:500]
+    _open_review_item(
+        obj,
+        group=group,
+        member=member,
+        verdict=policy.Verdict(policy.Outcome.FLAG, rule=rule),
+        reason=FlagReason.MISINFORMATION,
+    )
 
 
 def _hold_fields(verdict: policy.Verdict) -> dict:
@@ -314,6 +431,45 @@ def _check_slow_mode(author: User, group: SupportGroup) -> None:
         raise ratelimit.RateLimited(action="slow_mode", retry_after=math.ceil(wait))
 
 
+def _check_place_slow_mode(author: User, place: Thread | ChatRoom) -> None:
+    """A thread or room its moderators put in slow mode: each member waits between
+    replies or messages there; the group's leaders and moderators are exempt."""
+    if not place.slow_mode_seconds or permissions.can_moderate(
+        author, "slow_mode_place", place.group
+    ):
+        return
+    if isinstance(place, Thread):
+        mine = Post.objects.filter(thread=place, author=author)
+        action = "thread_slow_mode"
+    else:
+        mine = ChatMessage.objects.filter(room=place, author=author)
+        action = "room_slow_mode"
+    last = mine.aggregate(t=Max("created_at"))["t"]
+    if last is None:
+        return
+    wait = place.slow_mode_seconds - (timezone.now() - last).total_seconds()
+    if wait > 0:
+        raise ratelimit.RateLimited(action=action, retry_after=math.ceil(wait))
+
+
+def _check_quiet_hours(author: User, *, post_anyway: bool) -> None:
+    """The member's own quiet hours: refused kindly, with the end time, unless they say
+    "post anyway" for this one post (their rule, not ours; and never a wall at 2 a.m.)."""
+    if post_anyway:
+        return
+    until = quiet_hours.quiet_until(
+        timezone.now(), author.quiet_start, author.quiet_end, author.quiet_timezone
+    )
+    if until is not None:
+        raise ValidationError(
+            {
+                QUIET_HOURS_FIELD: "These are your own quiet hours: you asked Kinship not to "
+                f"post for you until {quiet_hours.describe_end(until)}. If you still want to, "
+                "choose “I know, post anyway”."
+            }
+        )
+
+
 def _render_with_mentions(source: str) -> tuple[str, list[User]]:
     """Render member Markdown; return the HTML and the members it mentions (at most
     MENTIONS_MAX, in order), counting only mentions that render as links."""
@@ -330,7 +486,14 @@ def _render_with_mentions(source: str) -> tuple[str, list[User]]:
 
 
 def _insert_post(
-    *, thread: Thread, author: User, parent: Post | None, source: str, html: str, cw: str
+    *,
+    thread: Thread,
+    author: User,
+    parent: Post | None,
+    source: str,
+    html: str,
+    cw: str,
+    cw_categories: list[str] | None = None,
 ) -> Post:
     now = timezone.now()
     post = Post.objects.create(
@@ -341,6 +504,7 @@ def _insert_post(
         source=source,
         html=html,
         content_warning=cw,
+        cw_categories=cw_categories or [],
         created_at=now,
         path="",
     )
@@ -350,21 +514,34 @@ def _insert_post(
 
 
 def publish_thread(
-    *, author: User, group: SupportGroup, title: str, body: str, content_warning: str = ""
+    *,
+    author: User,
+    group: SupportGroup,
+    title: str,
+    body: str,
+    content_warning: str = "",
+    post_anyway: bool = False,
+    cw_categories: list[str] | None = None,
 ) -> Thread:
     """Start a thread in a group; the author follows it."""
     permissions.check_can_post_in_group(author, group)
+    _check_quiet_hours(author, post_anyway=post_anyway)
     _check_slow_mode(author, group)
-    ratelimit.hit("thread", key=str(author.pk))
+    level = _trust_level(author, group)
+    ratelimit.hit("thread", key=str(author.pk), level=level)
     title = _clean_title(title)
     body = clean_text(body, field="body", label="Your post", max_length=POST_MAX)
     cw = _clean_content_warning(content_warning)
+    categories = content_warnings.clean_categories(cw_categories)
     html, mentioned = _render_with_mentions(body)
     verdict = _screen("thread", body, group=group, recent=_recent_texts(author), title=title)
     title = verdict.title or title
     if verdict.text is not None:
         body = verdict.text
         html, mentioned = _render_with_mentions(body)
+    verdict = _screen_trust(verdict, author=author, group=group, level=level, text=body, html=html)
+    notes = context_notes.matching_notes(title, body)
+    verdict = _hold_for_notes(verdict, notes)
     with transaction.atomic():
         now = timezone.now()
         thread = Thread.objects.create(
@@ -378,10 +555,17 @@ def publish_thread(
             **_hold_fields(verdict),
         )
         post = _insert_post(
-            thread=thread, author=author, parent=None, source=body, html=html, cw=""
+            thread=thread,
+            author=author,
+            parent=None,
+            source=body,
+            html=html,
+            cw="",
+            cw_categories=categories,
         )
         if verdict.needs_review:
             _open_review_item(thread, group=group, member=author, verdict=verdict)
+        _attach_context_notes(thread, notes, shown_on=post, group=group, member=author)
         engagement.subscribe(user=author, thread=thread)
         if not verdict.held:  # mentions of held words would leak them
             engagement.notify_mentions(post=post, mentioned=mentioned)
@@ -397,33 +581,51 @@ def publish_reply(
     body: str,
     parent: Post | None = None,
     content_warning: str = "",
+    post_anyway: bool = False,
+    cw_categories: list[str] | None = None,
 ) -> Post:
     """Reply to a thread's opening post or, nested, to any post in it."""
     permissions.check_can_reply(author, thread)
+    _check_quiet_hours(author, post_anyway=post_anyway)
     if parent is None:
         parent = Post.objects.get(thread=thread, parent__isnull=True)
     elif parent.thread_id != thread.pk:
         raise ValidationError({"parent": "That post is not in this thread."})
     _check_slow_mode(author, thread.group)
-    ratelimit.hit("reply", key=str(author.pk))
+    _check_place_slow_mode(author, thread)
+    level = _trust_level(author, thread.group)
+    ratelimit.hit("reply", key=str(author.pk), level=level)
     body = clean_text(body, field="body", label="Your reply", max_length=POST_MAX)
     cw = _clean_content_warning(content_warning)
+    categories = content_warnings.clean_categories(cw_categories)
     html, mentioned = _render_with_mentions(body)
     verdict = _screen("reply", body, group=thread.group, recent=_recent_texts(author))
     if verdict.text is not None:
         body = verdict.text
         html, mentioned = _render_with_mentions(body)
+    verdict = _screen_trust(
+        verdict, author=author, group=thread.group, level=level, text=body, html=html
+    )
+    notes = context_notes.matching_notes(body)
+    verdict = _hold_for_notes(verdict, notes)
     if parent.depth >= MAX_TREE_DEPTH:
         parent = parent.parent
     with transaction.atomic():
         post = _insert_post(
-            thread=thread, author=author, parent=parent, source=body, html=html, cw=cw
+            thread=thread,
+            author=author,
+            parent=parent,
+            source=body,
+            html=html,
+            cw=cw,
+            cw_categories=categories,
         )
         if verdict.held:
             Post.objects.filter(pk=post.pk).update(**_hold_fields(verdict))
             post.refresh_from_db(fields=["hidden_at", "hidden_pending_review", "hidden_reason"])
         if verdict.needs_review:
             _open_review_item(post, group=thread.group, member=author, verdict=verdict)
+        _attach_context_notes(post, notes, group=thread.group, member=author)
         Post.objects.filter(pk=parent.pk).update(reply_count=F("reply_count") + 1)
         Thread.objects.filter(pk=thread.pk).update(
             reply_count=F("reply_count") + 1,
@@ -445,6 +647,7 @@ def edit_post(
     body: str,
     title: str | None = None,
     content_warning: str | None = None,
+    cw_categories: list[str] | None = None,
 ) -> Post:
     """The author edits a post (and, for an opening post, the thread title).
 
@@ -460,14 +663,27 @@ def edit_post(
     cw = post.content_warning
     if content_warning is not None:
         cw = _clean_content_warning(content_warning)
+    categories = post.cw_categories or []
+    if cw_categories is not None:  # None keeps them; [] clears them
+        categories = content_warnings.clean_categories(cw_categories)
     html, _mentions = _render_with_mentions(body)
     verdict = _screen("edit", body, group=thread.group, title=new_title if post.is_opening else "")
     if verdict.text is not None:
         body = verdict.text
         html, _mentions = _render_with_mentions(body)
+    verdict = _screen_trust(
+        verdict,
+        author=editor,
+        group=thread.group,
+        level=_trust_level(editor, thread.group),
+        text=body,
+        html=html,
+        first_post=False,
+    )
     new_title = verdict.title or new_title
     post.held_for_review = False
-    if body == post.source and new_title == thread.title and cw == post.content_warning:
+    unchanged = cw == post.content_warning and categories == (post.cw_categories or [])
+    if body == post.source and new_title == thread.title and unchanged:
         return post
     with transaction.atomic():
         PostRevision.objects.create(
@@ -478,8 +694,9 @@ def edit_post(
             created_at=post.edited_at or post.created_at,
         )
         post.source, post.html, post.content_warning = body, html, cw
+        post.cw_categories = categories
         post.edited_at = timezone.now()
-        post.save(update_fields=["source", "html", "content_warning", "edited_at"])
+        post.save(update_fields=["source", "html", "content_warning", "cw_categories", "edited_at"])
         if verdict.held and not post.is_hidden:
             for name, value in _hold_fields(verdict).items():
                 setattr(post, name, value)
@@ -615,7 +832,7 @@ CLIENT_ID_MAX = 64
 
 
 def publish_chat_message(
-    *, author: User, room: ChatRoom, body: str, client_id: str
+    *, author: User, room: ChatRoom, body: str, client_id: str, post_anyway: bool = False
 ) -> tuple[ChatMessage, bool]:
     """Post a chat message; returns (message, created).
 
@@ -630,14 +847,22 @@ def publish_chat_message(
         # A resend: moderators heard the first time; the author may have missed the ack.
         _note_crisis(existing, existing.source, alert=False)
         return existing, False
+    _check_quiet_hours(author, post_anyway=post_anyway)
     _check_slow_mode(author, room.group)
-    ratelimit.hit("chat", key=str(author.pk))
+    _check_place_slow_mode(author, room)
+    level = _trust_level(author, room.group)
+    ratelimit.hit("chat", key=str(author.pk), level=level)
     body = clean_text(body, field="body", label="Your message", max_length=CHAT_MAX)
     html, _mentions = _render_with_mentions(body)
     verdict = _screen("chat", body, group=room.group)
     if verdict.text is not None:
         body = verdict.text
         html, _mentions = _render_with_mentions(body)
+    verdict = _screen_trust(
+        verdict, author=author, group=room.group, level=level, text=body, html=html
+    )
+    notes = context_notes.matching_notes(body)
+    verdict = _hold_for_notes(verdict, notes)
     held = {}
     if verdict.held:  # stored, shown to everyone as "hidden while a moderator reviews it"
         held = {
@@ -660,6 +885,7 @@ def publish_chat_message(
             )
             if verdict.needs_review:
                 _open_review_item(message, group=room.group, member=author, verdict=verdict)
+            _attach_context_notes(message, notes, group=room.group, member=author)
             realtime.broadcast_room_change(room=room, kind="message", message=message)
     except IntegrityError:
         # The same client id raced in on another socket: the first one won.
@@ -680,6 +906,15 @@ def edit_chat_message(*, editor: User, message: ChatMessage, body: str) -> ChatM
     if verdict.text is not None:
         body = verdict.text
         html, _mentions = _render_with_mentions(body)
+    verdict = _screen_trust(
+        verdict,
+        author=editor,
+        group=message.room.group,
+        level=_trust_level(editor, message.room.group),
+        text=body,
+        html=html,
+        first_post=False,
+    )
     if body == message.source:
         return message
     with transaction.atomic():

@@ -61,7 +61,7 @@ def message_payload(message: ChatMessage, *, author_handle: str | None = None) -
 
 
 def room_payload(room: ChatRoom) -> dict[str, Any]:
-    return {"name": room.name, "state": room.state}
+    return {"name": room.name, "state": room.state, "slow_mode": room.slow_mode_seconds}
 
 
 def broadcast_on_commit(group: str, event: dict[str, Any]) -> None:

@@ -14,8 +14,8 @@ from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 from django.utils.crypto import constant_time_compare
 
-from moderation import permissions
-from moderation.models import Flag, FlagReason
+from moderation import context_notes, permissions
+from moderation.models import Flag, FlagReason, NoteAttachment
 
 from .models import (
     Block,
@@ -199,7 +199,8 @@ def thread_posts(user, thread: Thread, *, page: int, root: Post | None = None) -
         )
         base_depth = root.depth + 1
     posts = _with_viewer_state(posts.select_related("author").order_by("path"), user)
-    window = window_of(posts, page, POSTS_PER_PAGE)
+    window = window_of(_with_context_note(posts), page, POSTS_PER_PAGE)
+    _resolve_context_notes(window.items)
     for post in window.items:
         post.display_depth = post.depth - base_depth
         post.continues_elsewhere = post.display_depth == VISIBLE_DEPTH - 1 and post.reply_count > 0
@@ -229,7 +230,31 @@ def blocked_handles(user) -> list[str]:
 
 def opening_post(user, thread: Thread) -> Post:
     posts = Post.objects.filter(thread=thread, parent__isnull=True).select_related("author")
-    return _with_viewer_state(posts, user).get()
+    post = _with_context_note(_with_viewer_state(posts, user)).get()
+    _resolve_context_notes([post])
+    return post
+
+
+def _with_context_note(posts: QuerySet[Post]) -> QuerySet[Post]:
+    """The id of a context note shown under each post, in the same query (one a post)."""
+    # By name, not get_for_model: a cold content-type cache would cost the page a query.
+    shown = NoteAttachment.objects.filter(
+        content_type__app_label="forum",
+        content_type__model="post",
+        object_id=OuterRef("pk"),
+        note__is_active=True,  # a retired note must not hide an active one on the same post
+    ).exclude(state=NoteAttachment.State.DETACHED)
+    return posts.annotate(context_note_id=Subquery(shown.order_by("pk").values("note_id")[:1]))
+
+
+def _resolve_context_notes(posts) -> None:
+    """The notes themselves come from the in-memory library: no query. A retired note is
+    no longer shown."""
+    if not any(post.context_note_id for post in posts):
+        return
+    notes = context_notes.library().notes
+    for post in posts:
+        post.context_note = notes.get(post.context_note_id)
 
 
 def pending_join_requests(group: SupportGroup) -> QuerySet[JoinRequest]:

@@ -231,6 +231,15 @@ KINSHIP_RATE_LIMITS = {
     "profile": (10, 60),
     "flag": (20, 3600),
     "appeal": (5, 3600),
+    # Per trust level (moderation.trust): "<action>.<level>" replaces "<action>" for
+    # members at that level; levels without a variant use the plain limit.
+    "thread.0": (2, 600),
+    "reply.0": (5, 60),
+    "chat.0": (5, 10),
+    "thread.1": (3, 600),
+    "thread.3": (10, 600),
+    "reply.3": (20, 60),
+    "chat.3": (15, 10),
 }
 # Flags from this many different members hide content until a moderator reviews it
 # (crisis concerns never hide anything); queue items older than this many minutes
@@ -238,3 +247,21 @@ KINSHIP_RATE_LIMITS = {
 KINSHIP_FLAGS_TO_HIDE = int(os.environ.get("KINSHIP_FLAGS_TO_HIDE", "3"))
 KINSHIP_QUEUE_WAIT_MINUTES = int(os.environ.get("KINSHIP_QUEUE_WAIT_MINUTES", "60"))
 KINSHIP_DUPLICATE_WINDOW_SECONDS = 60
+
+# Trust (moderation.trust). Members earn levels 1 member, 2 regular and 3 trusted from days
+# since joining, posts and messages published, and at most so many removed by moderators;
+# a sanction within KINSHIP_TRUST_SANCTION_DAYS keeps a member at level 1 at most. Links
+# from members below KINSHIP_TRUST_LINK_LEVEL are held for review (allowlisted domains
+# pass); a new member's first KINSHIP_NEW_MEMBER_HOLDS posts and messages wait for
+# approval; KINSHIP_TRUST_MENTIONS caps mentions per post by level. KINSHIP_TRUST_RULES
+# false switches all of it off (the domain blocklist still applies).
+KINSHIP_TRUST_RULES = env_bool("KINSHIP_TRUST_RULES", True)
+KINSHIP_TRUST_LEVELS = {
+    1: {"days": 2, "posts": 3},
+    2: {"days": 30, "posts": 30, "removed": 2},
+    3: {"days": 90, "posts": 100, "removed": 0},
+}
+KINSHIP_TRUST_SANCTION_DAYS = 90
+KINSHIP_TRUST_LINK_LEVEL = int(os.environ.get("KINSHIP_TRUST_LINK_LEVEL", "1"))
+KINSHIP_NEW_MEMBER_HOLDS = int(os.environ.get("KINSHIP_NEW_MEMBER_HOLDS", "2"))
+KINSHIP_TRUST_MENTIONS = {0: 2, 1: 5, 2: 10, 3: 10}

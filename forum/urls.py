@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from .forms import LoginForm
-from .views import accounts, chat, groups, pages, protections, threads
+from .views import accounts, chat, groups, pages, protections, slow_mode, threads
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -46,12 +46,22 @@ urlpatterns = [
     path("g/<slug:slug>/chat/<slug:room_slug>/", chat.room, name="room"),
     path("g/<slug:slug>/chat/<slug:room_slug>/settings/", chat.room_settings, name="room_settings"),
     path("g/<slug:slug>/chat/<slug:room_slug>/mute/", protections.room_mute, name="room_mute"),
+    path(
+        "g/<slug:slug>/chat/<slug:room_slug>/slow-mode/",
+        slow_mode.room_slow_mode,
+        name="room_slow_mode",
+    ),
     # Threads and posts
     path("g/<slug:slug>/new/", threads.thread_new, name="thread_new"),
     path("g/<slug:slug>/t/<int:thread_id>/", threads.thread_detail, name="thread"),
     path("g/<slug:slug>/t/<int:thread_id>/reply/", threads.reply, name="reply"),
     path("g/<slug:slug>/t/<int:thread_id>/follow/", threads.thread_follow, name="thread_follow"),
     path("g/<slug:slug>/t/<int:thread_id>/mute/", protections.thread_mute, name="thread_mute"),
+    path(
+        "g/<slug:slug>/t/<int:thread_id>/slow-mode/",
+        slow_mode.thread_slow_mode,
+        name="thread_slow_mode",
+    ),
     path("g/<slug:slug>/t/<int:thread_id>/p/<int:post_id>/", threads.subthread, name="subthread"),
     path("posts/<int:post_id>/edit/", threads.post_edit, name="post_edit"),
     path("posts/<int:post_id>/remove/", threads.post_remove, name="post_remove"),

@@ -21,7 +21,7 @@ from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 
-from forum import publishing, realtime
+from forum import content_warnings, publishing, realtime
 from forum.models import (
     ChatMessage,
     ChatRoom,
@@ -33,14 +33,17 @@ from forum.models import (
     User,
 )
 
-from . import permissions, policy, ratelimit
+from . import permissions, policy, ratelimit, trust
 from .models import (
     FLAG_WEIGHTS,
     Appeal,
+    ContextNote,
+    DomainRule,
     Flag,
     FlagReason,
     ModerationLogEntry,
     ModeratorNote,
+    NoteAttachment,
     QueueItem,
     Rule,
     Sanction,
@@ -426,17 +429,22 @@ def dismiss_flags(*, actor: User, item: QueueItem, note: str = "") -> QueueItem:
             raise PermissionDenied("Another moderator has already resolved this item.")
         obj = item.target
         target = target_of(obj) if obj is not None else None
+        approving = False
         if target is not None:
             before = target.snapshot()
             if item.hidden_pending_review and target.is_hidden and target.is_hidden_by_review:
                 _unhide(target)
-        item.state, item.resolved_at = QueueItem.State.RESOLVED, timezone.now()
-        item.resolved_by, item.resolution = actor, "Flags dismissed"
-        item.save(update_fields=["state", "resolved_at", "resolved_by", "resolution"])
+                approving = item.held_by_policy  # the write path held it: this approves it
+        if approving:
+            _mark_approved(item, actor=actor)
+        else:
+            item.state, item.resolved_at = QueueItem.State.RESOLVED, timezone.now()
+            item.resolved_by, item.resolution = actor, "Flags dismissed"
+            item.save(update_fields=["state", "resolved_at", "resolved_by", "resolution"])
         if target is not None:
             _log(
                 actor=actor,
-                action=Action.FLAGS_DISMISSED,
+                action=Action.CONTENT_APPROVED if approving else Action.FLAGS_DISMISSED,
                 target=target,
                 reason=note,
                 before=before,
@@ -549,8 +557,13 @@ def edit_content(*, actor: User, post: Post, body: str, note: str) -> Post:
     return post
 
 
-def set_content_warning(*, actor: User, obj, warning: str) -> Target:
-    """Add, change or clear (empty text) a content warning on a post or thread."""
+def set_content_warning(
+    *, actor: User, obj, warning: str, categories: list[str] | None = None
+) -> Target:
+    """Add, change or clear (empty text) a content warning on a post or thread.
+
+    ``categories`` (forum.content_warnings codes) replaces the post's categories, or a
+    thread's opening post's; None leaves them as they are."""
     target = target_of(obj)
     if target.kind not in {"post", "thread"}:
         raise PermissionDenied("Content warnings go on posts and threads.")
@@ -564,24 +577,36 @@ def set_content_warning(*, actor: User, obj, warning: str) -> Target:
         required=False,
         multiline=False,
     )
-    if warning == obj.content_warning:
+    tagged = obj if target.kind == "post" else Post.objects.get(thread=obj, parent__isnull=True)
+    old_codes = list(tagged.cw_categories or [])
+    new_codes = old_codes
+    if categories is not None:
+        new_codes = content_warnings.clean_categories(categories, field="categories")
+    if warning == obj.content_warning and new_codes == old_codes:
         raise ValidationError({"content_warning": "That is already its content warning."})
+    added = content_warnings.labels(code for code in new_codes if code not in old_codes)
+    # What the author is told about: a new (non-empty) text and categories just added.
+    news = [f"“{warning}”"] if warning and warning != obj.content_warning else []
+    news += added
     with transaction.atomic():
-        before = target.snapshot()
+        before = {**target.snapshot(), "cw_categories": old_codes}
         obj.content_warning = warning
         obj.save(update_fields=["content_warning"])
+        if new_codes != old_codes:
+            tagged.cw_categories = new_codes
+            tagged.save(update_fields=["cw_categories"])
         _log(
             actor=actor,
             action=Action.CONTENT_WARNING_SET,
             target=target,
-            reason=warning,
+            reason="; ".join(filter(None, [warning, ", ".join(added)])),
             before=before,
-            after=target.snapshot(),
+            after={**target.snapshot(), "cw_categories": new_codes},
         )
-        if warning:
+        if news:
             _notify(
                 target.author,
-                f"added the content warning “{warning}” to {target.label}.",
+                f"added the content warning {', '.join(news)} to {target.label}.",
                 group=target.group,
             )
     return target
@@ -683,6 +708,61 @@ def move_thread(*, actor: User, thread: Thread, to_group: SupportGroup, reason: 
             target.author, f"moved your thread “{thread.title}” to {to_group.name}.", group=to_group
         )
     return thread
+
+
+# Slow mode on a place: from ten seconds to a day between one member's messages there.
+SLOW_MODE_PLACE_MIN = 10
+SLOW_MODE_PLACE_MAX = 86_400
+
+
+def set_slow_mode(
+    *, actor: User, place: Thread | ChatRoom, seconds: int, reason: str = ""
+) -> Target:
+    """Make every member wait ``seconds`` between replies in a thread or messages in a chat
+    room (0 turns it off); its group's leaders and moderators are exempt. Logged with who
+    set it and when; a room's sockets hear the new pace at once."""
+    if isinstance(place, Thread):
+        target = target_of(place)
+    elif isinstance(place, ChatRoom):
+        target = Target(
+            place,
+            "chat room",
+            place.group,
+            None,
+            f"the chat room {place.group.name} / {place.name}",
+            place.get_absolute_url(),
+        )
+    else:
+        raise TypeError(f"slow mode goes on threads and chat rooms, not {type(place).__name__}")
+    permissions.check_can_moderate(actor, "slow_mode_place", target.group)
+    if seconds != 0 and not SLOW_MODE_PLACE_MIN <= seconds <= SLOW_MODE_PLACE_MAX:
+        raise ValidationError(
+            {
+                "seconds": f"Slow mode is {SLOW_MODE_PLACE_MIN} to {SLOW_MODE_PLACE_MAX:,} "
+                "seconds between messages, or 0 to turn it off."
+            }
+        )
+    if seconds == place.slow_mode_seconds:
+        raise ValidationError({"seconds": "That is already its slow mode."})
+    reason = _reason(reason, required=False)
+    with transaction.atomic():
+        before = {"slow_mode_seconds": place.slow_mode_seconds}
+        place.slow_mode_seconds = seconds
+        place.save(update_fields=["slow_mode_seconds"])
+        _log(
+            actor=actor,
+            action=Action.PLACE_SLOW_MODE_SET if seconds else Action.PLACE_SLOW_MODE_OFF,
+            target=target,
+            reason=reason,
+            before=before,
+            after={"slow_mode_seconds": seconds},
+        )
+        if isinstance(place, ChatRoom):
+            realtime.broadcast_on_commit(
+                realtime.room_group(place.pk),
+                {"type": "chat.event", "frame": {"type": "room", **realtime.room_payload(place)}},
+            )
+    return target
 
 
 def _open_items_about(thread: Thread) -> QuerySet[QueueItem]:
@@ -1130,3 +1210,421 @@ def remove_watched_phrase(*, actor: User, phrase: WatchedPhrase) -> None:
         )
         phrase.delete()
         transaction.on_commit(bump_watched_version)
+
+
+# --- held posts: approval ------------------------------------------------------------------
+
+
+def _mark_approved(item: QueueItem, *, actor: User) -> None:
+    """Resolve a held item as approved, keeping how long its author waited."""
+    now = timezone.now()
+    item.state, item.resolved_at, item.resolved_by = QueueItem.State.RESOLVED, now, actor
+    item.resolution = "Approved"
+    item.approval_seconds = max(0, int((now - item.opened_at).total_seconds()))
+    item.save(
+        update_fields=["state", "resolved_at", "resolved_by", "resolution", "approval_seconds"]
+    )
+
+
+def held_item(obj) -> QueueItem | None:
+    """The open queue item holding ``obj`` for approval, if the write path held it."""
+    return QueueItem.objects.filter(
+        content_type=ContentType.objects.get_for_model(type(obj)),
+        object_id=obj.pk,
+        state=QueueItem.State.OPEN,
+        kind=QueueItem.Kind.FLAGS,
+        held_by_policy=True,
+        hidden_pending_review=True,
+    ).first()
+
+
+def approve_held(*, actor: User, obj) -> QueueItem:
+    """A moderator or a trusted member of the group lets a held post, thread or chat
+    message through. A member's flag on it leaves the decision to moderators."""
+    permissions.check_can_approve_held(actor, obj)
+    target = target_of(obj)
+    is_moderator = permissions.can_moderate(actor, "dismiss_flags", target.group)
+    with transaction.atomic():
+        item = held_item(obj)
+        if item is None or not (target.is_hidden and target.is_hidden_by_review):
+            raise PermissionDenied("This is not waiting for approval.")
+        item = QueueItem.objects.select_for_update().get(pk=item.pk)
+        if not item.is_open:
+            raise PermissionDenied("Someone has already approved or removed this.")
+        if not is_moderator and item.flags.filter(flagger__isnull=False).exists():
+            raise PermissionDenied("A member flagged this: a moderator will decide.")
+        before = target.snapshot()
+        _unhide(target)
+        _mark_approved(item, actor=actor)
+        _log(
+            actor=actor,
+            action=Action.CONTENT_APPROVED,
+            target=target,
+            before=before,
+            after=target.snapshot(),
+        )
+        realtime.broadcast_queue_change(target.group.pk if target.group else None)
+    return item
+
+
+# --- link rules ------------------------------------------------------------------------------
+
+
+def _domain_target(rule: DomainRule) -> Target:
+    label = f"{rule.domain} ({rule.get_kind_display().split(':')[0].lower()})"
+    return Target(rule, "domain", rule.group, None, label, "")
+
+
+def add_domain_rule(
+    *, actor: User, group: SupportGroup | None, domain: str, kind: str
+) -> DomainRule:
+    """Block or allow links to a domain (and its subdomains), in a group or site-wide."""
+    permissions.check_can_moderate(actor, "manage_rules", group)
+    domain = trust.normalise_domain(domain or "")
+    if problem := trust.validate_domain(domain):
+        raise ValidationError({"domain": problem})
+    if kind not in DomainRule.Kind.values:
+        raise ValidationError({"kind": "Choose block or allow."})
+    if DomainRule.objects.filter(group=group, domain=domain).exists():
+        raise ValidationError({"domain": "There is already a rule for this domain here."})
+    with transaction.atomic():
+        rule = DomainRule.objects.create(group=group, domain=domain, kind=kind, created_by=actor)
+        _log(
+            actor=actor,
+            action=Action.DOMAIN_ADDED,
+            target=_domain_target(rule),
+            after={"domain": domain, "kind": kind},
+            target_override=("link rule", rule.pk),
+        )
+    return rule
+
+
+def remove_domain_rule(*, actor: User, rule: DomainRule) -> None:
+    permissions.check_can_moderate(actor, "manage_rules", rule.group)
+    with transaction.atomic():
+        _log(
+            actor=actor,
+            action=Action.DOMAIN_REMOVED,
+            target=_domain_target(rule),
+            before={"domain": rule.domain, "kind": rule.kind},
+            target_override=("link rule", rule.pk),
+        )
+        rule.delete()
+
+
+# --- context notes ---------------------------------------------------------------------------
+
+CLAIM_MAX = ContextNote._meta.get_field("claim").max_length
+PHRASINGS_MAX = 5_000
+CORRECTION_MAX = 5_000
+SOURCES_MAX = 2_000
+
+
+def _note_target(note: ContextNote) -> Target:
+    return Target(note, "context note", None, None, f"“{note.claim}”", "")
+
+
+def _note_snapshot(note: ContextNote) -> dict[str, Any]:
+    return {
+        "claim": note.claim,
+        "phrasings": note.phrasing_list,
+        "correction": note.correction_source,
+        "sources": note.source_list,
+        "hold_on_match": note.hold_on_match,
+        "active": note.is_active,
+    }
+
+
+def save_context_note(
+    *,
+    actor: User,
+    note: ContextNote | None = None,
+    claim: str,
+    phrasings: str = "",
+    correction: str,
+    sources: str = "",
+    hold_on_match: bool = False,
+) -> ContextNote:
+    """Add a note to the library (``note`` None) or edit one. Site moderators keep the
+    library: it is matched against every group's posts. All fields are checked together,
+    so a form shows every problem at once."""
+    permissions.check_can_moderate(actor, "manage_rules", None)
+    errors: dict[str, list[str]] = {}
+
+    def checked(call):
+        try:
+            return call()
+        except ValidationError as error:
+            for field, messages in error.message_dict.items():
+                errors.setdefault(field, []).extend(messages)
+            return ("", "")
+
+    claim_source = checked(
+        lambda: publishing.prepare_text(
+            claim, field="claim", label="The claim", max_length=CLAIM_MAX
+        )
+    )[0]
+    claim_source = " ".join(claim_source.split())  # one plain sentence, as matched and shown
+    phrasings_source = checked(
+        lambda: publishing.prepare_text(
+            phrasings, field="phrasings", label="The other phrasings",
+            max_length=PHRASINGS_MAX, required=False,
+        )
+    )[0]  # fmt: skip
+    correction_source, correction_html = checked(
+        lambda: publishing.prepare_text(
+            correction, field="correction", label="The correction", max_length=CORRECTION_MAX
+        )
+    )
+    sources_text = checked(
+        lambda: (
+            publishing.clean_text(
+                sources, field="sources", label="The sources", max_length=SOURCES_MAX,
+                required=False,
+            ),
+        )
+    )[0]  # fmt: skip
+    duplicate = ContextNote.objects.filter(claim__iexact=claim_source)
+    if note is not None:
+        duplicate = duplicate.exclude(pk=note.pk)
+    if claim_source and duplicate.exists():
+        errors.setdefault("claim", []).append("The library already has a note for this claim.")
+    if errors:
+        raise ValidationError(errors)
+    # One source a line, blank lines dropped: the page shows them as a list.
+    sources_text = "\n".join(line.strip() for line in sources_text.splitlines() if line.strip())
+    phrasings_source = "\n".join(
+        " ".join(line.split()) for line in phrasings_source.splitlines() if line.strip()
+    )
+    with transaction.atomic():
+        if note is None:
+            note = ContextNote(created_by=actor)
+            before, action = None, Action.CONTEXT_NOTE_ADDED
+        else:
+            note = ContextNote.objects.select_for_update().get(pk=note.pk)
+            before, action = _note_snapshot(note), Action.CONTEXT_NOTE_EDITED
+        note.claim, note.phrasings = claim_source, phrasings_source
+        note.correction_source, note.correction_html = correction_source, correction_html
+        note.sources, note.hold_on_match = sources_text, bool(hold_on_match)
+        note.updated_at = timezone.now()
+        note.save()  # its post_save signal recompiles the library in every worker
+        _log(
+            actor=actor,
+            action=action,
+            target=_note_target(note),
+            before=before,
+            after=_note_snapshot(note),
+            target_override=("context note", note.pk),
+        )
+    return note
+
+
+def set_context_note_active(*, actor: User, note: ContextNote, active: bool) -> ContextNote:
+    """Retire a note (no longer matched nor shown under anything) or bring it back. The
+    attachments stay, so bringing a note back shows it again where it was."""
+    permissions.check_can_moderate(actor, "manage_rules", None)
+    with transaction.atomic():
+        note = ContextNote.objects.select_for_update().get(pk=note.pk)
+        if note.is_active == active:
+            state = "in use" if active else "retired"
+            raise ValidationError({"note": f"This note is already {state}."})
+        before = _note_snapshot(note)
+        note.is_active, note.updated_at = active, timezone.now()
+        note.save(update_fields=["is_active", "updated_at"])
+        _log(
+            actor=actor,
+            action=Action.CONTEXT_NOTE_RESTORED if active else Action.CONTEXT_NOTE_RETIRED,
+            target=_note_target(note),
+            before=before,
+            after=_note_snapshot(note),
+            target_override=("context note", note.pk),
+        )
+    return note
+
+
+def retire_context_note(*, actor: User, note: ContextNote) -> ContextNote:
+    return set_context_note_active(actor=actor, note=note, active=False)
+
+
+def restore_context_note(*, actor: User, note: ContextNote) -> ContextNote:
+    return set_context_note_active(actor=actor, note=note, active=True)
+
+
+def note_shown_on(obj):
+    """Where a note on ``obj`` is shown: a thread's notes sit under its opening post."""
+    if isinstance(obj, Thread):
+        return Post.objects.filter(thread=obj, parent__isnull=True).first()
+    return obj
+
+
+def attachments_on(obj) -> QuerySet[NoteAttachment]:
+    """Every attachment (detached ones too) on ``obj``, or on a thread's opening post."""
+    shown_on = note_shown_on(obj)
+    if shown_on is None:
+        return NoteAttachment.objects.none()
+    return NoteAttachment.objects.filter(
+        content_type=ContentType.objects.get_for_model(type(shown_on)), object_id=shown_on.pk
+    ).select_related("note", "attached_by", "decided_by")
+
+
+def _attachment_log(
+    *, actor: User | None, action: str, target: Target, attachment: NoteAttachment, reason=""
+) -> None:
+    note = attachment.note
+    _log(
+        actor=actor,
+        action=action,
+        target=target,
+        reason=reason,
+        after={
+            "note": note.pk,
+            "claim": note.claim,
+            "state": attachment.state,
+            "score": attachment.score,
+        },
+    )
+
+
+def _settle_misinformation_item(target: Target, *, actor: User) -> None:
+    """Once no automatic attachment waits for a decision, an item that only the matcher
+    opened has done its job. Anything else (a member's flag, a hold, crisis words) keeps
+    it open for the moderator to decide as usual."""
+    if attachments_on(target.obj).filter(state=NoteAttachment.State.SUGGESTED).exists():
+        return
+    # A new thread's notes sit under its opening post while the queue holds the thread.
+    targets = [target]
+    if target.kind == "post" and target.obj.parent_id is None:
+        targets.append(target_of(target.obj.thread))
+    for each in targets:
+        items = QueueItem.objects.filter(
+            content_type=each.content_type,
+            object_id=each.obj.pk,
+            state=QueueItem.State.OPEN,
+            kind=QueueItem.Kind.FLAGS,
+            is_urgent=False,
+            hidden_pending_review=False,
+            auto_reason="",
+        )
+        for item in items:
+            others = Flag.objects.filter(item=item).exclude(
+                flagger__isnull=True, reason=FlagReason.MISINFORMATION
+            )
+            if not others.exists():
+                _resolve_items(each, actor=actor, resolution="Context notes reviewed")
+
+
+def attach_note(*, actor: User, note: ContextNote, obj, reason: str = "") -> NoteAttachment:
+    """A moderator puts a note under a post, thread (its opening post) or chat message."""
+    target = target_of(obj)
+    if target.kind == "member":
+        raise ValidationError({"note": "Notes go under posts and chat messages."})
+    permissions.check_can_moderate(actor, "review_queue", target.group)
+    _check_live(target)
+    if not note.is_active:
+        raise ValidationError({"note": "This note is retired: bring it back first."})
+    reason = _reason(reason, required=False)
+    shown_on = note_shown_on(obj)
+    if shown_on is None:
+        raise ValidationError({"note": "There is nothing to show the note under."})
+    now = timezone.now()
+    with transaction.atomic():
+        attachment, created = NoteAttachment.objects.select_for_update().get_or_create(
+            note=note,
+            content_type=ContentType.objects.get_for_model(type(shown_on)),
+            object_id=shown_on.pk,
+            defaults={
+                "state": NoteAttachment.State.CONFIRMED,
+                "attached_by": actor,
+                "decided_by": actor,
+                "decided_at": now,
+            },
+        )
+        if not created:
+            if attachment.is_shown:
+                raise ValidationError({"note": "This note is already shown under it."})
+            attachment.state = NoteAttachment.State.CONFIRMED
+            attachment.attached_by, attachment.attached_at = actor, now
+            attachment.decided_by, attachment.decided_at = actor, now
+            attachment.save()
+        _attachment_log(
+            actor=actor,
+            action=Action.CONTEXT_ATTACHED,
+            target=target,
+            attachment=attachment,
+            reason=reason,
+        )
+    return attachment
+
+
+def _attachment_target(attachment: NoteAttachment) -> Target:
+    obj = attachment.target
+    if obj is None:
+        raise ValidationError({"note": "What the note was under no longer exists."})
+    return target_of(obj)
+
+
+def confirm_attachment(*, actor: User, attachment: NoteAttachment) -> NoteAttachment:
+    """A moderator agrees with the matcher: the note stays, and is no longer waiting."""
+    target = _attachment_target(attachment)
+    permissions.check_can_moderate(actor, "review_queue", target.group)
+    with transaction.atomic():
+        attachment = NoteAttachment.objects.select_for_update().get(pk=attachment.pk)
+        if attachment.state != NoteAttachment.State.SUGGESTED:
+            raise ValidationError({"note": "This note is not waiting for confirmation."})
+        attachment.state = NoteAttachment.State.CONFIRMED
+        attachment.decided_by, attachment.decided_at = actor, timezone.now()
+        attachment.save(update_fields=["state", "decided_by", "decided_at"])
+        _attachment_log(
+            actor=actor, action=Action.CONTEXT_CONFIRMED, target=target, attachment=attachment
+        )
+        _settle_misinformation_item(target, actor=actor)
+    return attachment
+
+
+def detach_note(*, actor: User, attachment: NoteAttachment, reason: str = "") -> NoteAttachment:
+    """Take a note off. The attachment stays as the record, so the matcher never puts it
+    back on the same content."""
+    target = _attachment_target(attachment)
+    permissions.check_can_moderate(actor, "review_queue", target.group)
+    reason = _reason(reason, required=False)
+    with transaction.atomic():
+        attachment = NoteAttachment.objects.select_for_update().get(pk=attachment.pk)
+        if attachment.state == NoteAttachment.State.DETACHED:
+            raise ValidationError({"note": "This note has already been taken off."})
+        attachment.state = NoteAttachment.State.DETACHED
+        attachment.decided_by, attachment.decided_at = actor, timezone.now()
+        attachment.save(update_fields=["state", "decided_by", "decided_at"])
+        _attachment_log(
+            actor=actor,
+            action=Action.CONTEXT_DETACHED,
+            target=target,
+            attachment=attachment,
+            reason=reason,
+        )
+        _settle_misinformation_item(target, actor=actor)
+    return attachment
+
+
+def log_automatic_attachments(*, obj, note_scores: list[tuple[int, float]]) -> None:
+    """The write path attached notes by itself: every attach is logged, with no actor."""
+    target = target_of(obj)
+    attachments = {
+        a.note_id: a
+        for a in attachments_on(obj).filter(note_id__in=[note_id for note_id, _ in note_scores])
+    }
+    with transaction.atomic():
+        for note_id, _score in note_scores:
+            attachment = attachments.get(note_id)
+            if attachment is not None:
+                _attachment_log(
+                    actor=None,
+                    action=Action.CONTEXT_ATTACHED,
+                    target=target,
+                    attachment=attachment,
+                    reason="Matched by the context-note library.",
+                )
+
+
+@receiver(publishing.context_notes_attached)
+def _on_context_notes_attached(sender, *, obj, note_scores, **kwargs) -> None:
+    log_automatic_attachments(obj=obj, note_scores=note_scores)

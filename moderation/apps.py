@@ -7,6 +7,6 @@ class ModerationConfig(AppConfig):
 
     def ready(self) -> None:
         from . import (
-            actions,  # noqa: F401 - answers forum.publishing.crisis_words
+            actions,  # noqa: F401 - answers forum.publishing.crisis_words, context_notes_attached
             navigation,  # noqa: F401 - connects the login receiver
         )

@@ -10,6 +10,7 @@ from datetime import timedelta
 from django import forms
 from django.db.models import Q, QuerySet
 
+from forum import content_warnings
 from forum.models import SupportGroup
 
 from .models import Rule, Sanction
@@ -130,6 +131,13 @@ class EditForm(forms.Form):
 class ContentWarningForm(forms.Form):
     warning = forms.CharField(
         label="Content warning (leave empty to clear it)", required=False, max_length=100
+    )
+    categories = forms.MultipleChoiceField(
+        label="It contains",
+        required=False,
+        choices=content_warnings.CATEGORY_CHOICES,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Members choose to show, collapse or hide each of these.",
     )
 
 

@@ -94,6 +94,10 @@ class QueueItem(models.Model):
     weight = models.PositiveIntegerField(default=0)
     flag_count = models.PositiveIntegerField(default=0)
     hidden_pending_review = models.BooleanField(default=False)
+    # Held by the write path (a watched phrase or a trust rule) until someone approves it;
+    # approval_seconds is how long its author waited, for the queue's median.
+    held_by_policy = models.BooleanField(default=False)
+    approval_seconds = models.PositiveIntegerField(null=True, blank=True)
     opened_at = models.DateTimeField(default=timezone.now)
     last_flag_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
@@ -287,6 +291,18 @@ class ModerationLogEntry(models.Model):
         APPEAL_GRANTED = "appeal_granted", "reversed the action, on appeal by"
         WATCHED_ADDED = "watched_added", "started watching for"
         WATCHED_REMOVED = "watched_removed", "stopped watching for"
+        CONTENT_APPROVED = "content_approved", "approved"
+        DOMAIN_ADDED = "domain_added", "added a link rule for"
+        DOMAIN_REMOVED = "domain_removed", "removed the link rule for"
+        CONTEXT_NOTE_ADDED = "context_note_added", "added the context note"
+        CONTEXT_NOTE_EDITED = "context_note_edited", "edited the context note"
+        CONTEXT_NOTE_RETIRED = "context_note_retired", "retired the context note"
+        CONTEXT_NOTE_RESTORED = "context_note_restored", "brought back the context note"
+        CONTEXT_ATTACHED = "context_attached", "attached a context note to"
+        CONTEXT_CONFIRMED = "context_confirmed", "confirmed the context note on"
+        CONTEXT_DETACHED = "context_detached", "detached a context note from"
+        PLACE_SLOW_MODE_SET = "place_slow_mode_set", "set slow mode on"
+        PLACE_SLOW_MODE_OFF = "place_slow_mode_off", "turned off slow mode on"
 
     # Actions members see in their group's public log; notes and the watched-phrase list
     # (which would teach people what to misspell) stay among moderators.
@@ -294,6 +310,8 @@ class ModerationLogEntry(models.Model):
         Action.NOTE_ADDED,
         Action.WATCHED_ADDED,
         Action.WATCHED_REMOVED,
+        Action.DOMAIN_ADDED,
+        Action.DOMAIN_REMOVED,
     }
 
     actor_id = models.BigIntegerField(null=True, blank=True)
@@ -435,3 +453,145 @@ def _watched_changed(sender, **kwargs) -> None:
 
 post_save.connect(_watched_changed, sender=WatchedPhrase, dispatch_uid="watched_saved")
 post_delete.connect(_watched_changed, sender=WatchedPhrase, dispatch_uid="watched_deleted")
+
+
+class ContextNote(models.Model):
+    """A misinformation claim the library watches for, with a correction written for peers.
+
+    New posts and chat messages are matched against ``claim`` and ``phrasings``
+    (moderation.similarity); a match attaches the note under the content for every reader
+    and queues it for a moderator to confirm, or holds the content when ``hold_on_match``.
+    """
+
+    claim = models.CharField(max_length=300, help_text="The claim, in one plain sentence.")
+    phrasings = models.TextField(
+        blank=True, help_text="Other ways people say it, one per line (matched like the claim)."
+    )
+    correction_source = models.TextField()
+    correction_html = models.TextField()
+    sources = models.TextField(blank=True, help_text="One source a line: a title or a URL.")
+    hold_on_match = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-is_active", "claim", "pk"]
+
+    def __str__(self) -> str:
+        return self.claim
+
+    @property
+    def source_list(self) -> list[str]:
+        return [line.strip() for line in self.sources.splitlines() if line.strip()]
+
+    @property
+    def phrasing_list(self) -> list[str]:
+        return [line.strip() for line in self.phrasings.splitlines() if line.strip()]
+
+
+class NoteAttachment(models.Model):
+    """A context note shown under one post or chat message (generic target).
+
+    ``attached_by`` None: the matcher attached it, and it waits for a moderator to
+    confirm it; a detached attachment stays as the record, and the matcher never
+    re-attaches a note a moderator took off.
+    """
+
+    class State(models.TextChoices):
+        SUGGESTED = "suggested", "Attached automatically, waiting for a moderator"
+        CONFIRMED = "confirmed", "Confirmed by a moderator"
+        DETACHED = "detached", "Detached"
+
+    note = models.ForeignKey(ContextNote, on_delete=models.CASCADE, related_name="attachments")
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
+    object_id = models.PositiveBigIntegerField()
+    target = GenericForeignKey("content_type", "object_id")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.SUGGESTED)
+    score = models.FloatField(null=True, blank=True, help_text="The matcher's score, if automatic.")
+    attached_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    attached_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["attached_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["note", "content_type", "object_id"], name="noteattachment_once"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["content_type", "object_id"], name="noteattachment_target"),
+        ]
+
+    def __str__(self) -> str:
+        return f"note {self.note_id} on {self.content_type_id}:{self.object_id} ({self.state})"
+
+    @property
+    def is_shown(self) -> bool:
+        return self.state != self.State.DETACHED
+
+
+# Like the watched phrases: each worker caches the compiled library under a shared token.
+CONTEXT_VERSION_KEY = "moderation:context-notes-version"
+
+
+def context_notes_version() -> str:
+    token = cache.get(CONTEXT_VERSION_KEY)
+    if token is None:
+        cache.add(CONTEXT_VERSION_KEY, uuid.uuid4().hex, timeout=None)
+        token = cache.get(CONTEXT_VERSION_KEY)
+    return token
+
+
+def bump_context_notes_version() -> None:
+    cache.set(CONTEXT_VERSION_KEY, uuid.uuid4().hex, timeout=None)
+
+
+def _context_notes_changed(sender, **kwargs) -> None:
+    bump_context_notes_version()
+    transaction.on_commit(bump_context_notes_version)
+
+
+post_save.connect(_context_notes_changed, sender=ContextNote, dispatch_uid="context_note_saved")
+post_delete.connect(_context_notes_changed, sender=ContextNote, dispatch_uid="context_note_deleted")
+
+
+class DomainRule(models.Model):
+    """A domain links may (allow) or may not (block) point to, site-wide (no group) or in
+    one group; subdomains are included. An allowed domain passes even for new members."""
+
+    class Kind(models.TextChoices):
+        BLOCK = "block", "Blocked: posts linking to it are refused"
+        ALLOW = "allow", "Allowed: links to it are fine, even from new members"
+
+    group = models.ForeignKey(
+        "forum.SupportGroup",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="domain_rules",
+    )
+    domain = models.CharField(max_length=253)
+    kind = models.CharField(max_length=5, choices=Kind.choices, default=Kind.BLOCK)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["group_id", "kind", "domain"]
+        constraints = [
+            models.UniqueConstraint(fields=["group", "domain"], name="domainrule_once_per_place"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.domain} ({self.get_kind_display()})"

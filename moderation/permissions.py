@@ -7,13 +7,17 @@ the same rules as a table, and tests/moderation/test_permissions.py checks every
 cell of that table against these functions and against the views.
 """
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.http import Http404
 from django.utils import timezone
 
 from forum.models import ChatMessage, ChatRoom, Membership, Post, SupportGroup, Thread, User
 
+from . import trust
 from .models import Sanction
 
 LEADING_ROLES = frozenset({Membership.Role.LEADER, Membership.Role.MODERATOR})
@@ -368,6 +372,7 @@ MODERATION_TABLE: dict[str, frozenset[str]] = {
     "lock_thread": frozenset({LEADER, GROUP_MODERATOR, SITE_MODERATOR}),
     "pin_thread": frozenset({LEADER, GROUP_MODERATOR, SITE_MODERATOR}),
     "set_content_warning": frozenset({LEADER, GROUP_MODERATOR, SITE_MODERATOR}),
+    "slow_mode_place": frozenset({LEADER, GROUP_MODERATOR, SITE_MODERATOR}),
     "edit_content": frozenset({GROUP_MODERATOR, SITE_MODERATOR}),
     "move_thread": frozenset({GROUP_MODERATOR, SITE_MODERATOR}),
     # the queue
@@ -528,3 +533,77 @@ def check_can_moderate_member(actor, member: User, groups: list[SupportGroup]) -
         return
     if not any(moderation_standing(actor, group) for group in groups):
         raise PermissionDenied("Only moderators of this member's groups can see this page.")
+
+
+# --- trust (moderation.trust decides; these gather the facts) ---------------------------------
+
+
+def trust_standing(user, group: SupportGroup | None = None) -> trust.Standing:
+    """The facts a member's trust is earned from: three counting queries."""
+    now = timezone.now()
+    posts = Post.objects.filter(author=user, removed_by_author_at__isnull=True).aggregate(
+        published=Count("pk", filter=Q(hidden_at__isnull=True, thread__hidden_at__isnull=True)),
+        removed=Count(
+            "pk",
+            filter=Q(hidden_at__isnull=False, hidden_pending_review=False)
+            | Q(
+                parent__isnull=True,
+                thread__hidden_at__isnull=False,
+                thread__hidden_pending_review=False,
+            ),
+        ),
+    )
+    messages = ChatMessage.objects.filter(author=user).aggregate(
+        published=Count("pk", filter=Q(removed_at__isnull=True)),
+        removed=Count("pk", filter=Q(removed_by=ChatMessage.RemovedBy.MODERATOR)),
+    )
+    since = now - timedelta(days=settings.KINSHIP_TRUST_SANCTION_DAYS)
+    return trust.Standing(
+        days=(now - user.date_joined).total_seconds() / 86400,
+        published=posts["published"] + messages["published"],
+        removed=posts["removed"] + messages["removed"],
+        recent_sanctions=Sanction.objects.filter(member=user, created_at__gte=since).count(),
+        moderates=moderation_standing(user, group) is not None,
+    )
+
+
+def trust_level(user, group: SupportGroup | None = None) -> trust.Level:
+    """0 new, 1 member, 2 regular, 3 trusted; leaders and moderators are trusted where
+    they lead or moderate. Not memoised: a member earns trust while a socket stays open."""
+    if not user.is_authenticated:
+        return trust.Level.NEW
+    if moderation_standing(user, group) is not None:
+        return trust.Level.TRUSTED
+    return trust.level_of(trust_standing(user, group), settings.KINSHIP_TRUST_LEVELS)
+
+
+def check_can_approve_held(user, obj) -> None:
+    """What the write path held (a new member's first posts, a link, a watched phrase) may
+    be approved by the group's moderators, or by a trusted member of the group who is not
+    its author. 404 where the viewer may not know the group exists."""
+    if not user.is_authenticated:
+        raise PermissionDenied("Log in to approve posts.")
+    if isinstance(obj, ChatMessage):
+        check_can_read_room(user, obj.room)
+        group = obj.room.group
+    else:
+        # The group, not the thread: a held thread is hidden from the very members who
+        # may approve it.
+        group = (obj if isinstance(obj, Thread) else obj.thread).group
+        check_can_view_group(user, group)
+    if obj.author_id == user.pk:
+        raise PermissionDenied("Someone else approves your own posts.")
+    if can_moderate(user, "dismiss_flags", group):
+        return
+    if membership_role(user, group) is None or barred_by(user, group) is not None:
+        raise PermissionDenied("Only this group's members and moderators approve its posts.")
+    if trust_level(user, group) < trust.Level.TRUSTED:
+        raise PermissionDenied("Trusted members and moderators approve held posts.")
+
+
+def can_approve_held(user, obj) -> bool:
+    try:
+        check_can_approve_held(user, obj)
+    except (PermissionDenied, Http404):
+        return False
+    return True

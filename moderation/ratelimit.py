@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 
+# Slow mode its moderators set on a place (forum.publishing._check_place_slow_mode).
+PLACE_SLOW_MODE = {"thread_slow_mode": "This thread", "room_slow_mode": "This room"}
+
 
 @dataclass
 class RateLimited(Exception):
@@ -25,6 +28,11 @@ class RateLimited(Exception):
                 "A moderator has put you in slow mode in this group. "
                 f"You can post again in {self.message_wait}."
             )
+        if self.action in PLACE_SLOW_MODE:
+            return (
+                f"{PLACE_SLOW_MODE[self.action]} is in slow mode. "
+                f"You can write here again in {self.message_wait}."
+            )
         return f"That is faster than Kinship allows. Please wait {self.message_wait}."
 
     @property
@@ -35,13 +43,21 @@ class RateLimited(Exception):
         return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
-def limit_for(action: str) -> tuple[int, int]:
-    return settings.KINSHIP_RATE_LIMITS[action]
+def limit_for(action: str, level: int | None = None) -> tuple[int, int]:
+    """(count, seconds) for ``action``; a member's trust level may have its own variant
+    ("chat.0" for new members), otherwise the plain limit applies."""
+    limits = settings.KINSHIP_RATE_LIMITS
+    if level is not None and f"{action}.{level}" in limits:
+        return limits[f"{action}.{level}"]
+    return limits[action]
 
 
-def hit(action: str, *, key: str, now: float | None = None) -> None:
-    """Count one ``action`` by ``key``; raise RateLimited if it is over the limit."""
-    count_allowed, window = limit_for(action)
+def hit(action: str, *, key: str, now: float | None = None, level: int | None = None) -> None:
+    """Count one ``action`` by ``key``; raise RateLimited if it is over the limit.
+
+    The counter is the action's, whatever the level: a member who earns a level in the
+    middle of a window keeps what they have used, against the new allowance."""
+    count_allowed, window = limit_for(action, level)
     now = time.time() if now is None else now
     window_start = int(now // window) * window
     cache_key = f"rl:{action}:{key}:{window_start}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import members, review, rules, watched
+from .views import links, members, notes, review, rules, watched
 
 app_name = "moderation"
 
@@ -24,4 +24,14 @@ urlpatterns = [
     path("watched/", watched.site_watched, name="site_watched"),
     path("g/<slug:slug>/watched/", watched.group_watched, name="group_watched"),
     path("watched/<int:phrase_id>/remove/", watched.remove_watched, name="remove_watched"),
+    # link rules and the approval of held posts (views/links.py)
+    path("links/", links.site_links, name="site_links"),
+    path("g/<slug:slug>/links/", links.group_links, name="group_links"),
+    path("links/<int:rule_id>/remove/", links.remove_link, name="remove_link"),
+    path("approve/<str:kind>/<int:pk>/", links.approve, name="approve"),
+    # context notes: the misinformation library (views/notes.py)
+    path("notes/", notes.library, name="notes"),
+    path("notes/<int:note_id>/edit/", notes.edit_note, name="note_edit"),
+    path("notes/<int:note_id>/retire/", notes.retire_note, name="note_retire"),
+    path("notes/<int:note_id>/restore/", notes.restore_note, name="note_restore"),
 ]

@@ -16,6 +16,13 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _trust_rules_off(settings):
+    # Test members are minutes old, so trust rules would hold their every first post;
+    # tests/moderation/test_trust.py switches them on (the domain blocklist always applies).
+    settings.KINSHIP_TRUST_RULES = False
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
     # Rate-limit counters live in the cache; each test starts with none.
     cache.clear()

@@ -68,6 +68,14 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False, help_text="May log in to the Django admin.")
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    # Quiet hours the member sets for themself: no posting from start to end (wrapping past
+    # midnight when end < start) in their own time zone; both None is off.
+    quiet_start = models.TimeField(null=True, blank=True)
+    quiet_end = models.TimeField(null=True, blank=True)
+    quiet_timezone = models.CharField(max_length=64, blank=True)
+    # Content-warning category code -> "show" | "collapse" | "hide", only what the member
+    # chose; forum.content_warnings fills in the defaults.
+    cw_preferences = models.JSONField(default=dict, blank=True)
 
     objects = UserManager()
 

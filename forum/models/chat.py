@@ -25,6 +25,8 @@ class ChatRoom(models.Model):
     slug = models.SlugField(max_length=60)
     state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
     is_default = models.BooleanField(default=False)
+    # Members wait this long between messages here; 0 is off (moderation.actions.set_slow_mode).
+    slow_mode_seconds = models.PositiveIntegerField(default=0)
     last_seq = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -33,6 +33,9 @@ class Thread(models.Model):
     content_warning = models.CharField(max_length=100, blank=True)
     is_locked = models.BooleanField(default=False)
     is_pinned = models.BooleanField(default=False)
+    # Set by its group's leaders and moderators (moderation.actions.set_slow_mode, logged):
+    # members wait this long between replies here; 0 is off.
+    slow_mode_seconds = models.PositiveIntegerField(default=0)
     # Set by moderation: hidden for everyone but its author (who sees why) and moderators.
     hidden_at = models.DateTimeField(null=True, blank=True)
     hidden_pending_review = models.BooleanField(default=False)
@@ -79,6 +82,8 @@ class Post(models.Model):
     source = models.TextField()
     html = models.TextField()
     content_warning = models.CharField(max_length=100, blank=True)
+    # Codes from forum.content_warnings.CATEGORIES, chosen by the author or a moderator.
+    cw_categories = models.JSONField(default=list, blank=True)
     reply_count = models.PositiveIntegerField(default=0)
     support_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)

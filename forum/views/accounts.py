@@ -8,8 +8,14 @@ from django.views.decorators.http import require_POST
 
 from moderation import permissions
 
-from .. import accounts, engagement, publishing, selectors
-from ..forms import EmailForm, ProfileForm, SignupForm
+from .. import accounts, content_warnings, engagement, publishing, quiet_hours, selectors
+from ..forms import (
+    ContentWarningSettingsForm,
+    EmailForm,
+    ProfileForm,
+    QuietHoursForm,
+    SignupForm,
+)
 from ._util import posted, submit
 
 
@@ -67,8 +73,47 @@ def settings_page(request):
         "recovery_date": user.recovery_date,
         "recovery_date_visibility": user.recovery_date_visibility,
     }
-    form = ProfileForm(posted(request), initial=initial)
-    if request.method == "POST" and form.is_valid():
+    # Two forms post here; a hidden "section" says which (quiet hours or the profile).
+    quiet_posted = request.method == "POST" and request.POST.get("section") == "quiet"
+    quiet_form = QuietHoursForm(
+        request.POST if quiet_posted else None,
+        initial={
+            "quiet_start": user.quiet_start,
+            "quiet_end": user.quiet_end,
+            "quiet_timezone": user.quiet_timezone or "UTC",
+        },
+    )
+    if quiet_posted and quiet_form.is_valid():
+        data = quiet_form.cleaned_data
+        saved = submit(
+            quiet_form,
+            lambda: accounts.set_quiet_hours(
+                user=user,
+                start=data["quiet_start"],
+                end=data["quiet_end"],
+                timezone=data["quiet_timezone"].strip(),
+            ),
+        )
+        if saved is not None:
+            messages.success(request, "Your quiet hours are saved.")
+            return redirect("settings")
+    # Content-warning categories: show, collapse or hide each (forum.content_warnings).
+    cw_posted = request.method == "POST" and request.POST.get("section") == "content_warnings"
+    cw_form = ContentWarningSettingsForm(
+        request.POST if cw_posted else None,
+        initial={f"cw_{code}": mode for code, mode in content_warnings.preferences(user).items()},
+    )
+    if cw_posted and cw_form.is_valid():
+        saved = submit(
+            cw_form,
+            lambda: content_warnings.set_preferences(user=user, choices=cw_form.choices()),
+        )
+        if saved is not None:
+            messages.success(request, "Your content-warning choices are saved.")
+            return redirect("settings")
+    other_section = quiet_posted or cw_posted
+    form = ProfileForm(None if other_section else posted(request), initial=initial)
+    if request.method == "POST" and not other_section and form.is_valid():
         saved = submit(
             form,
             lambda: publishing.update_profile(
@@ -81,7 +126,16 @@ def settings_page(request):
         if saved is not None:
             messages.success(request, "Your profile is saved.")
             return redirect("settings")
-    context = {"form": form, "email_form": EmailForm(), "blocked": selectors.blocked_by(user)}
+    context = {
+        "form": form,
+        "email_form": EmailForm(),
+        "blocked": selectors.blocked_by(user),
+        "quiet_form": quiet_form,
+        "cw_form": cw_form,
+        "cw_new_member": content_warnings.is_new_member(user),
+        "cw_new_member_days": content_warnings.NEW_MEMBER_DAYS,
+        "timezones": quiet_hours.timezone_names(),
+    }
     return render(request, "forum/settings.html", context)
 
 

@@ -11,6 +11,7 @@ from moderation import permissions
 from .. import publishing, selectors
 from ..forms import RoomForm
 from ._util import posted, submit
+from .slow_mode import SLOW_MODE_CHOICES
 
 
 @login_required
@@ -48,6 +49,8 @@ def room(request, slug: str, room_slug: str):
         "write_refusal": write_refusal,
         "can_moderate": permissions.can_lead_group(request.user, room.group),
         "can_manage": permissions.can_manage_rooms(request.user, room.group),
+        "can_slow_mode": permissions.can_moderate(request.user, "slow_mode_place", room.group),
+        "slow_mode_choices": SLOW_MODE_CHOICES,
         "rooms": rooms,
         "muted": any(r.pk == room.pk and r.viewer_muted for r in rooms),
         "blocked_handles": selectors.blocked_handles(request.user),

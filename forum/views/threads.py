@@ -4,15 +4,18 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_POST
 
-from moderation import permissions
+from moderation import permissions, trust
 
 from .. import engagement, publishing, selectors
 from ..forms import EditPostForm, ReplyForm, ThreadForm
 from ..models import Post
 from ..models.threads import PATH_STEP
+from ..quiet_hours import has_quiet_hours
 from ._util import page_number, posted, submit
+from .slow_mode import SLOW_MODE_CHOICES
 
 # The session remembers, for one page view, that the author of new words that suggest
 # risk (moderation.crisis) should see crisis resources on the thread they land on.
@@ -49,7 +52,7 @@ def _support_resources(request, thread) -> list | None:
 def thread_new(request, slug: str):
     group = selectors.get_group_for(request.user, slug)
     permissions.check_can_post_in_group(request.user, group)
-    form = ThreadForm(posted(request))
+    form = ThreadForm(posted(request), quiet_hours_set=has_quiet_hours(request.user))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         thread = submit(
@@ -60,6 +63,8 @@ def thread_new(request, slug: str):
                 title=data["title"],
                 body=data["body"],
                 content_warning=data["content_warning"],
+                cw_categories=data["cw_categories"],
+                post_anyway=data.get(publishing.QUIET_HOURS_FIELD, False),
             ),
         )
         if thread is not None:
@@ -81,8 +86,14 @@ def _thread_context(request, thread, *, root: Post | None = None) -> dict:
         "can_post": permissions.can_post_in_group(user, thread.group),
         "can_lead": permissions.can_lead_group(user, thread.group),
         "can_hide": permissions.can_moderate(user, "hide_content", thread.group),
+        "can_slow_mode": permissions.can_moderate(user, "slow_mode_place", thread.group),
+        # Trusted members approve held posts (moderation.trust); asked only if one shows.
+        "may_approve": SimpleLazyObject(
+            lambda: permissions.trust_level(user, thread.group) >= trust.Level.TRUSTED
+        ),
+        "slow_mode_choices": SLOW_MODE_CHOICES,
         "follows": getattr(thread, "viewer_follows", False),
-        "reply_form": ReplyForm(),
+        "reply_form": ReplyForm(quiet_hours_set=has_quiet_hours(user)),
         "support_resources": _support_resources(request, thread),
     }
 
@@ -106,7 +117,11 @@ def reply(request, slug: str, thread_id: int):
     """POST a reply. GET (or a refused POST) shows the reply form on its own page."""
     thread = selectors.get_thread_for(request.user, slug=slug, thread_id=thread_id)
     permissions.check_can_reply(request.user, thread)
-    form = ReplyForm(posted(request), initial={"parent": request.GET.get("parent")})
+    form = ReplyForm(
+        posted(request),
+        initial={"parent": request.GET.get("parent")},
+        quiet_hours_set=has_quiet_hours(request.user),
+    )
     parent = None
     parent_id = request.POST.get("parent") or request.GET.get("parent")
     if parent_id:
@@ -124,6 +139,8 @@ def reply(request, slug: str, thread_id: int):
                 parent=parent,
                 body=data["body"],
                 content_warning=data["content_warning"],
+                cw_categories=data["cw_categories"],
+                post_anyway=data.get(publishing.QUIET_HOURS_FIELD, False),
             ),
         )
         if post is not None:
@@ -151,7 +168,12 @@ def post_edit(request, post_id: int):
     post = selectors.get_post_for(request.user, post_id)
     permissions.check_can_edit_post(request.user, post)
     thread = post.thread
-    initial = {"title": thread.title, "body": post.source, "content_warning": post.content_warning}
+    initial = {
+        "title": thread.title,
+        "body": post.source,
+        "content_warning": post.content_warning,
+        "cw_categories": post.cw_categories,
+    }
     form = EditPostForm(posted(request), initial=initial, is_opening=post.is_opening)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -163,6 +185,7 @@ def post_edit(request, post_id: int):
                 body=data["body"],
                 title=data.get("title"),
                 content_warning=data["content_warning"],
+                cw_categories=data["cw_categories"],
             ),
         )
         if saved is not None:

@@ -8,6 +8,8 @@ reviews flags, notes or sanctions about themselves.
 """
 
 from collections import defaultdict
+from datetime import timedelta
+from statistics import median
 from typing import Any
 
 from django.conf import settings
@@ -15,9 +17,10 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
-from forum.models import SupportGroup, Thread, User
+from forum.models import Post, SupportGroup, Thread, User
 from forum.views._util import page_number, posted, submit
 
 from .. import actions, permissions, selectors
@@ -34,6 +37,7 @@ from ..forms import (
     SanctionForm,
 )
 from ..models import Flag, QueueItem, Sanction
+from .notes import ItemNotes
 
 LADDER = [
     Sanction.Kind.WARNING,
@@ -82,6 +86,26 @@ def _query_without_page(request) -> str:
 
 # --- the queue -------------------------------------------------------------------------------
 
+APPROVAL_DAYS = 30
+
+
+def _approval_median(ids: list[int] | None) -> str:
+    """How long held posts waited for approval (the median, last APPROVAL_DAYS days), in
+    words; "" when nothing was approved."""
+    since = timezone.now() - timedelta(days=APPROVAL_DAYS)
+    items = QueueItem.objects.filter(approval_seconds__isnull=False, resolved_at__gte=since)
+    if ids is not None:
+        items = items.filter(group_id__in=ids)
+    waits = list(items.order_by("-resolved_at").values_list("approval_seconds", flat=True)[:1000])
+    if not waits:
+        return ""
+    seconds = int(median(waits))
+    if seconds < 120:
+        return f"{seconds} second{pluralize(seconds)}"
+    if seconds < 7200:
+        return f"{seconds // 60} minutes"
+    return f"{seconds // 3600} hours"
+
 
 @login_required
 def queue(request):
@@ -100,6 +124,7 @@ def queue(request):
         "query": _query_without_page(request),
         "site_wide": ids is None,
         "wait_label": _wait_label(settings.KINSHIP_QUEUE_WAIT_MINUTES),
+        "approval_median": _approval_median(ids),
     }
     # The live queue (static/js/queue.js) fetches only the list, for the page it shows.
     fragment = request.GET.get("fragment") == "1" or (
@@ -157,8 +182,16 @@ def _item_forms(request, item: QueueItem, target: actions.Target | None) -> dict
     if target.kind == "post" and can["edit_content"]:
         forms["edit"] = bound("edit", EditForm, initial={"body": target.obj.source})
     if target.kind in {"post", "thread"} and can["set_content_warning"]:
+        opening = target.obj
+        if target.kind == "thread":  # a thread's categories are on its opening post
+            opening = Post.objects.filter(thread=target.obj, parent__isnull=True).first()
         forms["warning"] = bound(
-            "warning", ContentWarningForm, initial={"warning": target.obj.content_warning}
+            "warning",
+            ContentWarningForm,
+            initial={
+                "warning": target.obj.content_warning,
+                "categories": opening.cw_categories if opening else [],
+            },
         )
     # A thread, or a post's thread: the table's thread rights are those of the same group.
     thread = _thread_of(target)
@@ -190,7 +223,7 @@ def _run_item_action(request, item: QueueItem, target, name: str, form) -> Any:
             actor=user, post=obj, body=data["body"], note=data["note"]
         ),
         "warning": lambda: actions.set_content_warning(
-            actor=user, obj=obj, warning=data["warning"]
+            actor=user, obj=obj, warning=data["warning"], categories=data["categories"]
         ),
         "lock": lambda: actions.lock_thread(actor=user, thread=thread, reason=data["reason"]),
         "unlock": lambda: actions.lock_thread(
@@ -234,6 +267,7 @@ def item_detail(request, item_id: int):
     forms = _item_forms(request, item, target)
     can_note = member is not None and permissions.can_moderate(user, "moderator_notes", item.group)
     note_form = NoteForm(_sent_by(request, "note"), prefix="note")
+    context_notes = ItemNotes(request, target) if item.kind == QueueItem.Kind.FLAGS else None
     status, refusal = 200, ""
     if request.method == "POST":
         name = request.POST.get("action", "")
@@ -249,6 +283,10 @@ def item_detail(request, item_id: int):
                     ),
                 ):
                     messages.success(request, "Note added.")
+                    return redirect("moderation:item", item_id=item.pk)
+            elif context_notes is not None and context_notes.handles(name):
+                if done := context_notes.run(name):
+                    messages.success(request, done)
                     return redirect("moderation:item", item_id=item.pk)
             elif name in forms:
                 form = forms[name]
@@ -268,6 +306,7 @@ def item_detail(request, item_id: int):
         "distressing": selectors.is_distressing(flags, target),
         "forms": forms,
         "note_form": note_form if can_note else None,
+        "context_notes": context_notes if context_notes and context_notes.enabled else None,
         "member": member,
         "history": selectors.member_history(user, member, item=item),
         "can_ban": member is not None and permissions.can_moderate(user, Sanction.Kind.BAN, None),

@@ -1635,6 +1635,7 @@
     }
 
     function onRoom(frame) {
+      if (typeof frame.slow_mode === "number") { showSlowMode(frame.slow_mode); }
       if (typeof frame.name === "string" && frame.name) {
         var names = root.querySelectorAll(".chat-room-name");
         for (var i = 0; i < names.length; i++) { names[i].textContent = frame.name; }
@@ -1655,6 +1656,18 @@
           }
         }
       }
+    }
+
+    /** Slow mode set on this room by its leaders or moderators (docs/chat-protocol.md). */
+    function showSlowMode(seconds) {
+      var note = root.querySelector("#chat-slow-note");
+      if (!note) { return; }
+      var text = seconds > 0 ? "Slow mode: one message every " + seconds + " seconds." : "";
+      if (note.textContent === text || (!text && note.hidden)) { return; }
+      note.textContent = text;
+      note.hidden = !text;
+      if (text || note.dataset.announced) { announce(text || "Slow mode is off."); }
+      note.dataset.announced = "1";
     }
 
     function onError(frame) {

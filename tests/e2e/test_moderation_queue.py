@@ -46,6 +46,9 @@ def server(chromium, tmp_path_factory):
         DJANGO_SETTINGS_MODULE="forum.settings",
         DATABASE_URL=f"sqlite:///{db}",
         DJANGO_LOG_LEVEL="WARNING",
+        # The members here are minutes old: without this their first messages would wait
+        # for approval (tests/moderation/test_trust.py covers that).
+        KINSHIP_TRUST_RULES="false",
     )
     live = Server(env, tmp_path_factory.mktemp("uvicorn") / "uvicorn.log")
     live.manage("migrate", "--noinput", "-v0")

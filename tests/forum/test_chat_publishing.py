@@ -198,8 +198,8 @@ def test_a_client_id_that_races_in_twice_stores_one_message(circle, monkeypatch)
     real_hit = ratelimit.hit
     twins: list[ChatMessage] = []
 
-    def hit_while_a_twin_commits(action, *, key, now=None):
-        real_hit(action, key=key, now=now)
+    def hit_while_a_twin_commits(action, *, key, now=None, level=None):
+        real_hit(action, key=key, now=now, level=level)
         if not twins:  # the other socket wins the race, right after our check
             twins.append(None)
             twins[0] = send(room, river, "Resent", client_id="same-uuid")
@@ -274,7 +274,9 @@ def test_broadcasts_wait_for_the_commit(circle, layer, django_capture_on_commit_
         "room",
     ]
     assert [f["message"]["version"] for f in layer.frames()[:3]] == [1, 2, 3]
-    assert layer.frames("room") == [{"type": "room", "name": "Lounge", "state": "open"}]
+    assert layer.frames("room") == [
+        {"type": "room", "name": "Lounge", "state": "open", "slow_mode": 0}
+    ]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -484,14 +484,16 @@ def test_the_room_frame_comes_on_connect_and_when_a_leader_changes_the_room(chat
         await member.expect("history", skip=())
         # Right after the first history: the room as it is now.
         assert await member.expect("room", skip=()) == {
-            "type": "room", "name": "General", "state": "open",
+            "type": "room", "name": "General", "state": "open", "slow_mode": 0,
         }  # fmt: skip
         await db(
             publishing.save_room, actor=chat.sage, group=chat.group, room=chat.room,
             name="Quiet hours", state=ChatRoom.State.READ_ONLY,
         )  # fmt: skip
         frame = await member.expect("room")
-        assert frame == {"type": "room", "name": "Quiet hours", "state": "read_only"}
+        assert frame == {
+            "type": "room", "name": "Quiet hours", "state": "read_only", "slow_mode": 0,
+        }  # fmt: skip
         await member.send({"type": "send", "client_id": "m", "body": "Still open?"})
         assert (await member.expect("error"))["code"] == "forbidden"
         await member.disconnect()

@@ -136,6 +136,9 @@ PAGES: dict[str, Page] = {
     ),
     "`thread_follow` (GET)": Page("thread_follow", _thread("thread_follow")),
     "`thread_mute` (POST)": Page("thread_mute", _thread("thread_mute"), "post", {"mute": "1"}),
+    "`thread_slow_mode` (POST)": Page(
+        "thread_slow_mode", _thread("thread_slow_mode"), "post", {"seconds": "60"}
+    ),
     "`post_edit` (someone else's post)": Page("post_edit", _others_post("post_edit")),
     "`post_edit` (own post)": Page(
         "post_edit",
@@ -166,6 +169,9 @@ PAGES: dict[str, Page] = {
     "`rooms`": Page("rooms", _slug("rooms")),
     "`room`": Page("room", _room("room")),
     "`room_mute` (POST)": Page("room_mute", _room("room_mute"), "post", {"mute": "1"}),
+    "`room_slow_mode` (POST)": Page(
+        "room_slow_mode", _room("room_slow_mode"), "post", {"seconds": "60"}
+    ),
     "`room_new`": Page("room_new", _slug("room_new")),
     "`room_new` (POST)": Page(
         "room_new", _slug("room_new"), "post", {"name": "Evening check-in", "state": "open"}

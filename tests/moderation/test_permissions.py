@@ -408,6 +408,10 @@ def _call_lock(world, column):
     actions.lock_thread(actor=world.actor, thread=world.fresh_thread(), reason="Cooling off.")
 
 
+def _call_slow_mode_place(world, column):
+    actions.set_slow_mode(actor=world.actor, place=world.fresh_thread(), seconds=60)
+
+
 def _call_pin(world, column):
     actions.pin_thread(actor=world.actor, thread=world.fresh_thread())
 
@@ -499,6 +503,7 @@ MODERATION_CALLS = {
     "lock_thread": _call_lock,
     "pin_thread": _call_pin,
     "set_content_warning": _call_warning,
+    "slow_mode_place": _call_slow_mode_place,
     "edit_content": _call_edit,
     "move_thread": _call_move,
     "review_queue": _call_check("review_queue"),

@@ -1,0 +1,129 @@
+"""Context notes through the write path (posts, threads, chat) and on the thread page."""
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+
+from forum import publishing
+from forum.models import ChatMessage, ChatRoom, Post
+from moderation.models import ContextNote, Flag, FlagReason, NoteAttachment, QueueItem
+from tests.conftest import join
+from tests.forum.test_page_queries import THREAD_PAGE_MAX_QUERIES, count_queries
+
+
+@pytest.fixture
+def note(db):
+    return ContextNote.objects.create(
+        claim="It is safe to stop taking benzodiazepines abruptly at home.",
+        phrasings="You can quit benzos cold turkey without any medical help.",
+        correction_source="Stopping suddenly can cause seizures: taper with a doctor.",
+        correction_html="<p>Stopping suddenly can cause seizures: taper with a doctor.</p>",
+        sources="https://www.nhs.uk/medicines/diazepam/",
+    )
+
+
+@pytest.fixture
+def thread(public_group, member, settings):
+    settings.KINSHIP_DUPLICATE_WINDOW_SECONDS = 0
+    join(member, public_group)
+    return publishing.publish_thread(author=member, group=public_group, title="Week 2", body="hi")
+
+
+def attachments_on(obj):
+    ct = ContentType.objects.get_for_model(type(obj))
+    return NoteAttachment.objects.filter(content_type=ct, object_id=obj.pk)
+
+
+@pytest.mark.django_db
+def test_a_reworded_claim_in_a_reply_attaches_the_note_and_queues_it(note, thread, member):
+    post = publishing.publish_reply(
+        author=member, thread=thread, body="Honestly just quit your xanax overnight, it's fine."
+    )
+    attachment = attachments_on(post).get()
+    assert attachment.note == note and attachment.attached_by is None
+    assert attachment.state == NoteAttachment.State.SUGGESTED
+    item = QueueItem.objects.get(object_id=post.pk, content_type__model="post")
+    flag = Flag.objects.get(item=item)
+    assert flag.flagger is None and flag.reason == FlagReason.MISINFORMATION
+    assert not post.is_hidden  # the note does not say hold
+
+
+@pytest.mark.django_db
+def test_unrelated_text_and_retired_notes_attach_nothing(note, thread, member):
+    post = publishing.publish_reply(author=member, thread=thread, body="90 days today!")
+    assert not attachments_on(post).exists()
+    note.is_active = False
+    note.save()
+    post = publishing.publish_reply(
+        author=member, thread=thread, body="quit benzos cold turkey at home, totally safe"
+    )
+    assert not attachments_on(post).exists()
+
+
+@pytest.mark.django_db
+def test_a_note_that_holds_holds_the_content(note, thread, member):
+    note.hold_on_match = True
+    note.save()
+    post = publishing.publish_reply(
+        author=member, thread=thread, body="quit benzos cold turkey at home, totally safe"
+    )
+    post.refresh_from_db()
+    assert post.hidden_pending_review and post.held_for_review
+    assert attachments_on(post).exists()
+
+
+@pytest.mark.django_db
+def test_a_new_thread_shows_the_note_under_its_opening_post(note, public_group, member, client):
+    join(member, public_group)
+    thread = publishing.publish_thread(
+        author=member, group=public_group, title="Benzos", body="Stopping xanax abruptly is safe."
+    )
+    opening = Post.objects.get(thread=thread, parent__isnull=True)
+    assert attachments_on(opening).exists()
+    assert QueueItem.objects.filter(object_id=thread.pk, content_type__model="thread").exists()
+    page = client.get(thread.get_absolute_url()).content.decode()
+    assert "Context from the moderators" in page and "taper with a doctor" in page
+    assert "https://www.nhs.uk/medicines/diazepam/" in page
+
+
+@pytest.mark.django_db
+def test_a_detached_note_is_no_longer_shown(note, public_group, member, client):
+    join(member, public_group)
+    thread = publishing.publish_thread(
+        author=member, group=public_group, title="Benzos", body="Stopping xanax abruptly is safe."
+    )
+    opening = Post.objects.get(thread=thread, parent__isnull=True)
+    attachments_on(opening).update(state=NoteAttachment.State.DETACHED)
+    assert (
+        "Context from the moderators" not in client.get(thread.get_absolute_url()).content.decode()
+    )
+
+
+@pytest.mark.django_db
+def test_thread_page_keeps_its_query_budget_with_notes(note, thread, member, client):
+    for i in range(5):
+        publishing.publish_reply(
+            author=member, thread=thread, body=f"quit benzos cold turkey at home, safe ({i})"
+        )
+    client.force_login(member)
+    client.get("/")
+    assert count_queries(client, thread.get_absolute_url()) <= THREAD_PAGE_MAX_QUERIES
+
+
+@pytest.mark.django_db
+def test_chat_messages_get_notes_like_posts(note, public_group, member, settings):
+    settings.KINSHIP_RATE_LIMITS = {**settings.KINSHIP_RATE_LIMITS, "chat": (1000, 60)}
+    join(member, public_group)
+    room = ChatRoom.objects.create(group=public_group, name="Chat", slug="chat")
+    message, _ = publishing.publish_chat_message(
+        author=member, room=room, body="you can come off valium overnight, it's fine", client_id="a"
+    )
+    assert attachments_on(message).get().note == note
+    assert QueueItem.objects.filter(
+        object_id=message.pk, content_type__model="chatmessage"
+    ).exists()
+    note.hold_on_match = True
+    note.save()
+    held, _ = publishing.publish_chat_message(
+        author=member, room=room, body="stop benzos cold turkey at home, safe", client_id="b"
+    )
+    assert held.removed_by == ChatMessage.RemovedBy.REVIEW
