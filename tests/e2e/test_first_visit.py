@@ -76,3 +76,48 @@ def test_crisis_link_is_on_every_page_and_keyboard_reachable(page, live_server):
     assert page.get_by_role("heading", level=1).inner_text() == "Need help now?"
     assert "988" in page.content() and "116 123" in page.content()
     screenshot(page, "help")
+
+
+def test_a_newcomers_first_thread_waits_for_a_moderator_and_says_so(page, live_server, settings):
+    """With the new-member rules on (as `make run` and production have them)."""
+    from django.test import Client
+
+    from forum.models import Membership
+    from moderation import actions
+    from moderation.models import QueueItem
+    from tests.conftest import join
+
+    settings.KINSHIP_TRUST_RULES = True
+    group = make_group("daily-reflections")
+    moderator = make_user("steady-hand")
+    join(moderator, group, Membership.Role.MODERATOR)
+    base = live_server.url
+
+    page.goto(f"{base}/accounts/signup/")
+    page.get_by_label("Handle").fill("Dawn_7")
+    page.get_by_label("E-mail").fill("dawn@example.test")
+    page.get_by_label("Password", exact=True).fill("gentle-morning-7713")
+    page.get_by_label("Password confirmation").fill("gentle-morning-7713")
+    page.get_by_role("button", name="Create my account").click()
+    page.goto(f"{base}{group.get_absolute_url()}join/")
+    page.get_by_label("I have read the guidelines").check()
+    page.get_by_role("button", name="Join the group").click()
+    page.get_by_role("link", name="Start a thread").click()
+    page.get_by_label("Title").fill("Hello from a newcomer")
+    page.get_by_label("Your post").fill("Day two. Glad this place exists.")
+    page.get_by_role("button", name="Post thread").click()
+    # The author is told honestly, and still sees what they wrote.
+    assert "A moderator will look at this soon" in page.content()
+    assert "Day two. Glad this place exists." in page.content()
+    screenshot(page, "newcomer-held")
+
+    thread = Thread.objects.get()
+    assert thread.hidden_pending_review
+    visitor = Client()
+    assert "Hello from a newcomer" not in visitor.get(group.get_absolute_url()).content.decode()
+    item = QueueItem.objects.get(state=QueueItem.State.OPEN)
+    assert item.held_by_policy
+    actions.dismiss_flags(actor=moderator, item=item, note="Welcome!")
+    thread.refresh_from_db()
+    assert not thread.is_hidden
+    assert "Hello from a newcomer" in visitor.get(group.get_absolute_url()).content.decode()

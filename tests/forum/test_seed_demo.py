@@ -56,6 +56,7 @@ def counts() -> dict[str, int]:
 @pytest.fixture
 def seeded(settings) -> str:
     settings.DEBUG = True  # the seed refuses to run without it
+    settings.KINSHIP_TRUST_RULES = True  # as `make run` has it
     return seed()
 
 
@@ -122,11 +123,26 @@ def test_refuses_to_run_without_debug(settings):
 
 
 @pytest.mark.django_db
-def test_the_moderator_finds_a_flagged_post_in_the_queue(seeded):
+def test_the_community_is_visible_and_the_newcomers_spam_waits_in_the_queue(seeded):
+    from forum.models import ChatMessage, Post
     from moderation.models import QueueItem
 
+    held = Post.objects.filter(hidden_at__isnull=False)
+    assert list(held.values_list("author__handle", flat=True)) == ["fresh-start-deals"]
+    assert not ChatMessage.objects.filter(removed_at__isnull=False).exists()
     item = QueueItem.objects.get(state=QueueItem.State.OPEN)
     assert item.member.handle == "fresh-start-deals"
-    assert item.flag_count == 2
+    assert item.held_by_policy and item.hidden_pending_review
+
+
+@pytest.mark.django_db
+def test_with_trust_rules_off_two_members_flag_the_spam(settings):
+    from moderation.models import QueueItem
+
+    settings.DEBUG = True
+    settings.KINSHIP_TRUST_RULES = False
+    seed()
+    item = QueueItem.objects.get(state=QueueItem.State.OPEN)
+    assert item.member.handle == "fresh-start-deals"
     assert sorted(item.flags.values_list("reason", flat=True)) == ["misinformation", "spam"]
     assert not item.hidden_pending_review  # two flags: below the three that hide
