@@ -41,7 +41,9 @@ from django.utils.text import slugify
 
 from moderation import context_notes, crisis, permissions, policy, ratelimit, trust
 from moderation.models import (
+    DOMAIN_RULES_VERSION,
     FLAG_WEIGHTS,
+    WATCHED_PHRASES_VERSION,
     DomainRule,
     Flag,
     FlagReason,
@@ -49,7 +51,6 @@ from moderation.models import (
     QueueItem,
     Sanction,
     WatchedPhrase,
-    watched_version,
 )
 
 from . import content_warnings, engagement, memberships, quiet_hours, realtime, sanitize
@@ -189,9 +190,6 @@ def _send_crisis_words(obj, categories: frozenset[str]) -> None:
 # --- watched phrases (moderation.policy) ------------------------------------------------------
 
 HOLD_NOTICE = "A moderator will look at this soon, then it will appear for everyone."
-_WATCHED_CACHE_MAX = 500
-# group id (None: site only) -> (version token, compiled rules); see watched_rules.
-_compiled_rules: dict[int | None, tuple[str, policy.CompiledRules]] = {}
 
 
 def _watch_label(phrase: WatchedPhrase) -> str:
@@ -202,24 +200,29 @@ def _watch_label(phrase: WatchedPhrase) -> str:
     )
 
 
+def _site_and_group(group_id: int | None) -> Q:
+    """Rows that apply site-wide, plus (given one) a group's own."""
+    site = Q(group__isnull=True)
+    return site if group_id is None else site | Q(group_id=group_id)
+
+
 def watched_rules(group: SupportGroup | None) -> policy.CompiledRules:
-    """The site's watched phrases plus ``group``'s, compiled once per change. The version
-    token lives in the shared cache, so a change made in any worker reaches every worker."""
-    token = watched_version()
+    """The site's watched phrases plus ``group``'s, compiled once per change in each worker
+    (the version token lives in the shared cache, so a change anywhere reaches every worker)."""
     key = group.pk if group is not None else None
-    cached = _compiled_rules.get(key)
-    if cached is not None and cached[0] == token:
-        return cached[1]
-    scope = Q(group__isnull=True) | Q(group_id=key) if key is not None else Q(group__isnull=True)
-    # The group's own entries first: for the same phrase, its message speaks.
-    phrases = WatchedPhrase.objects.filter(scope).order_by(F("group_id").asc(nulls_last=True), "pk")
-    rules = policy.compile_rules(
-        policy.WatchEntry(p.pattern, p.match, p.action, p.message, _watch_label(p)) for p in phrases
-    )
-    if len(_compiled_rules) >= _WATCHED_CACHE_MAX:
-        _compiled_rules.clear()
-    _compiled_rules[key] = (token, rules)
-    return rules
+
+    def compile_them() -> policy.CompiledRules:
+        scope = _site_and_group(key)
+        # The group's own entries first: for the same phrase, its message speaks.
+        phrases = WatchedPhrase.objects.filter(scope).order_by(
+            F("group_id").asc(nulls_last=True), "pk"
+        )
+        return policy.compile_rules(
+            policy.WatchEntry(p.pattern, p.match, p.action, p.message, _watch_label(p))
+            for p in phrases
+        )
+
+    return WATCHED_PHRASES_VERSION.cached(key, compile_them)
 
 
 def _screen(
@@ -248,12 +251,18 @@ def _trust_level(author: User, group: SupportGroup | None) -> trust.Level | None
 
 
 def _domain_rules(group: SupportGroup | None) -> trust.DomainRules:
-    """The site's link rules plus ``group``'s; a group's allow wins over a site block."""
-    scope = Q(group__isnull=True) | Q(group=group) if group is not None else Q(group__isnull=True)
-    blocked, allowed = set(), set()
-    for domain, kind in DomainRule.objects.filter(scope).values_list("domain", "kind"):
-        (allowed if kind == DomainRule.Kind.ALLOW else blocked).add(domain)
-    return trust.DomainRules(blocked=frozenset(blocked), allowed=frozenset(allowed))
+    """The site's link rules plus ``group``'s (a group's allow wins over a site block),
+    read once per change in each worker."""
+    key = group.pk if group is not None else None
+
+    def read_them() -> trust.DomainRules:
+        scope = _site_and_group(key)
+        blocked, allowed = set(), set()
+        for domain, kind in DomainRule.objects.filter(scope).values_list("domain", "kind"):
+            (allowed if kind == DomainRule.Kind.ALLOW else blocked).add(domain)
+        return trust.DomainRules(blocked=frozenset(blocked), allowed=frozenset(allowed))
+
+    return DOMAIN_RULES_VERSION.cached(key, read_them)
 
 
 def _screen_trust(

@@ -48,7 +48,6 @@ from .models import (
     Rule,
     Sanction,
     WatchedPhrase,
-    bump_watched_version,
 )
 
 Action = ModerationLogEntry.Action
@@ -1192,8 +1191,6 @@ def add_watched_phrase(
             after=_watched_snapshot(phrase),
             target_override=("watched phrase", phrase.pk),
         )
-        # The model's signal bumps the version on commit too; this keeps the intent visible.
-        transaction.on_commit(bump_watched_version)
     return phrase
 
 
@@ -1209,7 +1206,6 @@ def remove_watched_phrase(*, actor: User, phrase: WatchedPhrase) -> None:
             target_override=("watched phrase", phrase.pk),
         )
         phrase.delete()
-        transaction.on_commit(bump_watched_version)
 
 
 # --- held posts: approval ------------------------------------------------------------------

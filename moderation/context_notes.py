@@ -7,7 +7,7 @@ nothing from ``forum``: the write path and the thread page both read it.
 
 from dataclasses import dataclass
 
-from .models import ContextNote, context_notes_version
+from .models import CONTEXT_NOTES_VERSION, ContextNote
 from .similarity import Matcher, NoteClaim, build_matcher
 
 
@@ -28,25 +28,20 @@ class Library:
     notes: dict[int, NoteView]
 
 
-_compiled: dict[str, Library] = {}
-
-
 def library() -> Library:
-    token = context_notes_version()
-    cached = _compiled.get(token)
-    if cached is not None:
-        return cached
-    notes = list(ContextNote.objects.filter(is_active=True).order_by("pk"))
-    compiled = Library(
-        matcher=build_matcher(NoteClaim(n.pk, n.claim, tuple(n.phrasing_list)) for n in notes),
-        notes={
-            n.pk: NoteView(n.pk, n.claim, n.correction_html, tuple(n.source_list), n.hold_on_match)
-            for n in notes
-        },
-    )
-    _compiled.clear()  # one library is current; older tokens are never asked for again
-    _compiled[token] = compiled
-    return compiled
+    def compile_it() -> Library:
+        notes = list(ContextNote.objects.filter(is_active=True).order_by("pk"))
+        return Library(
+            matcher=build_matcher(NoteClaim(n.pk, n.claim, tuple(n.phrasing_list)) for n in notes),
+            notes={
+                n.pk: NoteView(
+                    n.pk, n.claim, n.correction_html, tuple(n.source_list), n.hold_on_match
+                )
+                for n in notes
+            },
+        )
+
+    return CONTEXT_NOTES_VERSION.cached("library", compile_it)
 
 
 def matching_notes(*texts: str) -> list[tuple[NoteView, float]]:

@@ -425,34 +425,60 @@ class WatchedPhrase(models.Model):
         return f"{self.pattern} ({self.get_action_display()})"
 
 
-# Compiled watched phrases are cached in each worker process, keyed by a token kept in the
-# shared cache: any change anywhere replaces the token, and every worker recompiles.
-WATCHED_VERSION_KEY = "moderation:watched-version"
+class SharedVersion:
+    """A token in the shared cache that changes whenever a model's rows change. Each worker
+    keeps what it compiled from those rows under the token it saw, and recompiles when the
+    token moves, so a change made in any worker reaches all of them."""
+
+    MAX_KEPT = 500  # compiled values per worker, e.g. one per group
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self._kept: dict[object, tuple[str, object]] = {}
+
+    def cached(self, key: object, build):
+        """What ``build()`` makes for ``key``, kept in this worker until the token moves."""
+        token = self.current()
+        kept = self._kept.get(key)
+        if kept is not None and kept[0] == token:
+            return kept[1]
+        value = build()
+        if len(self._kept) >= self.MAX_KEPT:
+            self._kept.clear()
+        self._kept[key] = (token, value)
+        return value
+
+    def forget(self) -> None:
+        """Drop this worker's compiled values (as a fresh worker would start)."""
+        self._kept.clear()
+
+    def current(self) -> str:
+        token = cache.get(self.key)
+        if token is None:
+            # A fresh random token, never a counter: a counter reset by an evicted or
+            # flushed cache could meet a stale compiled copy still held by a worker.
+            cache.add(self.key, uuid.uuid4().hex, timeout=None)
+            token = cache.get(self.key)
+        return token
+
+    def bump(self) -> None:
+        cache.set(self.key, uuid.uuid4().hex, timeout=None)
+
+    def follow(self, model: type[models.Model]) -> None:
+        """Bump on every save and delete of ``model``: at once, for the transaction's own
+        later writes, and again after commit, since another worker may have recompiled the
+        old rows under the first new token in the meantime."""
+
+        def changed(sender, **kwargs) -> None:
+            self.bump()
+            transaction.on_commit(self.bump)
+
+        post_save.connect(changed, sender=model, weak=False, dispatch_uid=f"{self.key}-save")
+        post_delete.connect(changed, sender=model, weak=False, dispatch_uid=f"{self.key}-delete")
 
 
-def watched_version() -> str:
-    token = cache.get(WATCHED_VERSION_KEY)
-    if token is None:
-        # A fresh random token, never a counter: a counter reset by an evicted or
-        # flushed cache could meet a stale compiled copy still held by a worker.
-        cache.add(WATCHED_VERSION_KEY, uuid.uuid4().hex, timeout=None)
-        token = cache.get(WATCHED_VERSION_KEY)
-    return token
-
-
-def bump_watched_version() -> None:
-    cache.set(WATCHED_VERSION_KEY, uuid.uuid4().hex, timeout=None)
-
-
-def _watched_changed(sender, **kwargs) -> None:
-    # Now, for this transaction's own later writes; and again after commit, since another
-    # worker may have recompiled the old list under the first token in the meantime.
-    bump_watched_version()
-    transaction.on_commit(bump_watched_version)
-
-
-post_save.connect(_watched_changed, sender=WatchedPhrase, dispatch_uid="watched_saved")
-post_delete.connect(_watched_changed, sender=WatchedPhrase, dispatch_uid="watched_deleted")
+WATCHED_PHRASES_VERSION = SharedVersion("moderation:watched-version")
+WATCHED_PHRASES_VERSION.follow(WatchedPhrase)
 
 
 class ContextNote(models.Model):
@@ -540,29 +566,8 @@ class NoteAttachment(models.Model):
         return self.state != self.State.DETACHED
 
 
-# Like the watched phrases: each worker caches the compiled library under a shared token.
-CONTEXT_VERSION_KEY = "moderation:context-notes-version"
-
-
-def context_notes_version() -> str:
-    token = cache.get(CONTEXT_VERSION_KEY)
-    if token is None:
-        cache.add(CONTEXT_VERSION_KEY, uuid.uuid4().hex, timeout=None)
-        token = cache.get(CONTEXT_VERSION_KEY)
-    return token
-
-
-def bump_context_notes_version() -> None:
-    cache.set(CONTEXT_VERSION_KEY, uuid.uuid4().hex, timeout=None)
-
-
-def _context_notes_changed(sender, **kwargs) -> None:
-    bump_context_notes_version()
-    transaction.on_commit(bump_context_notes_version)
-
-
-post_save.connect(_context_notes_changed, sender=ContextNote, dispatch_uid="context_note_saved")
-post_delete.connect(_context_notes_changed, sender=ContextNote, dispatch_uid="context_note_deleted")
+CONTEXT_NOTES_VERSION = SharedVersion("moderation:context-notes-version")
+CONTEXT_NOTES_VERSION.follow(ContextNote)
 
 
 class DomainRule(models.Model):
@@ -595,3 +600,7 @@ class DomainRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.domain} ({self.get_kind_display()})"
+
+
+DOMAIN_RULES_VERSION = SharedVersion("moderation:domain-rules-version")
+DOMAIN_RULES_VERSION.follow(DomainRule)

@@ -353,3 +353,13 @@ def test_members_without_trust_see_no_approve_link(circle, client):
     client.force_login(plain)
     assert "/moderation/approve/" not in client.get(thread.get_absolute_url()).content.decode()
     assert client.get(f"/moderation/approve/post/{reply.pk}/").status_code == 403
+
+
+def test_link_rules_are_read_once_per_change_in_each_worker(circle, django_assert_num_queries):
+    group, _newcomer, moderator, _room = circle
+    first = publishing._domain_rules(group)
+    with django_assert_num_queries(0):
+        assert publishing._domain_rules(group) is first
+    # Saving a rule moves the shared token at once (and again on commit).
+    actions.add_domain_rule(actor=moderator, group=group, domain="spam.example", kind="block")
+    assert "spam.example" in publishing._domain_rules(group).blocked

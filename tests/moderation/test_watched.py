@@ -9,11 +9,11 @@ from forum import publishing
 from forum.models import ChatMessage, ChatRoom, Membership, Post, Thread, User
 from moderation import actions
 from moderation.models import (
+    WATCHED_PHRASES_VERSION,
     Flag,
     ModerationLogEntry,
     QueueItem,
     WatchedPhrase,
-    watched_version,
 )
 from moderation.policy import MASK
 from tests.chat_helpers import open_socket, run_async
@@ -243,7 +243,7 @@ def test_compiled_rules_are_cached_until_a_phrase_changes(circle, django_assert_
     rules = publishing.watched_rules(group)
     with django_assert_num_queries(0):
         assert publishing.watched_rules(group) is rules
-    token = watched_version()
+    token = WATCHED_PHRASES_VERSION.current()
     phrase = actions.add_watched_phrase(
         actor=moderator, group=group, pattern="bravo", match="word", action="block"
     )
@@ -254,11 +254,11 @@ def test_compiled_rules_are_cached_until_a_phrase_changes(circle, django_assert_
     for _sids, hook, _robust in connection.run_on_commit:
         hook()
     connection.run_on_commit.clear()
-    assert watched_version() != token
+    assert WATCHED_PHRASES_VERSION.current() != token
     fresh = publishing.watched_rules(group)
     assert fresh is not rules and len(fresh.entries) == 2
     # Another worker's process memory is not shared: the cache token is what they compare.
-    publishing._compiled_rules.clear()
+    WATCHED_PHRASES_VERSION.forget()
     assert len(publishing.watched_rules(group).entries) == 2
     assert phrase.pk
 
