@@ -243,6 +243,7 @@ def _run_item_action(request, item: QueueItem, target, name: str, form) -> Any:
     return submit(form, calls[name])
 
 
+APPROVED = "Approved: everyone can see it now."
 DONE = {
     "dismiss": "Flags dismissed.",
     "hide": "Removed, with your reason sent to its author.",
@@ -290,8 +291,10 @@ def item_detail(request, item_id: int):
                     return redirect("moderation:item", item_id=item.pk)
             elif name in forms:
                 form = forms[name]
-                if form.is_valid() and _run_item_action(request, item, target, name, form):
-                    messages.success(request, DONE[name])
+                done = form.is_valid() and _run_item_action(request, item, target, name, form)
+                if done:
+                    approved = isinstance(done, QueueItem) and done.resolution == "Approved"
+                    messages.success(request, APPROVED if approved else DONE[name])
                     return redirect("moderation:queue")
             else:
                 raise PermissionDenied("That action is not available to you on this item.")

@@ -363,3 +363,15 @@ def test_link_rules_are_read_once_per_change_in_each_worker(circle, django_asser
     # Saving a rule moves the shared token at once (and again on commit).
     actions.add_domain_rule(actor=moderator, group=group, domain="spam.example", kind="block")
     assert "spam.example" in publishing._domain_rules(group).blocked
+
+
+def test_approving_from_the_item_page_says_approved(circle, client):
+    group, newcomer, moderator, _room = circle
+    thread = publishing.publish_thread(author=newcomer, group=group, title="Hi", body="Day one.")
+    item = QueueItem.objects.get(object_id=thread.pk, held_by_policy=True)
+    client.force_login(moderator)
+    page = client.post(
+        f"/moderation/items/{item.pk}/", {"action": "dismiss", "dismiss-note": ""}, follow=True
+    )
+    html = page.content.decode()
+    assert "Approved: everyone can see it now." in html and "Flags dismissed." not in html
