@@ -23,8 +23,8 @@ from django.http import Http404
 from moderation import actions, permissions
 from moderation.ratelimit import RateLimited
 
-from . import engagement, presence, publishing, realtime, selectors
-from .models import ChatMessage, ChatRoom, User
+from . import engagement, live, presence, publishing, realtime, selectors
+from .models import ChatMessage, ChatRoom, LiveSession, User
 from .watch import announce_presence, watch
 
 logger = logging.getLogger(__name__)
@@ -49,6 +49,76 @@ def _field(frame: dict, name: str, kind: type):
     if not isinstance(value, kind) or isinstance(value, bool):
         raise FrameError("missing_field", f"The frame needs a {kind.__name__} field '{name}'.")
     return value
+
+
+def _optional(frame: dict, name: str, kind: type):
+    value = frame.get(name)
+    if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+        raise FrameError("missing_field", f"'{name}' is a {kind.__name__} when given.")
+    return value
+
+
+def _flag(frame: dict, name: str) -> bool:
+    value = frame.get(name)
+    if not isinstance(value, bool):
+        raise FrameError("missing_field", f"The frame needs a true/false field '{name}'.")
+    return value
+
+
+SESSION_OPS = frozenset(
+    {"raise_hand", "lower_hand", "give_floor", "pass_floor", "lock", "pin", "reading",
+     "share_timer", "open_room", "close_room", "end_session", "hand_over",
+     "remove_participant", "mute_participant"}
+)  # fmt: skip
+
+
+def _session_call(op: str, f: dict) -> Callable[[User, LiveSession], object]:
+    """Read and type-check a session control's fields now (a bad frame is answered at
+    once), and return the call to run on the write path with (user, session)."""
+    match op:
+        case "raise_hand":
+            return lambda u, s: live.raise_hand(actor=u, session=s)
+        case "lower_hand":
+            handle = _optional(f, "handle", str)
+            return lambda u, s: live.lower_hand(actor=u, session=s, handle=handle)
+        case "give_floor":
+            handle = _optional(f, "handle", str)
+            return lambda u, s: live.give_floor(actor=u, session=s, handle=handle)
+        case "pass_floor":
+            return lambda u, s: live.pass_floor(actor=u, session=s)
+        case "lock":
+            locked = _flag(f, "locked")
+            return lambda u, s: live.set_lock(actor=u, session=s, locked=locked)
+        case "pin":
+            message_id = _optional(f, "id", int)
+            return lambda u, s: live.pin_message(actor=u, session=s, message_id=message_id)
+        case "reading":
+            which = _field(f, "which", str)
+            return lambda u, s: live.post_reading(actor=u, session=s, which=which)
+        case "share_timer":
+            seconds = _field(f, "seconds", int)
+            return lambda u, s: live.set_share_timer(actor=u, session=s, seconds=seconds)
+        case "open_room":
+            return lambda u, s: live.open_room(actor=u, session=s)
+        case "close_room":
+            return lambda u, s: live.close_room(actor=u, session=s)
+        case "end_session":
+            return lambda u, s: live.end_session(actor=u, session=s)
+        case "hand_over":
+            handle = _field(f, "handle", str)
+            return lambda u, s: live.hand_over(actor=u, session=s, handle=handle)
+        case "remove_participant":
+            handle, reason = _field(f, "handle", str), _field(f, "reason", str)
+            return lambda u, s: live.remove_participant(
+                actor=u, session=s, handle=handle, reason=reason
+            )
+        case "mute_participant":
+            handle, reason = _field(f, "handle", str), _field(f, "reason", str)
+            minutes = _field(f, "minutes", int)
+            return lambda u, s: live.mute_participant(
+                actor=u, session=s, handle=handle, minutes=minutes, reason=reason
+            )
+    raise FrameError("unknown_type", "Unknown frame type.")
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -96,6 +166,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.session_hash = session.get(HASH_SESSION_KEY, "")
         self.session_expires_at = session.get_expiry_date().timestamp()
         self.room_id, self.user_id, self.handle = room.pk, user.pk, user.handle
+        self.session_id = room.live_session.pk if room.kind == ChatRoom.Kind.SESSION else None
         self.conn_id = uuid.uuid4().hex
         self.last_typing = 0.0
         self.closing = False
@@ -106,6 +177,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.accept()
         await self._send_history(self._after_from_query())
         await self._send({"type": "room", **realtime.room_payload(room)})
+        if self.session_id is not None:
+            if await database_sync_to_async(self._leads_session)():
+                self.leaders_group = realtime.session_leaders_group(self.session_id)
+                await self.channel_layer.group_add(self.leaders_group, self.channel_name)
+            newcomer = await database_sync_to_async(self._join_session)()
+            await self._send_session_state()
+            # Leaders run the meeting: the welcome is for members at their first one.
+            leads = getattr(self, "leaders_group", None) is not None
+            if newcomer is not None and newcomer.session.welcome_html and not leads:
+                # Addressed to the newcomer alone: nobody else learns it is their first time.
+                await self._send({"type": "welcome", "html": newcomer.session.welcome_html})
         watch().add(self)
         await presence.store().touch(room.pk, self.conn_id, self.handle, now=presence.now())
         members = await presence.store().members(room.pk, now=presence.now())
@@ -116,7 +198,27 @@ class ChatConsumer(AsyncWebsocketConsumer):
     def _open_room(user, kwargs) -> ChatRoom:
         room = selectors.get_room_for(user, slug=kwargs["slug"], room_slug=kwargs["room_slug"])
         permissions.check_can_read_room(user, room)
+        if room.kind == ChatRoom.Kind.SESSION:
+            permissions.check_can_attend_session(user, room.live_session)
         return room
+
+    def _session(self) -> LiveSession:
+        return LiveSession.objects.select_related("group", "room", "fellowship_room").get(
+            pk=self.session_id
+        )
+
+    def _leads_session(self) -> bool:
+        return permissions.can_facilitate(User.objects.get(pk=self.user_id), self._session())
+
+    def _join_session(self):
+        return live.join_session(user=User.objects.get(pk=self.user_id), session=self._session())
+
+    def _leave_session(self) -> None:
+        live.leave_session(user=User.objects.get(pk=self.user_id), session=self._session())
+
+    async def _send_session_state(self) -> None:
+        state = await database_sync_to_async(lambda: live.session_payload(self._session()))()
+        await self._send({"type": "session", "session": state})
 
     def _after_from_query(self) -> int | None:
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
@@ -134,7 +236,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return  # refused before accept, or already gone
         self.left = True
         watch().discard(self)
+        if self.session_id is not None:
+            try:
+                await database_sync_to_async(self._leave_session)()
+            except Exception:  # attendance is closed at the session's end in any case
+                logger.warning("attendance update on disconnect failed", exc_info=True)
         await self.channel_layer.group_discard(realtime.room_group(self.room_id), self.channel_name)
+        if getattr(self, "leaders_group", None):
+            await self.channel_layer.group_discard(self.leaders_group, self.channel_name)
         try:
             await presence.store().leave(self.room_id, self.conn_id, self.handle)
             await announce_presence(self.room_id, known=watch().last_members)
@@ -241,6 +350,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         after = _field(frame, "after", int)
         if after < 0:
             raise FrameError("missing_field", "'after' is a sequence number, 0 or more.")
+        if self.session_id is not None:
+            # Before the history: a gap may have been a change of the session's state.
+            await self._send_session_state()
         await self._send_history(after)
 
     async def _on_typing(self, frame: dict) -> None:
@@ -261,6 +373,23 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise FrameError("missing_field", "'seq' is a sequence number, 0 or more.")
         await database_sync_to_async(self._mark_read)(seq)
 
+    async def _on_session(self, frame: dict) -> None:
+        """A share-queue or facilitation control (docs/chat-protocol.md, "Live sessions")."""
+        op = frame["type"]
+        if self.session_id is None:
+            raise FrameError("not_a_session", "This room is not a live session.", op=op)
+        try:
+            call = _session_call(op, frame)
+        except FrameError as error:
+            error.frame["op"] = op  # the console shows it beside the control that sent it
+            raise
+
+        def control(user, room):
+            call(user, LiveSession.objects.select_related("group", "room").get(pk=self.session_id))
+
+        await self._write(control, op=op)
+        await self._send({"type": "done", "op": op})
+
     HANDLERS = {
         "send": _on_send,
         "edit": _on_edit,
@@ -269,6 +398,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         "typing": _on_typing,
         "read": _on_read,
         "flag": _on_flag,
+        **dict.fromkeys(SESSION_OPS, _on_session),
     }
 
     # --- the write path, run in a thread --------------------------------------------
@@ -282,7 +412,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             text = " ".join(error.messages)
             # The member's own quiet hours: the client may resend with "post_anyway": true.
             quiet = publishing.QUIET_HOURS_FIELD in getattr(error, "error_dict", {})
-            raise FrameError("quiet_hours" if quiet else "invalid", text, **extra) from None
+            code = "quiet_hours" if quiet else "invalid"
+            fields = sorted(getattr(error, "error_dict", {}))
+            raise FrameError(
+                code, text, **({"fields": fields} if fields else {}), **extra
+            ) from None
         except RateLimited as error:
             raise FrameError(
                 "rate_limited", str(error), retry_after=error.retry_after, **extra

@@ -34,6 +34,21 @@ def _post_anyway() -> forms.BooleanField:
     return forms.BooleanField(label="I know it is my quiet hours: post anyway", required=False)
 
 
+def _hold_for_hour() -> forms.BooleanField:
+    """The member's own cooling-off wait (publishing.hold_thread / hold_reply); the label
+    follows KINSHIP_HOLD_MINUTES, set in the form's __init__."""
+    return forms.BooleanField(
+        required=False,
+        help_text="Only you can see it until then. You can send it sooner, change it or "
+        "discard it.",
+    )
+
+
+def _label_hold(form: forms.Form) -> None:
+    label = f"Hold this for {publishing.hold_duration()} before it goes out"
+    form.fields[publishing.HOLD_FIELD].label = label
+
+
 def _cw_categories() -> forms.MultipleChoiceField:
     """Content-warning categories (forum.content_warnings); readers choose what each does."""
     return forms.MultipleChoiceField(
@@ -90,10 +105,12 @@ class ThreadForm(forms.Form):
         help='e.g. "relapse details" or "self-harm". Readers choose to open it.',
     )
     cw_categories = _cw_categories()
+    hold_for_hour = _hold_for_hour()
     post_anyway = _post_anyway()
 
     def __init__(self, *args, quiet_hours_set: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
+        _label_hold(self)
         if not quiet_hours_set:
             del self.fields[publishing.QUIET_HOURS_FIELD]
 
@@ -105,10 +122,12 @@ class ReplyForm(forms.Form):
     )
     cw_categories = _cw_categories()
     parent = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    hold_for_hour = _hold_for_hour()
     post_anyway = _post_anyway()
 
     def __init__(self, *args, quiet_hours_set: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
+        _label_hold(self)
         if not quiet_hours_set:  # only members who set quiet hours need the override
             del self.fields[publishing.QUIET_HOURS_FIELD]
 
@@ -239,3 +258,205 @@ class DirectoryFilterForm(forms.Form):
     kind = forms.ChoiceField(
         label="Kind", required=False, choices=[("", "All kinds"), *SupportGroup.Kind.choices]
     )
+
+
+# --- live sessions ---------------------------------------------------------------------------
+
+from django.conf import settings  # noqa: E402
+
+from .models import LiveSession  # noqa: E402
+
+# Offered first in the time-zone select; any other IANA name the leader had is added to it.
+COMMON_TIME_ZONES = (
+    "UTC",
+    "Europe/London",
+    "Europe/Dublin",
+    "Europe/Lisbon",
+    "Europe/Paris",
+    "Europe/Berlin",
+    "Europe/Madrid",
+    "Europe/Rome",
+    "Europe/Amsterdam",
+    "Europe/Stockholm",
+    "Europe/Warsaw",
+    "Europe/Athens",
+    "Europe/Helsinki",
+    "Europe/Istanbul",
+    "Europe/Moscow",
+    "Africa/Lagos",
+    "Africa/Johannesburg",
+    "Africa/Nairobi",
+    "Asia/Dubai",
+    "Asia/Kolkata",
+    "Asia/Singapore",
+    "Asia/Hong_Kong",
+    "Asia/Tokyo",
+    "Australia/Perth",
+    "Australia/Adelaide",
+    "Australia/Sydney",
+    "Pacific/Auckland",
+    "Pacific/Honolulu",
+    "America/Anchorage",
+    "America/Los_Angeles",
+    "America/Denver",
+    "America/Phoenix",
+    "America/Chicago",
+    "America/New_York",
+    "America/Halifax",
+    "America/St_Johns",
+    "America/Mexico_City",
+    "America/Bogota",
+    "America/Sao_Paulo",
+    "America/Argentina/Buenos_Aires",
+)
+
+
+def _whole_number(label: str, **attrs) -> forms.IntegerField:
+    """A number field whose range the write path checks (so its error names the range)."""
+    return forms.IntegerField(
+        label=label,
+        required=False,
+        widget=forms.NumberInput(attrs={"inputmode": "numeric", **attrs}),
+        error_messages={"invalid": "Enter a whole number."},
+    )
+
+
+class SessionForm(forms.Form):
+    title = _text("Title", publishing.SESSION_TITLE_MAX)
+    format = forms.ChoiceField(
+        label="Format",
+        choices=LiveSession.Format.choices,
+        error_messages={"invalid_choice": "Choose a format.", "required": "Choose a format."},
+    )
+    topic = _text(
+        "Topic (optional)",
+        publishing.SESSION_TOPIC_MAX,
+        rows=3,
+        required=False,
+        help=f"What this meeting is about. {MARKDOWN_HELP}",
+    )
+    starts_on = forms.DateField(
+        label="Date",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": "Enter a date as YYYY-MM-DD."},
+    )
+    start_time = forms.TimeField(
+        label="Starts at",
+        required=False,
+        widget=forms.TimeInput(attrs={"type": "time"}),
+        error_messages={"invalid": "Enter a time as HH:MM."},
+    )
+    end_time = forms.TimeField(
+        label="Ends at",
+        required=False,
+        widget=forms.TimeInput(attrs={"type": "time"}),
+        help_text="An end before the start is on the next day (23:00 to 00:30).",
+        error_messages={"invalid": "Enter a time as HH:MM."},
+    )
+    time_zone = forms.CharField(
+        label="Time zone",
+        required=False,
+        max_length=64,
+        widget=forms.Select(attrs={"data-zone-select": ""}),
+        help_text="Members see the times in their own zone; a weekly series keeps this "
+        "zone's local time when the clocks change.",
+    )
+    weekly = forms.BooleanField(
+        label="Repeat weekly",
+        required=False,
+    )
+    capacity = _whole_number("Capacity (optional)", min=2, max=1000)
+    co_leaders = forms.CharField(
+        label="Co-leaders (optional)",
+        required=False,
+        max_length=400,
+        help_text="Handles of members of this group, separated by commas. "
+        "They run the room and the share queue with you.",
+    )
+    opening_script = forms.TypedChoiceField(
+        label="Opening reading",
+        required=False,
+        coerce=int,
+        empty_value=None,
+        error_messages={"invalid_choice": "Choose one of this group's readings."},
+    )
+    closing_script = forms.TypedChoiceField(
+        label="Closing reading",
+        required=False,
+        coerce=int,
+        empty_value=None,
+        error_messages={"invalid_choice": "Choose one of this group's readings."},
+    )
+    opens_before_minutes = _whole_number("The room opens this many minutes before", min=0, max=120)
+    welcome = _text(
+        "Welcome for newcomers (optional)",
+        publishing.SESSION_WELCOME_MAX,
+        rows=3,
+        required=False,
+        help=f"Shown to members at their first session in this group. Empty: "
+        f"“{publishing.DEFAULT_WELCOME}”",
+    )
+    fellowship_after = forms.BooleanField(
+        label="Open a fellowship room for informal talk when the session ends", required=False
+    )
+    transcript = forms.ChoiceField(
+        label="What is said in the session",
+        choices=LiveSession.Transcript.choices,
+        widget=forms.RadioSelect,
+        error_messages={
+            "invalid_choice": "Choose what happens to what is said.",
+            "required": "Choose what happens to what is said.",
+        },
+    )
+    transcript_days = _whole_number(
+        "Days to keep it (with “kept for a number of days”)", min=1, max=365
+    )
+
+    def __init__(self, *args, scripts=(), zone: str = "UTC", series: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        zones = list(COMMON_TIME_ZONES)
+        for name in (zone, self.data.get("time_zone") if self.is_bound else None):
+            if name and name not in zones:
+                zones.insert(0, name)
+        self.fields["time_zone"].widget.choices = [(name, name.replace("_", " ")) for name in zones]
+        readings = [("", "None"), *((script.pk, script.title) for script in scripts)]
+        self.fields["opening_script"].choices = readings
+        self.fields["closing_script"].choices = readings
+        if not series:  # editing one occurrence: its series stays as it is
+            del self.fields["weekly"]
+        else:
+            self.fields["weekly"].help_text = (
+                f"{settings.KINSHIP_SESSION_SERIES_WEEKS} sessions at this local time, one a "
+                "week; each can then be changed or cancelled on its own."
+            )
+
+    def session_fields(self) -> dict:
+        """The cleaned data as publishing.schedule_session / edit_session keywords."""
+        data = dict(self.cleaned_data)
+        data["opening_script_id"] = data.pop("opening_script")
+        data["closing_script_id"] = data.pop("closing_script")
+        return data
+
+
+class CancelSessionForm(forms.Form):
+    reason = _text(
+        "Reason (optional)",
+        publishing.MODERATION_TEXT_MAX,
+        rows=2,
+        required=False,
+        help="Members who said they were coming get a notification with it.",
+    )
+    following = forms.BooleanField(
+        label="Also cancel the later sessions of this weekly series", required=False
+    )
+
+    def __init__(self, *args, series: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not series:
+            del self.fields["following"]
+
+
+class ScriptForm(forms.Form):
+    title = _text("Title", publishing.SCRIPT_TITLE_MAX)
+    text = _text("Text", publishing.SCRIPT_TEXT_MAX, rows=10, help=MARKDOWN_HELP)

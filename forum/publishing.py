@@ -26,18 +26,21 @@ import math
 import re
 import unicodedata
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Q
 from django.db.models.functions import Lower
 from django.dispatch import Signal
+from django.http import Http404
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
-from django.utils.text import slugify
+from django.utils.text import Truncator, slugify
 
 from moderation import context_notes, crisis, permissions, policy, ratelimit, trust
 from moderation.models import (
@@ -57,7 +60,9 @@ from . import content_warnings, engagement, memberships, quiet_hours, realtime, 
 from .models import (
     ChatMessage,
     ChatRoom,
+    HeldPost,
     Membership,
+    Notification,
     Post,
     PostRevision,
     SupportGroup,
@@ -275,17 +280,22 @@ def _screen_trust(
     html: str,
     first_post: bool = True,
     field: str = "body",
+    title: str = "",
 ) -> policy.Verdict:
     """Step 5, continued: link rules and what the author's trust allows (moderation.trust).
-    A blocked domain or too many mentions raise ValidationError; a hold joins ``verdict``."""
+    A blocked domain or too many mentions raise ValidationError; a hold joins ``verdict``.
+    A thread's ``title`` is screened with its body: a link, phone number or "DM me" there
+    counts as in the body (titles are never rendered; rendering here finds bare addresses
+    the way a body's links are found)."""
+    title_html = sanitize.render_markdown(title) if title else ""
     facts = trust.Facts(
         level=level if level is not None else trust.Level.TRUSTED,
         # Only a new member's count matters (their first posts wait for approval).
         published=(
             permissions.trust_standing(author, group).published if level == trust.Level.NEW else 0
         ),
-        text=text,
-        html=html,
+        text=f"{title}\n{text}" if title else text,
+        html=html + title_html,
         mentions=len(sanitize.linked_mentions(html)),
         first_post=first_post,
         domains=_domain_rules(group),
@@ -298,7 +308,10 @@ def _screen_trust(
     )
     found = trust.assess(facts, limits)
     if found.rejected:
-        raise ValidationError({field: found.reason})
+        # Refused for the title alone (a blocked domain there): the error goes on the title.
+        title_only = replace(facts, text=title, html=title_html, mentions=0)
+        name = "title" if title and trust.assess(title_only, limits).rejected else field
+        raise ValidationError({name: found.reason})
     return trust.combine(verdict, found)
 
 
@@ -548,7 +561,9 @@ def publish_thread(
     if verdict.text is not None:
         body = verdict.text
         html, mentioned = _render_with_mentions(body)
-    verdict = _screen_trust(verdict, author=author, group=group, level=level, text=body, html=html)
+    verdict = _screen_trust(
+        verdict, author=author, group=group, level=level, text=body, html=html, title=title
+    )
     notes = context_notes.matching_notes(title, body)
     verdict = _hold_for_notes(verdict, notes)
     with transaction.atomic():
@@ -649,6 +664,363 @@ def publish_reply(
     return post
 
 
+# --- held posts: "hold my post for an hour before it goes out" ------------------------------
+#
+# A cooling-off choice the member makes while writing. The words wait in a HeldPost that
+# nobody else can see; at release the real write path above runs as the author, so every
+# rule in force *then* applies (a thread locked meanwhile, a ban, a new watched phrase).
+# Quiet hours are the exception: they are checked when the member asks for the hold, and
+# the release passes ``post_anyway`` - the member chose to post while they allowed
+# themself to, and a wait they asked for must not turn into a refusal at 23:05.
+
+HOLD_FIELD = "hold_for_hour"
+HELD_MAX = 20  # waiting at once per member: a hold is a pause, not a queue for spam
+# A fault nobody foresaw while releasing one row: it waits this long, the others go on.
+HELD_RETRY_AFTER_FAULT = timedelta(minutes=5)
+
+
+def hold_duration() -> str:
+    """ "an hour", or the configured wait in words, for labels and messages."""
+    minutes = settings.KINSHIP_HOLD_MINUTES
+    if minutes == 60:
+        return "an hour"
+    if minutes % 60 == 0:
+        return f"{minutes // 60} hours"
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def _held_hint_key(user_id: int) -> str:
+    return f"held-posts:{user_id}"
+
+
+def may_have_held_posts(user) -> bool:
+    """Whether the thread page should look for the member's held replies. A hint in the
+    shared cache, set when they hold something and cleared when their list is read empty,
+    keeps the thread page's query count flat for everyone else (tests/forum/
+    test_page_queries.py). Lost from the cache, it only hides the thread page's reminder;
+    the held-posts page reads the database and sets it again."""
+    return user.is_authenticated and bool(cache.get(_held_hint_key(user.pk)))
+
+
+def _held_texts(author: User, *, exclude: int | None = None) -> tuple[str, ...]:
+    """The author's held words, so the same text held twice (a double click) is caught
+    as a duplicate now rather than refused an hour later."""
+    held = HeldPost.objects.filter(author=author).exclude(pk=exclude)
+    return tuple(held.values_list("body", flat=True)[:HELD_MAX])
+
+
+def _check_held_text(
+    *,
+    author: User,
+    group: SupportGroup,
+    kind: str,
+    title: str,
+    body: str,
+    content_warning: str,
+    cw_categories: list[str] | None,
+    exclude: int | None = None,
+) -> dict:
+    """Steps 3 and 5 when the member asks for the hold, so a mistake is shown while they
+    are still writing, as field errors. Nothing is counted or stored here; the release
+    runs every step again. Returns the cleaned fields to keep (the words as written: a
+    censoring rule applies at release)."""
+    if kind == HeldPost.Kind.THREAD:
+        title = _clean_title(title)
+    # A HeldPost's kind is the policy's kind of submission: "thread" or "reply".
+    label = "Your post" if kind == HeldPost.Kind.THREAD else "Your reply"
+    body = clean_text(body, field="body", label=label, max_length=POST_MAX)
+    cw = _clean_content_warning(content_warning)
+    categories = content_warnings.clean_categories(cw_categories)
+    recent = _recent_texts(author) + _held_texts(author, exclude=exclude)
+    verdict = _screen(kind, body, group=group, recent=recent, title=title)
+    text = verdict.text if verdict.text is not None else body
+    html, _mentioned = _render_with_mentions(text)
+    level = _trust_level(author, group)
+    _screen_trust(
+        verdict, author=author, group=group, level=level, text=text, html=html, title=title
+    )
+    return {"title": title, "body": body, "content_warning": cw, "cw_categories": categories}
+
+
+def _create_held(*, author: User, **fields) -> HeldPost:
+    if HeldPost.objects.filter(author=author).count() >= HELD_MAX:
+        raise ValidationError(
+            {HOLD_FIELD: f"You have {HELD_MAX} posts waiting already. Send or discard some first."}
+        )
+    now = timezone.now()
+    held = HeldPost.objects.create(
+        author=author,
+        release_at=now + timedelta(minutes=settings.KINSHIP_HOLD_MINUTES),
+        created_at=now,
+        **fields,
+    )
+    cache.set(_held_hint_key(author.pk), True, None)
+    # Crisis words: resources for the author now; moderators hear when the words go out.
+    _note_crisis(held, held.title, held.body, alert=False)
+    return held
+
+
+def hold_thread(
+    *,
+    author: User,
+    group: SupportGroup,
+    title: str,
+    body: str,
+    content_warning: str = "",
+    cw_categories: list[str] | None = None,
+    post_anyway: bool = False,
+) -> HeldPost:
+    """Keep a new thread back for KINSHIP_HOLD_MINUTES; publish_thread runs at release."""
+    permissions.check_can_post_in_group(author, group)
+    _check_quiet_hours(author, post_anyway=post_anyway)
+    fields = _check_held_text(
+        author=author,
+        group=group,
+        kind=HeldPost.Kind.THREAD,
+        title=title,
+        body=body,
+        content_warning=content_warning,
+        cw_categories=cw_categories,
+    )
+    return _create_held(author=author, group=group, kind=HeldPost.Kind.THREAD, **fields)
+
+
+def hold_reply(
+    *,
+    author: User,
+    thread: Thread,
+    body: str,
+    parent: Post | None = None,
+    content_warning: str = "",
+    cw_categories: list[str] | None = None,
+    post_anyway: bool = False,
+) -> HeldPost:
+    """Keep a reply back for KINSHIP_HOLD_MINUTES; publish_reply runs at release."""
+    permissions.check_can_reply(author, thread)
+    _check_quiet_hours(author, post_anyway=post_anyway)
+    if parent is not None and parent.thread_id != thread.pk:
+        raise ValidationError({"parent": "That post is not in this thread."})
+    fields = _check_held_text(
+        author=author,
+        group=thread.group,
+        kind=HeldPost.Kind.REPLY,
+        title="",
+        body=body,
+        content_warning=content_warning,
+        cw_categories=cw_categories,
+    )
+    return _create_held(
+        author=author,
+        group=thread.group,
+        kind=HeldPost.Kind.REPLY,
+        thread=thread,
+        parent=parent,
+        **fields,
+    )
+
+
+def edit_held_post(
+    *,
+    author: User,
+    held: HeldPost,
+    body: str,
+    title: str | None = None,
+    content_warning: str | None = None,
+    cw_categories: list[str] | None = None,
+) -> HeldPost:
+    """Change held words before they go out. Its time stays; a refused post is tried
+    again at the next release (at once if its time has passed)."""
+    if held.author_id != author.pk:
+        raise Http404("No such held post.")
+    fields = _check_held_text(
+        author=author,
+        group=held.group,
+        kind=held.kind,
+        title=held.title if title is None else title,
+        body=body,
+        content_warning=held.content_warning if content_warning is None else content_warning,
+        cw_categories=held.cw_categories if cw_categories is None else cw_categories,
+        exclude=held.pk,
+    )
+    for name, value in fields.items():
+        setattr(held, name, value)
+    held.refused_at, held.refusal = None, ""
+    held.save(update_fields=[*fields, "refused_at", "refusal"])
+    _note_crisis(held, held.title, held.body, alert=False)
+    return held
+
+
+def discard_held_post(*, author: User, held: HeldPost) -> None:
+    """The member changed their mind: the words are deleted, never published."""
+    HeldPost.objects.filter(pk=held.pk, author=author).delete()
+
+
+def _publish_held(held: HeldPost) -> Thread | Post:
+    """The real write path, as the author, with what is in force now."""
+    common = {
+        "author": held.author,
+        "body": held.body,
+        "content_warning": held.content_warning,
+        "cw_categories": held.cw_categories,
+        "post_anyway": True,  # see the top of this section
+    }
+    if held.kind == HeldPost.Kind.THREAD:
+        return publish_thread(group=held.group, title=held.title, **common)
+    thread = Thread.objects.select_related("group").filter(pk=held.thread_id).first()
+    if thread is None:
+        raise Http404("No such thread.")
+    # The view's access step (selectors.get_thread_for): a thread hidden meanwhile.
+    permissions.check_can_view_thread(held.author, thread)
+    return publish_reply(thread=thread, parent=held.parent, **common)
+
+
+def _refusal_reason(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        return " ".join(error.messages)
+    if isinstance(error, Http404):
+        return "The thread is no longer there for you."
+    return str(error) or "You can no longer post there."
+
+
+def _refuse_held(held: HeldPost, reason: str, *, notify: bool) -> None:
+    """Keep the words, say why; the runner leaves the row until the author acts."""
+    held.refused_at, held.refusal = timezone.now(), reason
+    held.save(update_fields=["refused_at", "refusal"])
+    if not notify:
+        return
+    what = "thread" if held.kind == HeldPost.Kind.THREAD else "reply"
+    Notification.objects.create(
+        recipient=held.author,
+        kind=Notification.Kind.HELD_POST,
+        group=held.group,
+        thread=held.thread,
+        text=f"Your held {what} could not go out: {Truncator(reason).chars(200)} "
+        "Your words are kept on your held posts page.",
+        url=reverse("held_posts"),
+    )
+
+
+def _release_held(held: HeldPost, *, now) -> Thread | Post | None:
+    """Publish one locked row and delete it, in the caller's transaction; None if it
+    stays (refused, or told to wait by a rate limit or slow mode)."""
+    try:
+        with transaction.atomic():
+            published = _publish_held(held)
+            held.delete()
+    except ratelimit.RateLimited as wait:  # not a refusal: it goes when the limit allows
+        held.release_at = now + timedelta(seconds=max(wait.retry_after, 1))
+        held.save(update_fields=["release_at"])
+        return None
+    except (ValidationError, PermissionDenied, Http404) as refused:
+        _refuse_held(held, _refusal_reason(refused), notify=True)
+        return None
+    except Exception:  # one row's fault must not hold back everybody else's posts
+        logger.exception("releasing held post %s failed; trying again later", held.pk)
+        held.release_at = now + HELD_RETRY_AFTER_FAULT
+        held.save(update_fields=["release_at"])
+        return None
+    return published
+
+
+def release_due_posts(*, now: datetime | None = None, author: User | None = None) -> int:
+    """Publish the held posts whose time has come (only ``author``'s, given one); returns
+    how many went out.
+
+    Each row is taken in its own transaction with SELECT ... FOR UPDATE SKIP LOCKED,
+    published and deleted there: any number of workers, the cron command and members'
+    page views can run this at once, and no row is published twice or waited on."""
+    now = now or timezone.now()
+    due = HeldPost.objects.filter(release_at__lte=now, refused_at__isnull=True)
+    if author is not None:
+        due = due.filter(author=author)
+    due = due.select_for_update(skip_locked=True).order_by("release_at", "pk")
+    released = 0
+    # Ends: every row taken goes out, or is deleted, marked refused or moved past ``now``.
+    while True:
+        with transaction.atomic():
+            held = due.first()
+            if held is None:
+                return released
+            if _release_held(held, now=now) is not None:
+                released += 1
+
+
+def send_held_post(*, author: User, held: HeldPost) -> Thread | Post | None:
+    """ "Send now": the release at once, at the author's word. A refusal keeps the row,
+    marked, and raises ValidationError({"__all__": why}); a rate limit raises RateLimited.
+    None: it had already gone out, or was discarded."""
+    with transaction.atomic():
+        locked = HeldPost.objects.select_for_update().filter(pk=held.pk, author=author).first()
+        if locked is None:
+            return None
+        try:
+            with transaction.atomic():
+                published = _publish_held(locked)
+                locked.delete()
+            return published
+        except (ValidationError, PermissionDenied, Http404) as refused:
+            reason = _refusal_reason(refused)
+            _refuse_held(locked, reason, notify=False)
+    raise ValidationError({"__all__": reason})
+
+
+def held_posts_of(*, author: User) -> list[HeldPost]:
+    """The author's held posts, soonest first, after releasing those already due: so
+    nobody sees their post stuck past its time, even where no runner has come round."""
+
+    def read() -> list[HeldPost]:
+        mine = HeldPost.objects.filter(author=author).select_related("group", "thread__group")
+        return list(mine.order_by("release_at", "pk"))
+
+    mine = read()
+    now = timezone.now()
+    if any(held.release_at <= now and not held.is_refused for held in mine):
+        release_due_posts(author=author, now=now)
+        mine = read()
+    if mine:
+        cache.set(_held_hint_key(author.pk), True, None)
+    else:
+        cache.delete(_held_hint_key(author.pk))
+    return mine
+
+
+# --- held for review, then approved -----------------------------------------------------------
+
+_NOTIFIED_KINDS = (
+    Notification.Kind.REPLY,
+    Notification.Kind.THREAD_REPLY,
+    Notification.Kind.MENTION,
+)
+
+
+def notify_on_approval(*, obj) -> None:
+    """A moderator or a trusted member let a held thread or post through
+    (moderation.actions.approve_held, dismiss_flags): send what the write path kept back
+    while it was hidden (mentions would have leaked it; followers could not have opened
+    it). Only for words held when first published, and only once: a post held after an
+    edit had its notifications when it first appeared. Inside the caller's transaction."""
+    if isinstance(obj, Thread):
+        post = Post.objects.filter(thread=obj, parent__isnull=True).first()
+    elif isinstance(obj, Post):
+        post = obj
+    else:  # chat messages notify nobody
+        return
+    if post is None or post.edited_at is not None or post.is_removed_by_author:
+        return
+    if Notification.objects.filter(post=post, kind__in=_NOTIFIED_KINDS).exists():
+        return
+    handles = sanitize.linked_mentions(post.html)
+    found = User.objects.annotate(handle_lower=Lower("handle")).filter(
+        handle_lower__in=handles, is_active=True
+    )
+    users = {user.handle.lower(): user for user in found}
+    mentioned = [users[handle] for handle in handles if handle in users][:MENTIONS_MAX]
+    if post.parent_id is None:
+        engagement.notify_mentions(post=post, mentioned=mentioned)
+    else:
+        engagement.notify_reply(post=post, parent=post.parent, mentioned=mentioned)
+
+
 def edit_post(
     *,
     editor: User,
@@ -688,6 +1060,7 @@ def edit_post(
         text=body,
         html=html,
         first_post=False,
+        title=new_title if post.is_opening else "",
     )
     new_title = verdict.title or new_title
     post.held_for_review = False
@@ -895,6 +1268,8 @@ def publish_chat_message(
             if verdict.needs_review:
                 _open_review_item(message, group=room.group, member=author, verdict=verdict)
             _attach_context_notes(message, notes, group=room.group, member=author)
+            if notes:
+                message.context_note = notes[0][0]  # the best match, shown under it
             realtime.broadcast_room_change(room=room, kind="message", message=message)
     except IntegrityError:
         # The same client id raced in on another socket: the first one won.
@@ -990,3 +1365,519 @@ def save_room(
             {"type": "chat.event", "frame": {"type": "room", **realtime.room_payload(room)}},
         )
     return room
+
+
+# --- live sessions ----------------------------------------------------------------------------
+# Scheduling, editing and cancelling a group's sessions, their reusable readings, and RSVPs.
+# What happens inside a running session (the floor, the queue, the end) is forum.live.
+
+import secrets  # noqa: E402
+import uuid  # noqa: E402
+from datetime import time  # noqa: E402
+
+from moderation.models import ModerationLogEntry  # noqa: E402
+
+from . import recurrence  # noqa: E402
+from .models import LiveSession, SessionRSVP, SessionScript  # noqa: E402
+
+SESSION_TITLE_MAX = 120
+SESSION_TOPIC_MAX = 4_000
+SESSION_WELCOME_MAX = 1_000
+SESSION_HOURS_MAX = 12
+SESSION_CAPACITY = (2, 1_000)
+SESSION_OPENS_BEFORE_MAX = 120
+SESSION_TRANSCRIPT_DAYS = (1, 365)
+SESSION_CO_LEADERS_MAX = 10
+SCRIPT_TITLE_MAX = 80
+SCRIPT_TEXT_MAX = 10_000
+DEFAULT_WELCOME = (
+    "Welcome to your first meeting here. You are welcome to just listen; "
+    "raise your hand when you want to share."
+)
+
+
+_HELD_SESSION_TEXT = (
+    "This uses words moderators review before anyone sees them. Please rephrase it: "
+    "a session's page cannot wait for review."
+)
+
+
+def _screen_session_title(*, group: SupportGroup, title: str) -> str:
+    """Step 5 for a session's title, as for a thread's: a block or a hold is an error,
+    censoring applies."""
+    verdict = _screen("session", "", group=group, field="title", title=title)
+    if verdict.held:
+        raise ValidationError({"title": _HELD_SESSION_TEXT})
+    return verdict.title if verdict.title is not None else title
+
+
+def _screen_session_text(
+    *, actor: User, group: SupportGroup, field: str, text: str
+) -> tuple[str, str]:
+    """Steps 4 and 5 for a session's text or a reading: render and sanitise, watched
+    phrases and link rules. A session's page cannot wait hidden for review and only the
+    group's leaders write it, so a hold asks them to rephrase. Returns (text, html)."""
+    if not text:
+        return "", ""
+    verdict = _screen("session", text, group=group, field=field)
+    text = verdict.text if verdict.text is not None else text
+    html = sanitize.render_markdown(text)
+    verdict = _screen_trust(
+        verdict,
+        author=actor,
+        group=group,
+        level=_trust_level(actor, group),
+        text=text,
+        html=html,
+        first_post=False,
+        field=field,
+    )
+    if verdict.held:
+        raise ValidationError({field: _HELD_SESSION_TEXT})
+    return text, html
+
+
+def _session_group_script(group: SupportGroup, script_id: int | None, field: str):
+    if script_id in (None, ""):
+        return None
+    script = SessionScript.objects.filter(pk=script_id, group=group).first()
+    if script is None:
+        raise ValidationError({field: "Choose one of this group's readings."})
+    return script
+
+
+def _co_leaders(group: SupportGroup, handles: str, *, actor: User) -> list[User]:
+    """Members of the group named in ``handles`` (commas or spaces, @ optional)."""
+    wanted: list[str] = []
+    for part in re.split(r"[\s,;]+", handles or ""):
+        handle = part.strip().lstrip("@")
+        if handle and handle.lower() not in {w.lower() for w in wanted}:
+            wanted.append(handle)
+    if len(wanted) > SESSION_CO_LEADERS_MAX:
+        raise ValidationError(
+            {"co_leaders": f"A session has at most {SESSION_CO_LEADERS_MAX} co-leaders."}
+        )
+    found = {
+        user.handle.lower(): user
+        for user in User.objects.annotate(handle_lower=Lower("handle")).filter(
+            handle_lower__in=[w.lower() for w in wanted],
+            is_active=True,
+            memberships__group=group,
+        )
+    }
+    missing = [handle for handle in wanted if handle.lower() not in found]
+    if missing:
+        names = ", ".join(missing)
+        raise ValidationError(
+            {"co_leaders": f"Not a member of this group: {names}. Co-leaders are members here."}
+        )
+    return [found[w.lower()] for w in wanted if found[w.lower()].pk != actor.pk]
+
+
+def _session_fields(
+    *,
+    actor: User,
+    group: SupportGroup,
+    title: str,
+    topic: str,
+    format: str,
+    start_time: time | None,
+    end_time: time | None,
+    time_zone: str,
+    capacity: int | None,
+    co_leaders: str,
+    opening_script_id: int | None,
+    closing_script_id: int | None,
+    opens_before_minutes: int | None,
+    welcome: str,
+    fellowship_after: bool,
+    transcript: str,
+    transcript_days: int | None,
+) -> tuple[dict, list[User]]:
+    """Steps 3 to 5 for everything but the dates: the model fields and the co-leaders.
+    Collects every field's error at once, so the form shows them all."""
+    errors: dict[str, str] = {}
+
+    def attempt(check, /, *args, **kwargs):
+        try:
+            return check(*args, **kwargs)
+        except ValidationError as error:
+            for name, messages in error.message_dict.items():
+                errors.setdefault(name, messages[0])
+            return None
+
+    title = attempt(
+        clean_text,
+        title,
+        field="title",
+        label="The title",
+        max_length=SESSION_TITLE_MAX,
+        multiline=False,
+    )
+    topic = attempt(
+        clean_text,
+        topic,
+        field="topic",
+        label="The topic",
+        max_length=SESSION_TOPIC_MAX,
+        required=False,
+    )
+    welcome = attempt(
+        clean_text,
+        welcome,
+        field="welcome",
+        label="The welcome",
+        max_length=SESSION_WELCOME_MAX,
+        required=False,
+    )
+    if format not in LiveSession.Format.values:
+        errors["format"] = "Choose a format."
+    if start_time is None:
+        errors["start_time"] = "Enter a start time, e.g. 19:00."
+    if end_time is None:
+        errors["end_time"] = "Enter an end time, e.g. 20:00."
+    if not recurrence.is_zone(time_zone):
+        errors["time_zone"] = f"“{time_zone}” is not a time zone we know. Choose one from the list."
+    low, high = SESSION_CAPACITY
+    if capacity is not None and not low <= capacity <= high:
+        errors["capacity"] = f"Capacity is {low} to {high} people, or empty for no limit."
+    low, high = 0, SESSION_OPENS_BEFORE_MAX
+    if opens_before_minutes is None or not low <= opens_before_minutes <= high:
+        errors["opens_before_minutes"] = f"The room opens 0 to {high} minutes before the start."
+    if transcript not in LiveSession.Transcript.values:
+        errors["transcript"] = "Choose what happens to what is said."
+    elif transcript == LiveSession.Transcript.KEEP_DAYS:
+        low, high = SESSION_TRANSCRIPT_DAYS
+        if transcript_days is None or not low <= transcript_days <= high:
+            errors["transcript_days"] = f"Keep it for {low} to {high} days."
+    else:
+        transcript_days = None  # only "keep for N days" has a number of days
+    leaders = attempt(_co_leaders, group, co_leaders, actor=actor) or []
+    opening = attempt(_session_group_script, group, opening_script_id, "opening_script")
+    closing = attempt(_session_group_script, group, closing_script_id, "closing_script")
+    if errors:
+        raise ValidationError(errors)
+    title = attempt(_screen_session_title, group=group, title=title)
+    topic_screened = attempt(
+        _screen_session_text, actor=actor, group=group, field="topic", text=topic
+    )
+    welcome_screened = attempt(
+        _screen_session_text,
+        actor=actor,
+        group=group,
+        field="welcome",
+        text=welcome or DEFAULT_WELCOME,
+    )
+    if errors:
+        raise ValidationError(errors)
+    topic, topic_html = topic_screened
+    welcome, welcome_html = welcome_screened
+    fields = {
+        "title": title,
+        "topic_source": topic,
+        "topic_html": topic_html,
+        "format": format,
+        "time_zone": time_zone,
+        "capacity": capacity,
+        "opening_script": opening,
+        "closing_script": closing,
+        "opens_before_minutes": opens_before_minutes,
+        "welcome_source": welcome,
+        "welcome_html": welcome_html,
+        "fellowship_after": bool(fellowship_after),
+        "transcript": transcript,
+        "transcript_days": transcript_days,
+    }
+    return fields, leaders
+
+
+def _session_span(
+    starts_on: date | None, start_time: time, end_time: time, time_zone: str
+) -> tuple[datetime, datetime]:
+    if starts_on is None:
+        raise ValidationError({"starts_on": "Enter the date, e.g. 2026-05-12."})
+    if start_time == end_time:
+        raise ValidationError({"end_time": "The session ends after it starts."})
+    starts_at, ends_at = recurrence.span(starts_on, start_time, end_time, time_zone)
+    hours = (ends_at - starts_at).total_seconds() / 3600
+    if hours > SESSION_HOURS_MAX:
+        raise ValidationError(
+            {
+                "end_time": f"That is {hours:g} hours (an end before the start is the next "
+                f"day); a session lasts at most {SESSION_HOURS_MAX} hours."
+            }
+        )
+    if ends_at <= starts_at:  # a skipped hour can swallow a very short session
+        raise ValidationError({"end_time": "The session ends after it starts."})
+    return starts_at, ends_at
+
+
+def _check_not_past(starts_at: datetime) -> None:
+    if starts_at < timezone.now():
+        raise ValidationError({"starts_on": "That time has passed: choose a start from now on."})
+
+
+def _session_room(group: SupportGroup, title: str) -> ChatRoom:
+    """A new room of its own for a session, not listed among the group's rooms."""
+    taken = True
+    while taken:
+        slug = f"session-{secrets.token_hex(4)}"
+        taken = ChatRoom.objects.filter(group=group, slug=slug).exists()
+    return ChatRoom.objects.create(
+        group=group, slug=slug, name=title[:ROOM_NAME_MAX], kind=ChatRoom.Kind.SESSION
+    )
+
+
+def schedule_session(
+    *,
+    actor: User,
+    group: SupportGroup,
+    title: str,
+    starts_on: date | None,
+    start_time: time | None,
+    end_time: time | None,
+    time_zone: str,
+    topic: str = "",
+    format: str = LiveSession.Format.OPEN_SHARE,
+    weekly: bool = False,
+    capacity: int | None = None,
+    co_leaders: str = "",
+    opening_script_id: int | None = None,
+    closing_script_id: int | None = None,
+    opens_before_minutes: int | None = 15,
+    welcome: str = "",
+    fellowship_after: bool = False,
+    transcript: str = LiveSession.Transcript.DELETE,
+    transcript_days: int | None = None,
+) -> list[LiveSession]:
+    """Schedule a session in ``group``, led by ``actor``; ``weekly`` schedules
+    KINSHIP_SESSION_SERIES_WEEKS occurrences at the same local time, sharing ``series``,
+    each its own row (and room) to edit or cancel. Returns them, earliest first."""
+    permissions.check_can_schedule_sessions(actor, group)
+    ratelimit.hit("edit", key=str(actor.pk))
+    fields, leaders = _session_fields(
+        actor=actor, group=group, title=title, topic=topic, format=format,
+        start_time=start_time, end_time=end_time, time_zone=time_zone, capacity=capacity,
+        co_leaders=co_leaders, opening_script_id=opening_script_id,
+        closing_script_id=closing_script_id, opens_before_minutes=opens_before_minutes,
+        welcome=welcome, fellowship_after=fellowship_after, transcript=transcript,
+        transcript_days=transcript_days,
+    )  # fmt: skip
+    first_start, _first_end = _session_span(starts_on, start_time, end_time, time_zone)
+    _check_not_past(first_start)
+    count = settings.KINSHIP_SESSION_SERIES_WEEKS if weekly else 1
+    days = [starts_on + timedelta(weeks=n) for n in range(count)]
+    spans = [_session_span(day, start_time, end_time, time_zone) for day in days]
+    series = uuid.uuid4() if weekly else None
+    sessions = []
+    with transaction.atomic():
+        for starts_at, ends_at in spans:
+            session = LiveSession.objects.create(
+                group=group,
+                room=_session_room(group, fields["title"]),
+                series=series,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                leader=actor,
+                facilitator=actor,
+                **fields,
+            )
+            session.co_leaders.set(leaders)
+            sessions.append(session)
+    return sessions
+
+
+def _check_editable(session: LiveSession, *, doing: str) -> None:
+    phase = session.phase()
+    if phase == LiveSession.Phase.CANCELLED:
+        raise ValidationError({"__all__": f"This session was cancelled: you cannot {doing} it."})
+    if phase == LiveSession.Phase.ENDED:
+        raise ValidationError({"__all__": f"This session is over: you cannot {doing} it."})
+
+
+def edit_session(
+    *,
+    actor: User,
+    session: LiveSession,
+    title: str,
+    starts_on: date | None,
+    start_time: time | None,
+    end_time: time | None,
+    time_zone: str,
+    topic: str = "",
+    format: str = LiveSession.Format.OPEN_SHARE,
+    capacity: int | None = None,
+    co_leaders: str = "",
+    opening_script_id: int | None = None,
+    closing_script_id: int | None = None,
+    opens_before_minutes: int | None = 15,
+    welcome: str = "",
+    fellowship_after: bool = False,
+    transcript: str = LiveSession.Transcript.DELETE,
+    transcript_days: int | None = None,
+) -> LiveSession:
+    """Change this occurrence (the rest of its series stays as it was)."""
+    group = session.group
+    permissions.check_can_schedule_sessions(actor, group)
+    _check_editable(session, doing="edit")
+    ratelimit.hit("edit", key=str(actor.pk))
+    fields, leaders = _session_fields(
+        actor=actor, group=group, title=title, topic=topic, format=format,
+        start_time=start_time, end_time=end_time, time_zone=time_zone, capacity=capacity,
+        co_leaders=co_leaders, opening_script_id=opening_script_id,
+        closing_script_id=closing_script_id, opens_before_minutes=opens_before_minutes,
+        welcome=welcome, fellowship_after=fellowship_after, transcript=transcript,
+        transcript_days=transcript_days,
+    )  # fmt: skip
+    starts_at, ends_at = _session_span(starts_on, start_time, end_time, time_zone)
+    if starts_at != session.starts_at:
+        _check_not_past(starts_at)
+    # The co-leaders may include the leader's own successor: keep whoever leads out.
+    leaders = [user for user in leaders if user.pk != session.leader_id]
+    with transaction.atomic():
+        for name, value in fields.items():
+            setattr(session, name, value)
+        session.starts_at, session.ends_at = starts_at, ends_at
+        session.save()
+        session.co_leaders.set(leaders)
+        session.__dict__.pop("_co_leader_ids", None)
+        ChatRoom.objects.filter(pk=session.room_id).update(name=session.title[:ROOM_NAME_MAX])
+    return session
+
+
+def cancel_session(
+    *, actor: User, session: LiveSession, reason: str = "", following: bool = False
+) -> list[LiveSession]:
+    """Cancel a session that has not opened (``following``: and the later occurrences of
+    its series). Logged; members who said they were coming are told."""
+    # moderation.actions builds on this module, so it is imported when a cancel happens,
+    # not when this module loads.
+    from moderation import actions
+
+    group = session.group
+    permissions.check_can_schedule_sessions(actor, group)
+    reason = clean_text(
+        reason, field="reason", label="The reason", max_length=MODERATION_TEXT_MAX, required=False
+    )
+    if session.phase() != LiveSession.Phase.SCHEDULED:
+        _check_editable(session, doing="cancel")
+        raise ValidationError({"__all__": "The room is open: end the session instead."})
+    targets = [session]
+    if following and session.series:
+        targets += list(
+            LiveSession.objects.filter(
+                group=group,
+                series=session.series,
+                starts_at__gt=session.starts_at,
+                cancelled_at__isnull=True,
+                ended_at__isnull=True,
+            ).select_related("group")
+        )
+    now = timezone.now()
+    cancelled = []
+    with transaction.atomic():
+        for target in targets:
+            if target.phase(now) != LiveSession.Phase.SCHEDULED:
+                continue
+            target.cancelled_at = now
+            target.save(update_fields=["cancelled_at"])
+            ChatRoom.objects.filter(pk=target.room_id).update(state=ChatRoom.State.ARCHIVED)
+            actions._log(
+                actor=actor,
+                action=ModerationLogEntry.Action.SESSION_CANCELLED,
+                target=actions.Target(
+                    target, "live session", group, None,
+                    f"the session “{target.title}”", target.get_absolute_url(),
+                ),
+                reason=reason,
+                after={"starts_at": target.starts_at.isoformat()},
+            )  # fmt: skip
+            _notify_rsvps(target, reason=reason)
+            cancelled.append(target)
+    return cancelled
+
+
+def _notify_rsvps(session: LiveSession, *, reason: str) -> None:
+    when = recurrence.local(session.starts_at, session.time_zone)
+    text = (
+        f"The session “{session.title}” on {when:%a %d %b %H:%M} ({session.time_zone}) "
+        "is cancelled" + (f": {reason}" if reason else ".")
+    )
+    Notification.objects.bulk_create(
+        Notification(
+            recipient_id=user_id,
+            kind=Notification.Kind.SESSION,
+            group=session.group,
+            text=text[:300],
+            url=session.get_absolute_url(),
+        )
+        for user_id in SessionRSVP.objects.filter(
+            session=session, user__is_active=True
+        ).values_list("user_id", flat=True)
+    )
+
+
+def toggle_rsvp(*, user: User, session: LiveSession) -> bool:
+    """Say you are coming, or take it back; returns whether you are going now."""
+    permissions.check_can_read_rooms(user, session.group)
+    if session.phase() in (LiveSession.Phase.ENDED, LiveSession.Phase.CANCELLED):
+        raise ValidationError({"__all__": "This session is over."})
+    with transaction.atomic():
+        deleted, _ = SessionRSVP.objects.filter(session=session, user=user).delete()
+        if deleted:
+            return False
+        SessionRSVP.objects.get_or_create(session=session, user=user)
+    return True
+
+
+def save_script(
+    *,
+    actor: User,
+    group: SupportGroup,
+    script: SessionScript | None = None,
+    title: str,
+    text: str,
+) -> SessionScript:
+    """Add a reading to the group's scripts, or change one."""
+    permissions.check_can_schedule_sessions(actor, group)
+    if script is not None and script.group_id != group.pk:
+        raise ValidationError({"__all__": "That reading belongs to another group."})
+    ratelimit.hit("edit", key=str(actor.pk))
+    errors = {}
+    try:
+        title = clean_text(
+            title, field="title", label="The title", max_length=SCRIPT_TITLE_MAX, multiline=False
+        )
+    except ValidationError as error:
+        errors.update({k: v[0] for k, v in error.message_dict.items()})
+    try:
+        text = clean_text(text, field="text", label="The reading", max_length=SCRIPT_TEXT_MAX)
+    except ValidationError as error:
+        errors.update({k: v[0] for k, v in error.message_dict.items()})
+    if "title" not in errors:
+        same = SessionScript.objects.filter(group=group, title__iexact=title)
+        if script is not None:
+            same = same.exclude(pk=script.pk)
+        if same.exists():
+            errors["title"] = "This group already has a reading with that title."
+    if errors:
+        raise ValidationError(errors)
+    title = _screen_session_title(group=group, title=title)
+    text, html = _screen_session_text(actor=actor, group=group, field="text", text=text)
+    script = script or SessionScript(group=group)
+    script.title, script.source, script.html = title, text, html
+    script.updated_at = timezone.now()
+    try:
+        with transaction.atomic():
+            script.save()
+    except IntegrityError:  # the same title, saved a moment ago by another leader
+        raise ValidationError(
+            {"title": "This group already has a reading with that title."}
+        ) from None
+    return script
+
+
+def delete_script(*, actor: User, script: SessionScript) -> None:
+    """Delete a reading; sessions that used it simply have none there any more."""
+    permissions.check_can_schedule_sessions(actor, script.group)
+    script.delete()

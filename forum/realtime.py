@@ -27,6 +27,11 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
+def session_leaders_group(session_id: int) -> str:
+    """The sockets of a live session's facilitators (crisis alerts reach them there)."""
+    return f"session-leaders.{session_id}"
+
+
 def queue_group(group_id: int | None) -> str:
     """Moderators watching the queue of one group, or (None) of the whole site."""
     return "modqueue.site" if group_id is None else f"modqueue.{group_id}"
@@ -41,10 +46,12 @@ def broadcast_queue_change(group_id: int | None) -> None:
 
 
 def message_payload(message: ChatMessage, *, author_handle: str | None = None) -> dict[str, Any]:
-    """A message as clients see it; a removed message carries no text."""
+    """A message as clients see it; a removed message carries no text. A message with a
+    moderators' context note (``message.context_note``, a moderation.context_notes.NoteView,
+    set by the write path or forum.selectors) carries it as ``context``."""
     if author_handle is None:
         author_handle = message.author.handle if message.author_id else None
-    return {
+    payload = {
         "id": message.pk,
         "seq": message.seq,
         "version": message.version,
@@ -58,6 +65,14 @@ def message_payload(message: ChatMessage, *, author_handle: str | None = None) -
         "removed_by": message.removed_by or None,
         "client_id": message.client_id,
     }
+    note = getattr(message, "context_note", None)
+    if note is not None and not message.is_removed:
+        payload["context"] = {
+            "claim": note.claim,
+            "html": note.correction_html,  # written by moderators through the write path
+            "sources": list(note.sources),
+        }
+    return payload
 
 
 def room_payload(room: ChatRoom) -> dict[str, Any]:

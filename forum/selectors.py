@@ -235,12 +235,12 @@ def opening_post(user, thread: Thread) -> Post:
     return post
 
 
-def _with_context_note(posts: QuerySet[Post]) -> QuerySet[Post]:
-    """The id of a context note shown under each post, in the same query (one a post)."""
+def _with_context_note(posts: QuerySet, *, model: str = "post") -> QuerySet:
+    """The id of a context note shown under each post (or chat message), in the same query."""
     # By name, not get_for_model: a cold content-type cache would cost the page a query.
     shown = NoteAttachment.objects.filter(
         content_type__app_label="forum",
-        content_type__model="post",
+        content_type__model=model,
         object_id=OuterRef("pk"),
         note__is_active=True,  # a retired note must not hide an active one on the same post
     ).exclude(state=NoteAttachment.State.DETACHED)
@@ -348,16 +348,20 @@ def rooms_with_unread(user, group: SupportGroup) -> list[ChatRoom]:
         RoomReadState.objects.filter(room=OuterRef("pk"), user=user).values("last_read_seq")[:1]
     )
     blocked = Block.objects.filter(blocker=user).values("blocked_id")
-    rooms = group.rooms.annotate(
-        read_upto=read_upto,
-        viewer_muted=Exists(Mute.objects.filter(room=OuterRef("pk"), user=user)),
-    ).annotate(
-        unread=Count(
-            "messages",
-            filter=Q(messages__removed_at__isnull=True)
-            & ~Q(messages__author=user)
-            & ~Q(messages__author__in=blocked)
-            & (Q(read_upto__isnull=True) | Q(messages__seq__gt=F("read_upto"))),
+    rooms = (
+        group.rooms.filter(kind=ChatRoom.Kind.GROUP)
+        .annotate(
+            read_upto=read_upto,
+            viewer_muted=Exists(Mute.objects.filter(room=OuterRef("pk"), user=user)),
+        )
+        .annotate(
+            unread=Count(
+                "messages",
+                filter=Q(messages__removed_at__isnull=True)
+                & ~Q(messages__author=user)
+                & ~Q(messages__author__in=blocked)
+                & (Q(read_upto__isnull=True) | Q(messages__seq__gt=F("read_upto"))),
+            )
         )
     )
     return list(rooms)
@@ -369,7 +373,9 @@ def room_changes(room_id: int, *, after: int | None, limit: int) -> tuple[list[d
     ``after=None`` is a first visit: the latest ``limit`` messages. Otherwise every
     message whose latest change is newer than ``after``, in change order.
     """
-    messages = ChatMessage.objects.filter(room_id=room_id).select_related("author")
+    messages = _with_context_note(
+        ChatMessage.objects.filter(room_id=room_id).select_related("author"), model="chatmessage"
+    )
     if after is None:
         rows = list(messages.filter(removed_at__isnull=True).order_by("-seq")[:limit])[::-1]
         more = False
@@ -377,6 +383,7 @@ def room_changes(room_id: int, *, after: int | None, limit: int) -> tuple[list[d
         rows = list(messages.filter(version__gt=after).order_by("version")[: limit + 1])
         more = len(rows) > limit
         rows = rows[:limit]
+    _resolve_context_notes(rows)
     return [message_payload(message) for message in rows], more
 
 
@@ -414,5 +421,7 @@ def socket_refusal(
         return 4401
     room = ChatRoom.objects.select_related("group").filter(pk=room_id).first()
     if room is None or not permissions.can_read_room(user, room):
+        return 4403
+    if room.kind == ChatRoom.Kind.SESSION and not permissions.can_stay_in_session(user, room):
         return 4403
     return None

@@ -247,6 +247,12 @@ KINSHIP_RATE_LIMITS = {
 KINSHIP_FLAGS_TO_HIDE = int(os.environ.get("KINSHIP_FLAGS_TO_HIDE", "3"))
 KINSHIP_QUEUE_WAIT_MINUTES = int(os.environ.get("KINSHIP_QUEUE_WAIT_MINUTES", "60"))
 KINSHIP_DUPLICATE_WINDOW_SECONDS = 60
+# "Hold my post for an hour before it goes out" (forum.publishing.hold_thread/hold_reply).
+KINSHIP_HOLD_MINUTES = int(os.environ.get("KINSHIP_HOLD_MINUTES", "60"))
+# How often each ASGI worker does what falls due with time (forum/asgi.py): held posts go
+# out, overdue live sessions are finished. 0 leaves it to the release_held_posts and
+# sweep_sessions commands (cron) and to members' own page views.
+KINSHIP_CHORES_SECONDS = float(os.environ.get("KINSHIP_CHORES_SECONDS", "30"))
 
 # Trust (moderation.trust). Members earn levels 1 member, 2 regular and 3 trusted from days
 # since joining, posts and messages published, and at most so many removed by moderators;
@@ -265,3 +271,9 @@ KINSHIP_TRUST_SANCTION_DAYS = 90
 KINSHIP_TRUST_LINK_LEVEL = int(os.environ.get("KINSHIP_TRUST_LINK_LEVEL", "1"))
 KINSHIP_NEW_MEMBER_HOLDS = int(os.environ.get("KINSHIP_NEW_MEMBER_HOLDS", "2"))
 KINSHIP_TRUST_MENTIONS = {0: 2, 1: 5, 2: 10, 3: 10}
+
+# Live sessions: a session nobody ended is over this long after its planned end, and the
+# sweep (forum.live.sweep_sessions) finishes it: attendance closed, transcript policy applied.
+KINSHIP_SESSION_GRACE_MINUTES = int(os.environ.get("KINSHIP_SESSION_GRACE_MINUTES", "60"))
+# Weekly series are scheduled this many occurrences ahead.
+KINSHIP_SESSION_SERIES_WEEKS = 12

@@ -3,7 +3,17 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from .forms import LoginForm
-from .views import accounts, chat, groups, pages, protections, slow_mode, threads
+from .views import (
+    accounts,
+    attendance,
+    chat,
+    groups,
+    pages,
+    protections,
+    sessions,
+    slow_mode,
+    threads,
+)
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -51,6 +61,35 @@ urlpatterns = [
         slow_mode.room_slow_mode,
         name="room_slow_mode",
     ),
+    # Live sessions: the schedule, a session's page, calendars, the group's readings
+    path("g/<slug:slug>/sessions/", sessions.sessions, name="sessions"),
+    path("g/<slug:slug>/sessions/new/", sessions.session_new, name="session_new"),
+    path(
+        "g/<slug:slug>/sessions/feed.ics", sessions.group_sessions_feed, name="group_sessions_feed"
+    ),
+    path("g/<slug:slug>/sessions/scripts/", sessions.session_scripts, name="session_scripts"),
+    path(
+        "g/<slug:slug>/sessions/scripts/<int:script_id>/",
+        sessions.session_script_edit,
+        name="session_script_edit",
+    ),
+    path("g/<slug:slug>/sessions/<int:session_id>/", sessions.session, name="session"),
+    path(
+        "g/<slug:slug>/sessions/<int:session_id>/edit/", sessions.session_edit, name="session_edit"
+    ),
+    path(
+        "g/<slug:slug>/sessions/<int:session_id>/cancel/",
+        sessions.session_cancel,
+        name="session_cancel",
+    ),
+    path(
+        "g/<slug:slug>/sessions/<int:session_id>/rsvp/", sessions.session_rsvp, name="session_rsvp"
+    ),
+    path(
+        "g/<slug:slug>/sessions/<int:session_id>/calendar.ics",
+        sessions.session_ics,
+        name="session_ics",
+    ),
     # Threads and posts
     path("g/<slug:slug>/new/", threads.thread_new, name="thread_new"),
     path("g/<slug:slug>/t/<int:thread_id>/", threads.thread_detail, name="thread"),
@@ -67,6 +106,25 @@ urlpatterns = [
     path("posts/<int:post_id>/remove/", threads.post_remove, name="post_remove"),
     path("posts/<int:post_id>/history/", threads.post_history, name="post_history"),
     path("posts/<int:post_id>/support/", threads.post_support, name="post_support"),
+    # Posts the member holds back for a while (publishing.hold_thread / hold_reply)
+    path("me/held/", threads.held_posts, name="held_posts"),
+    path("me/held/<int:held_id>/send/", threads.held_send, name="held_send"),
+    path("me/held/<int:held_id>/edit/", threads.held_edit, name="held_edit"),
+    path("me/held/<int:held_id>/discard/", threads.held_discard, name="held_discard"),
+    # Attendance of live sessions: the member's own history and proofs, a proof's public page
+    path("me/attendance/", attendance.attendance_history, name="attendance"),
+    path("me/attendance/proofs/", attendance.attendance_proof_new, name="attendance_proof_new"),
+    path(
+        "me/attendance/proofs/<int:proof_id>/download/",
+        attendance.attendance_proof_download,
+        name="attendance_proof_download",
+    ),
+    path(
+        "me/attendance/proofs/<int:proof_id>/revoke/",
+        attendance.attendance_proof_revoke,
+        name="attendance_proof_revoke",
+    ),
+    path("proof/<str:token>/", attendance.attendance_proof, name="attendance_proof"),
     path("moderation/", include("moderation.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -33,7 +33,7 @@ from forum.models import (
     User,
 )
 
-from . import permissions, policy, ratelimit, trust
+from . import context_notes, permissions, policy, ratelimit, trust
 from .models import (
     FLAG_WEIGHTS,
     Appeal,
@@ -436,6 +436,7 @@ def dismiss_flags(*, actor: User, item: QueueItem, note: str = "") -> QueueItem:
                 approving = item.held_by_policy  # the write path held it: this approves it
         if approving:
             _mark_approved(item, actor=actor)
+            publishing.notify_on_approval(obj=obj)
         else:
             item.state, item.resolved_at = QueueItem.State.RESOLVED, timezone.now()
             item.resolved_by, item.resolution = actor, "Flags dismissed"
@@ -1102,7 +1103,24 @@ def raise_crisis_alert(*, obj, categories: frozenset[str]) -> QueueItem | None:
         item.last_flag_at = timezone.now()
         item.save(update_fields=["is_urgent", "auto_reason", "last_flag_at"])
         _broadcast_urgent(target.group.pk if target.group else None)
+        _alert_session_leaders(obj, categories)
     return item
+
+
+def _alert_session_leaders(obj, categories: frozenset[str]) -> None:
+    """In a live session the people running it hear at once, on their console."""
+    if not isinstance(obj, ChatMessage) or obj.room.kind != ChatRoom.Kind.SESSION:
+        return
+    frame = {
+        "type": "crisis_alert",
+        "id": obj.pk,
+        "author": obj.author.handle if obj.author_id else None,
+        "categories": sorted(categories),
+    }
+    realtime.broadcast_on_commit(
+        realtime.session_leaders_group(obj.room.live_session.pk),
+        {"type": "chat.event", "frame": frame},
+    )
 
 
 def _broadcast_urgent(group_id: int | None) -> None:
@@ -1252,6 +1270,7 @@ def approve_held(*, actor: User, obj) -> QueueItem:
         before = target.snapshot()
         _unhide(target)
         _mark_approved(item, actor=actor)
+        publishing.notify_on_approval(obj=obj)
         _log(
             actor=actor,
             action=Action.CONTENT_APPROVED,
@@ -1549,7 +1568,31 @@ def attach_note(*, actor: User, note: ContextNote, obj, reason: str = "") -> Not
             attachment=attachment,
             reason=reason,
         )
+        _redraw_if_chat(shown_on)
     return attachment
+
+
+def _redraw_if_chat(obj) -> None:
+    """A chat message whose note changed takes a new version, so every open room redraws it
+    (and a client that missed the broadcast fetches it on resume)."""
+    if not isinstance(obj, ChatMessage):
+        return
+    message = ChatMessage.objects.select_related("room", "author").get(pk=obj.pk)
+    message.version = ChatRoom.take_seq(message.room_id)
+    message.save(update_fields=["version"])
+    shown = (
+        NoteAttachment.objects.filter(
+            content_type=ContentType.objects.get_for_model(ChatMessage),
+            object_id=message.pk,
+            note__is_active=True,
+        )
+        .exclude(state=NoteAttachment.State.DETACHED)
+        .order_by("pk")
+        .values_list("note_id", flat=True)
+        .first()
+    )
+    message.context_note = context_notes.library().notes.get(shown) if shown else None
+    realtime.broadcast_room_change(room=message.room, kind="message_updated", message=message)
 
 
 def _attachment_target(attachment: NoteAttachment) -> Target:
@@ -1598,6 +1641,7 @@ def detach_note(*, actor: User, attachment: NoteAttachment, reason: str = "") ->
             reason=reason,
         )
         _settle_misinformation_item(target, actor=actor)
+        _redraw_if_chat(attachment.target)
     return attachment
 
 

@@ -12,6 +12,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from forum import realtime
+from forum.models import User
 
 from . import permissions
 
@@ -41,6 +42,13 @@ class QueueConsumer(AsyncWebsocketConsumer):
         self.groups_joined = names
         await self.accept()
 
+    def _still_moderates(self) -> bool:
+        user = User.objects.filter(pk=self.scope["user"].pk, is_active=True).first()
+        if user is None:
+            return False
+        ids = permissions.moderated_group_ids(user)
+        return ids is None or bool(ids)
+
     async def disconnect(self, code: int) -> None:
         for name in self.groups_joined:
             await self.channel_layer.group_discard(name, self.channel_name)
@@ -55,6 +63,11 @@ class QueueConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=json.dumps({"type": "pong"}))
 
     async def queue_changed(self, event: dict) -> None:
+        # Authority is re-checked on every ring (moderators are few, rings rare): someone
+        # no longer moderating, or no longer active, stops hearing the queue at once.
+        if not await database_sync_to_async(self._still_moderates)():
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
         frame = {"type": "queue_changed"}
         if event.get("urgent"):
             # Someone's words suggest they may be at risk (moderation.actions.raise_crisis_alert).

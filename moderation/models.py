@@ -303,6 +303,14 @@ class ModerationLogEntry(models.Model):
         CONTEXT_DETACHED = "context_detached", "detached a context note from"
         PLACE_SLOW_MODE_SET = "place_slow_mode_set", "set slow mode on"
         PLACE_SLOW_MODE_OFF = "place_slow_mode_off", "turned off slow mode on"
+        SESSION_OPENED = "session_opened", "opened the room of"
+        SESSION_CLOSED = "session_closed", "closed the room of"
+        SESSION_ENDED = "session_ended", "ended"
+        SESSION_CANCELLED = "session_cancelled", "cancelled"
+        SESSION_LOCKED = "session_locked", "locked the chat of"
+        SESSION_UNLOCKED = "session_unlocked", "unlocked the chat of"
+        FACILITATION_HANDED = "facilitation_handed", "handed facilitation of"
+        PARTICIPANT_REMOVED = "participant_removed", "removed a participant from"
 
     # Actions members see in their group's public log; notes and the watched-phrase list
     # (which would teach people what to misspell) stay among moderators.

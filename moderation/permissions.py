@@ -15,7 +15,17 @@ from django.db.models import Count, Q
 from django.http import Http404
 from django.utils import timezone
 
-from forum.models import ChatMessage, ChatRoom, Membership, Post, SupportGroup, Thread, User
+from forum.models import (
+    ChatMessage,
+    ChatRoom,
+    LiveSession,
+    Membership,
+    Post,
+    SessionParticipant,
+    SupportGroup,
+    Thread,
+    User,
+)
 
 from . import trust
 from .models import Sanction
@@ -317,16 +327,28 @@ def can_write_room(user, room: ChatRoom) -> bool:
         return False
     if sanction_in_force(user, Sanction.Kind.CHAT_MUTE, room.group) is not None:
         return False
+    if room.kind == ChatRoom.Kind.SESSION:
+        return session_write_refusal(user, room.live_session) is None
     if room.state == ChatRoom.State.OPEN:
         return True
     return room.state == ChatRoom.State.READ_ONLY and can_lead_group(user, room.group)
 
 
-def check_can_write_room(user, room: ChatRoom) -> None:
+def check_can_write_room(user, room: ChatRoom, *, floor_rules: bool = True) -> None:
+    """``floor_rules=False``: a session room's page, where the lock and the floor are left
+    to the live console and the server's refusal (see session_write_refusal)."""
     check_can_read_room(user, room)
     muted = sanction_in_force(user, Sanction.Kind.CHAT_MUTE, room.group)
     if muted is not None:
         raise PermissionDenied(sanction_refusal(muted))
+    if room.kind == ChatRoom.Kind.SESSION:
+        refusal = session_write_refusal(user, room.live_session, floor_rules=floor_rules)
+        if refusal is None and not can_post_in_group(user, room.group):
+            # As in every room: a site moderator steps in to facilitate but writes as a member.
+            refusal = "Only members of this group write in its chat."
+        if refusal is not None:
+            raise PermissionDenied(refusal)
+        return
     if not can_write_room(user, room):
         if room.state == ChatRoom.State.ARCHIVED:
             raise PermissionDenied("This room is archived: it keeps its history, no new messages.")
@@ -607,3 +629,96 @@ def can_approve_held(user, obj) -> bool:
     except (PermissionDenied, Http404):
         return False
     return True
+
+
+# --- live sessions ---------------------------------------------------------------------------
+# A session's facilitators are its leader, whoever holds facilitation now, its co-leaders,
+# and anyone who leads the group (leaders and moderators can always step in). Muting a
+# participant and slow mode stay moderation actions (MODERATION_TABLE): a co-leader who
+# is a plain member of the group runs the floor but does not sanction.
+
+
+def can_schedule_sessions(user, group: SupportGroup) -> bool:
+    return can_lead_group(user, group)
+
+
+def check_can_schedule_sessions(user, group: SupportGroup) -> None:
+    check_can_view_group(user, group)
+    if not can_schedule_sessions(user, group):
+        raise PermissionDenied("Only the group's leaders and moderators schedule sessions.")
+
+
+def can_facilitate(user, session: LiveSession) -> bool:
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if user.pk in (session.leader_id, session.facilitator_id):
+        return can_read_rooms(user, session.group)
+    if can_lead_group(user, session.group):
+        return True
+    cache = session.__dict__.setdefault("_co_leader_ids", None)
+    if cache is None:
+        cache = set(session.co_leaders.values_list("pk", flat=True))
+        session.__dict__["_co_leader_ids"] = cache
+    return user.pk in cache and can_read_rooms(user, session.group)
+
+
+def check_can_facilitate(user, session: LiveSession) -> None:
+    check_can_view_group(user, session.group)
+    if not can_facilitate(user, session):
+        raise PermissionDenied("Only the session's leaders can do this.")
+
+
+def removed_from_session(user, session: LiveSession) -> bool:
+    return SessionParticipant.objects.filter(
+        session=session, user_id=user.pk, removed_at__isnull=False
+    ).exists()
+
+
+def can_stay_in_session(user, room: ChatRoom) -> bool:
+    """An open socket in a session's room: not removed from the session."""
+    return not removed_from_session(user, room.live_session)
+
+
+def check_can_attend_session(user, session: LiveSession) -> None:
+    """Joining the session's room: its group's chat, not removed, and room below capacity."""
+    check_can_read_rooms(user, session.group)
+    if removed_from_session(user, session):
+        raise PermissionDenied("A leader removed you from this session.")
+    if session.capacity and not can_facilitate(user, session):
+        present = SessionParticipant.objects.filter(
+            session=session, sockets__gt=0, removed_at__isnull=True
+        ).exclude(user_id=user.pk)
+        if present.count() >= session.capacity:
+            raise PermissionDenied(
+                f"This session is full ({session.capacity} people): try again when someone leaves."
+            )
+
+
+def session_write_refusal(
+    user, session: LiveSession, now=None, *, floor_rules: bool = True
+) -> str | None:
+    """Why ``user`` may not post in the session's room now, or None if they may.
+
+    ``floor_rules=False`` leaves out the lock and the floor, which change from minute to
+    minute: the page keeps the composer on and the server refuses with the reason.
+    """
+    phase = session.phase(now)
+    if phase == LiveSession.Phase.SCHEDULED:
+        return "The session's room is not open yet."
+    if phase == LiveSession.Phase.CLOSED:
+        return "A leader has closed the room for now."
+    if phase in (LiveSession.Phase.ENDED, LiveSession.Phase.CANCELLED):
+        return "This session is over: its room is read-only."
+    if removed_from_session(user, session):
+        return "A leader removed you from this session."
+    if not floor_rules or can_facilitate(user, session):
+        return None
+    if session.chat_locked:
+        return "A leader has locked the chat: only the leaders speak for now."
+    if session.floor_holder_id and session.floor_holder_id != user.pk:
+        holder = session.floor_holder.handle if session.floor_holder else "Someone"
+        return (
+            f"{holder} has the floor: only they and the leaders post until they pass it back. "
+            "Raise your hand to share next."
+        )
+    return None

@@ -15,6 +15,10 @@ from .groups import SupportGroup
 
 
 class ChatRoom(models.Model):
+    class Kind(models.TextChoices):
+        GROUP = "group", "A group's room"
+        SESSION = "session", "A live session's room"
+
     class State(models.TextChoices):
         OPEN = "open", "Open"
         READ_ONLY = "read_only", "Read-only: only leaders and moderators write"
@@ -24,6 +28,8 @@ class ChatRoom(models.Model):
     name = models.CharField(max_length=60)
     slug = models.SlugField(max_length=60)
     state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
+    # A session's room is reached through its session and not listed among the group's.
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.GROUP)
     is_default = models.BooleanField(default=False)
     # Members wait this long between messages here; 0 is off (moderation.actions.set_slow_mode).
     slow_mode_seconds = models.PositiveIntegerField(default=0)
@@ -40,6 +46,8 @@ class ChatRoom(models.Model):
         return f"{self.name} ({self.group})"
 
     def get_absolute_url(self) -> str:
+        if self.kind == self.Kind.SESSION:
+            return self.live_session.get_absolute_url()
         return reverse("room", kwargs={"slug": self.group.slug, "room_slug": self.slug})
 
     @classmethod

@@ -177,6 +177,8 @@ class Notification(models.Model):
         MENTION = "mention", "mentioned you"
         JOIN_APPROVED = "join_approved", "approved your request to join"
         MODERATION = "moderation", "a moderator acted"
+        HELD_POST = "held_post", "your held post"
+        SESSION = "session", "a live session changed"
 
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"

@@ -10,6 +10,7 @@ from moderation import permissions
 
 from .. import publishing, selectors
 from ..forms import RoomForm
+from ..models import ChatRoom
 from ._util import posted, submit
 from .slow_mode import SLOW_MODE_CHOICES
 
@@ -29,31 +30,42 @@ def room_list(request, slug: str):
     )
 
 
-@login_required
-def room(request, slug: str, room_slug: str):
-    room = selectors.get_room_for(request.user, slug=slug, room_slug=room_slug)
-    permissions.check_can_read_room(request.user, room)
+def chat_panel_context(user, room: ChatRoom) -> dict:
+    """What templates/partials/chat_panel.html needs for ``room`` (a group's room or a
+    live session's), for a reader already allowed to read it."""
     recent, _more = selectors.room_changes(room.pk, after=None, limit=settings.KINSHIP_CHAT_HISTORY)
     try:
-        permissions.check_can_write_room(request.user, room)
+        # The floor and the lock change by the minute: the live console shows them.
+        permissions.check_can_write_room(user, room, floor_rules=False)
         write_refusal = ""
     except PermissionDenied as refusal:  # e.g. a mute: say why, and until when
         write_refusal = str(refusal)
-    rooms = selectors.rooms_with_unread(request.user, room.group)
-    context = {
+    return {
         "group": room.group,
         "room": room,
         "recent": recent,
         "latest_seq": room.last_seq,
         "can_write": not write_refusal,
         "write_refusal": write_refusal,
-        "can_moderate": permissions.can_lead_group(request.user, room.group),
+        "can_moderate": permissions.can_lead_group(user, room.group),
+        "blocked_handles": selectors.blocked_handles(user),
+    }
+
+
+@login_required
+def room(request, slug: str, room_slug: str):
+    room = selectors.get_room_for(request.user, slug=slug, room_slug=room_slug)
+    if room.kind == ChatRoom.Kind.SESSION:  # a session's room lives on the session's page
+        return redirect(room.live_session.get_absolute_url())
+    permissions.check_can_read_room(request.user, room)
+    rooms = selectors.rooms_with_unread(request.user, room.group)
+    context = {
+        **chat_panel_context(request.user, room),
         "can_manage": permissions.can_manage_rooms(request.user, room.group),
         "can_slow_mode": permissions.can_moderate(request.user, "slow_mode_place", room.group),
         "slow_mode_choices": SLOW_MODE_CHOICES,
         "rooms": rooms,
         "muted": any(r.pk == room.pk and r.viewer_muted for r in rooms),
-        "blocked_handles": selectors.blocked_handles(request.user),
     }
     return render(request, "forum/room.html", context)
 

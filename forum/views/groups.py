@@ -12,6 +12,7 @@ from moderation import permissions
 from .. import memberships, publishing, selectors
 from ..forms import DirectoryFilterForm, GroupForm, JoinForm
 from ..models import JoinRequest, SupportGroup
+from . import sessions
 from ._util import page_number, posted, submit
 
 
@@ -48,6 +49,7 @@ def group_detail(request, slug: str):
         "can_post": permissions.can_post_in_group(request.user, group),
         "can_lead": permissions.can_lead_group(request.user, group),
         "can_join": permissions.can_join_group(request.user, group),
+        "upcoming_sessions": sessions.upcoming_sessions(request.user, group, limit=3),
     }
     return render(request, "forum/group.html", context)
 

@@ -1,19 +1,24 @@
 """Threads and their reply trees."""
 
+from zoneinfo import ZoneInfo
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_POST
 
 from moderation import permissions, trust
+from moderation.ratelimit import RateLimited
 
 from .. import engagement, publishing, selectors
 from ..forms import EditPostForm, ReplyForm, ThreadForm
-from ..models import Post
+from ..models import HeldPost, Post, Thread
 from ..models.threads import PATH_STEP
-from ..quiet_hours import has_quiet_hours
+from ..quiet_hours import has_quiet_hours, valid_timezone
 from ._util import page_number, posted, submit
 from .slow_mode import SLOW_MODE_CHOICES
 
@@ -40,9 +45,9 @@ def _tell_if_held(request, published) -> None:
         messages.info(request, publishing.HOLD_NOTICE)
 
 
-def _support_resources(request, thread) -> list | None:
-    """The crisis resources to show once on this thread page, or None."""
-    if request.session.get(SUPPORT_SESSION_KEY) != thread.pk:
+def _support_resources(request, place: int | str) -> list | None:
+    """The crisis resources to show once on this page (a thread's pk, or HELD_PAGE), or None."""
+    if request.session.get(SUPPORT_SESSION_KEY) != place:
         return None
     del request.session[SUPPORT_SESSION_KEY]
     return selectors.crisis_resources()
@@ -55,9 +60,11 @@ def thread_new(request, slug: str):
     form = ThreadForm(posted(request), quiet_hours_set=has_quiet_hours(request.user))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        thread = submit(
+        hold = data[publishing.HOLD_FIELD]
+        write = publishing.hold_thread if hold else publishing.publish_thread
+        written = submit(
             form,
-            lambda: publishing.publish_thread(
+            lambda: write(
                 author=request.user,
                 group=group,
                 title=data["title"],
@@ -67,16 +74,23 @@ def thread_new(request, slug: str):
                 post_anyway=data.get(publishing.QUIET_HOURS_FIELD, False),
             ),
         )
-        if thread is not None:
-            _offer_support(request, thread, thread)
-            _tell_if_held(request, thread)
-            return redirect(thread.get_absolute_url())
+        if written is not None and hold:
+            _tell_held(request, written, place=HELD_PAGE)
+            return redirect("held_posts")
+        if written is not None:
+            _offer_support(request, written, written)
+            _tell_if_held(request, written)
+            return redirect(written.get_absolute_url())
     return render(request, "forum/thread_new.html", {"group": group, "form": form})
 
 
 def _thread_context(request, thread, *, root: Post | None = None) -> dict:
     user = request.user
+    # First: releasing the viewer's due held posts may add replies to this page.
+    held = publishing.held_posts_of(author=user) if publishing.may_have_held_posts(user) else []
     return {
+        "held_replies": [h for h in held if h.thread_id == thread.pk],
+        "member_tz": member_timezone(user),
         "thread": thread,
         "group": thread.group,
         "opening": selectors.opening_post(user, thread) if root is None else None,
@@ -94,7 +108,7 @@ def _thread_context(request, thread, *, root: Post | None = None) -> dict:
         "slow_mode_choices": SLOW_MODE_CHOICES,
         "follows": getattr(thread, "viewer_follows", False),
         "reply_form": ReplyForm(quiet_hours_set=has_quiet_hours(user)),
-        "support_resources": _support_resources(request, thread),
+        "support_resources": _support_resources(request, thread.pk),
     }
 
 
@@ -131,9 +145,11 @@ def reply(request, slug: str, thread_id: int):
             raise Http404("The post you are replying to is not in this thread.") from None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        post = submit(
+        hold = data[publishing.HOLD_FIELD]
+        write = publishing.hold_reply if hold else publishing.publish_reply
+        written = submit(
             form,
-            lambda: publishing.publish_reply(
+            lambda: write(
                 author=request.user,
                 thread=thread,
                 parent=parent,
@@ -143,10 +159,13 @@ def reply(request, slug: str, thread_id: int):
                 post_anyway=data.get(publishing.QUIET_HOURS_FIELD, False),
             ),
         )
-        if post is not None:
-            _offer_support(request, post, thread)
-            _tell_if_held(request, post)
-            return redirect(_post_url(thread, post))
+        if written is not None and hold:
+            _tell_held(request, written, place=thread.pk)
+            return redirect(f"{thread.get_absolute_url()}#held-{written.pk}")
+        if written is not None:
+            _offer_support(request, written, thread)
+            _tell_if_held(request, written)
+            return redirect(_post_url(thread, written))
     return render(
         request,
         "forum/reply.html",
@@ -239,3 +258,140 @@ def thread_follow(request, slug: str, thread_id: int):
         "You follow this thread now." if follow else "You no longer follow this thread.",
     )
     return redirect(thread.get_absolute_url())
+
+
+# --- held posts: "hold my post for an hour before it goes out" (publishing.hold_*) -----------
+
+HELD_PAGE = "held"  # SUPPORT_SESSION_KEY's value for the held-posts page
+HELD_SUPPORT_MESSAGE = (
+    "Your words will wait, as you asked. Some of what you wrote sounds really hard. You don't "
+    "have to carry it alone: if you'd like to talk to someone now, support is listed below."
+)
+HELD_GONE = "That post has already gone out, or was discarded."
+
+
+def member_timezone(user) -> str:
+    """The zone a member's times show in: the one they gave with their quiet hours, else
+    UTC, as forum.quiet_hours reads it."""
+    name = getattr(user, "quiet_timezone", "")
+    return name if valid_timezone(name) else "UTC"
+
+
+def _tell_held(request, held: HeldPost, *, place: int | str) -> None:
+    what = "thread" if held.kind == HeldPost.Kind.THREAD else "reply"
+    if held.release_at <= timezone.now():  # an edit after its time: the next page sends it
+        messages.success(request, f"Your {what} is saved and goes out now.")
+    else:
+        when = held.release_at.astimezone(ZoneInfo(member_timezone(request.user)))
+        messages.success(
+            request,
+            f"Your {what} goes out at {when:%H:%M}. Only you can see it until then; you can "
+            "send it sooner, change it or discard it.",
+        )
+    if held.crisis_categories:
+        request.session[SUPPORT_SESSION_KEY] = place
+        messages.info(request, HELD_SUPPORT_MESSAGE)
+
+
+def _own_held(request, held_id: int) -> HeldPost | None:
+    return (
+        HeldPost.objects.select_related("group", "thread__group")
+        .filter(pk=held_id, author=request.user)
+        .first()
+    )
+
+
+def _back_from_held(request, held: HeldPost):
+    """Where Send now / Discard return: the thread page they were on, else the list."""
+    if request.POST.get("next") == "thread" and held.thread is not None:
+        return redirect(held.thread.get_absolute_url())
+    return redirect("held_posts")
+
+
+@login_required
+def held_posts(request):
+    """The member's held posts with their times, and Send now · Edit · Discard."""
+    context = {
+        "held_posts": publishing.held_posts_of(author=request.user),
+        "member_tz": member_timezone(request.user),
+        "support_resources": _support_resources(request, HELD_PAGE),
+    }
+    return render(request, "forum/held_posts.html", context)
+
+
+@login_required
+@require_POST
+def held_send(request, held_id: int):
+    held = _own_held(request, held_id)
+    if held is None:
+        messages.info(request, HELD_GONE)
+        return redirect("held_posts")
+    try:
+        published = publishing.send_held_post(author=request.user, held=held)
+    except ValidationError as refused:
+        messages.error(
+            request,
+            f"It could not go out: {' '.join(refused.messages)} Your words are kept here.",
+        )
+        return redirect("held_posts")
+    except RateLimited as wait:
+        messages.error(request, str(wait))
+        return _back_from_held(request, held)
+    if published is None:
+        messages.info(request, HELD_GONE)
+        return redirect("held_posts")
+    thread = published if isinstance(published, Thread) else published.thread
+    messages.success(request, "It is posted.")
+    _offer_support(request, published, thread)
+    _tell_if_held(request, published)
+    if isinstance(published, Thread):
+        return redirect(thread.get_absolute_url())
+    return redirect(_post_url(thread, published))
+
+
+@login_required
+@require_POST
+def held_discard(request, held_id: int):
+    held = _own_held(request, held_id)
+    if held is None:
+        messages.info(request, HELD_GONE)
+        return redirect("held_posts")
+    publishing.discard_held_post(author=request.user, held=held)
+    messages.success(request, "Discarded. Those words were never posted.")
+    return _back_from_held(request, held)
+
+
+@login_required
+def held_edit(request, held_id: int):
+    held = _own_held(request, held_id)
+    if held is None:
+        messages.info(request, HELD_GONE)
+        return redirect("held_posts")
+    is_thread = held.kind == HeldPost.Kind.THREAD
+    initial = {
+        "title": held.title,
+        "body": held.body,
+        "content_warning": held.content_warning,
+        "cw_categories": held.cw_categories,
+    }
+    form = EditPostForm(posted(request), initial=initial, is_opening=is_thread)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        saved = submit(
+            form,
+            lambda: publishing.edit_held_post(
+                author=request.user,
+                held=held,
+                body=data["body"],
+                title=data.get("title"),
+                content_warning=data["content_warning"],
+                cw_categories=data["cw_categories"],
+            ),
+        )
+        if saved is not None:
+            place = HELD_PAGE if is_thread else held.thread_id
+            _tell_held(request, saved, place=place)
+            if is_thread or held.thread is None:
+                return redirect("held_posts")
+            return redirect(f"{held.thread.get_absolute_url()}#held-{held.pk}")
+    return render(request, "forum/held_edit.html", {"held": held, "form": form})

@@ -97,6 +97,7 @@
     var canWrite = root.dataset.canWrite === "true";
     var renderedState = root.dataset.roomState || "open";
     var roomState = renderedState;
+    var sessionRefusal = null; // set by a live session's script: see kinshipSetWritable
     var storageKey = "kinship.chat.outbox:" + me + ":" + wsPath;
 
     // ---- sequence tracking -------------------------------------------------
@@ -382,6 +383,7 @@
         var body = el("div", "chat-body");
         body.innerHTML = m.html || ""; // server-sanitised (forum/sanitize.py): the only HTML inserted
         li.appendChild(body);
+        if (m.context) { li.appendChild(contextNote(m.context)); }
         foldIfBlocked(li, m.author);
         if (editor && !ops[m.id]) {
           // Someone (another tab) changed it while it is open here: keep the draft.
@@ -391,6 +393,35 @@
         if (flagForm) { li.appendChild(flagForm); } // an edit elsewhere keeps a flag being written
       }
       drawActions(li);
+    }
+
+    /** The moderators' context note under a message (a correction of a risky claim). */
+    function contextNote(context) {
+      var aside = el("aside", "context-note");
+      aside.setAttribute("aria-label", "Context from the moderators");
+      var lead = el("p");
+      lead.appendChild(el("strong", null, "Context from the moderators:"));
+      aside.appendChild(lead);
+      var text = el("div");
+      text.innerHTML = context.html || ""; // sanitised by the server when moderators wrote it
+      aside.appendChild(text);
+      var sources = Array.isArray(context.sources) ? context.sources : [];
+      if (sources.length) {
+        var line = el("p", "context-sources", "Sources: ");
+        sources.forEach(function (source, i) {
+          if (i) { line.appendChild(document.createTextNode("; ")); }
+          if (/^https?:\/\/\S+$/.test(source)) {
+            var link = el("a", null, source);
+            link.href = source;
+            link.rel = "nofollow noopener noreferrer";
+            line.appendChild(link);
+          } else {
+            line.appendChild(document.createTextNode(source));
+          }
+        });
+        aside.appendChild(line);
+      }
+      return aside;
     }
 
     /** Fold a blocked member's message body behind a "show" toggle. */
@@ -412,7 +443,9 @@
     }
 
     function composerAllowed() {
-      if (!canWrite || stopped) { return false; }
+      if (stopped) { return false; }
+      if (sessionRefusal !== null) { return !sessionRefusal; } // a live session's phase decides
+      if (!canWrite) { return false; }
       if (roomState === "open") { return true; }
       return roomState === "read_only" && canModerate;
     }
@@ -454,6 +487,7 @@
             "link-button chat-flag-button", function () { openFlagForm(li); }));
         }
       }
+      if (root.kinshipMessageActions) { root.kinshipMessageActions(li, actions); } // e.g. "Pin"
       li.appendChild(actions);
     }
 
@@ -933,7 +967,15 @@
       if (item.state === "failed") {
         var actions = el("div", "chat-actions chat-failed is-wide");
         actions.appendChild(el("span", "chat-failed-reason", item.reason || "Not sent."));
-        actions.appendChild(button("Retry", "sending this message", "small", function () { retry(item.cid); }));
+        if (item.quietHours) {
+          // The member's own quiet hours held it: their choice to post this one anyway.
+          actions.appendChild(button("I know, post anyway", "this message, despite your quiet hours", "small", function () {
+            item.postAnyway = true;
+            retry(item.cid);
+          }));
+        } else {
+          actions.appendChild(button("Retry", "sending this message", "small", function () { retry(item.cid); }));
+        }
         actions.appendChild(button("Discard", "this unsent message", "secondary small", function () { discard(item.cid); }));
         li.appendChild(actions);
       }
@@ -950,7 +992,9 @@
       item.sentAt = now();
       item.sentOn = connSerial;
       lastSentClientId = item.cid;
-      if (!sendFrame({ type: "send", client_id: item.cid, body: item.body })) { return false; }
+      var frame = { type: "send", client_id: item.cid, body: item.body };
+      if (item.postAnyway) { frame.post_anyway = true; }
+      if (!sendFrame(frame)) { return false; }
       sendTimes.push(now());
       return true;
     }
@@ -1171,6 +1215,8 @@
       var reason = "";
       if (stopped) {
         reason = "Chat is disconnected. Reload the page to try again; anything you wrote and didn't send is kept.";
+      } else if (sessionRefusal !== null) {
+        reason = sessionRefusal;
       } else if (roomState === "archived") {
         reason = "This room is archived, so nobody can write here.";
       } else if (roomState === "read_only" && !canModerate) {
@@ -1368,6 +1414,17 @@
       return scheme + window.location.host + wsPath + "?after=" + encodeURIComponent(String(lastSeen));
     }
 
+    // Extensions send their own frames on this socket (false: not connected now).
+    root.kinshipSend = function (obj) { return sendFrame(obj); };
+
+    // A live session (static/js/session.js) decides from its phase who writes: a reason
+    // turns the composer off and says why, "" turns it on (the server still has the last word).
+    root.kinshipSetWritable = function (reason) {
+      sessionRefusal = reason || "";
+      updateComposer();
+      redrawAllActions();
+    };
+
     function sendFrame(obj) {
       if (!ws || !opened || ws.readyState !== 1) { return false; }
       try {
@@ -1558,6 +1615,7 @@
         case "presence":
           presenceMembers = Array.isArray(frame.members) ? frame.members.slice() : [];
           drawPresence();
+          emit(frame);
           break;
         case "typing":
           if (frame.handle && frame.handle !== me) {
@@ -1574,7 +1632,12 @@
         case "error": onError(frame); break;
         case "flagged": onFlagged(frame); break;
         case "support": onSupport(frame); break;
-        default: break; // unknown frames are ignored, for forward compatibility
+        case "session":
+          // A live session's state takes a room sequence number like a message does.
+          if (frame.session) { noteVersion(frame.session.version, true); }
+          emit(frame);
+          break;
+        default: emit(frame); break; // others are for extensions (session.js) or ignored
       }
     }
 
@@ -1670,7 +1733,13 @@
       note.dataset.announced = "1";
     }
 
+    /** Hand a frame to extensions of the panel (static/js/session.js listens). */
+    function emit(frame) {
+      root.dispatchEvent(new CustomEvent("kinship:frame", { detail: frame }));
+    }
+
     function onError(frame) {
+      if (typeof frame.op === "string") { emit(frame); return; } // a session control's answer
       var text = typeof frame.message === "string" && frame.message ? frame.message : "That didn't work.";
       var limited = frame.code === "rate_limited";
       var wait = limited ? Math.max(1, toInt(frame.retry_after, 10)) : 0;
@@ -1683,6 +1752,8 @@
           showError("You're sending messages quickly. Please wait a moment, then retry.", wait);
           return;
         }
+        var failed = outboxItem(cid);
+        if (failed) { failed.quietHours = frame.code === "quiet_hours"; }
         markFailed(cid, "Not sent: " + text, false);
         showError(text);
         return;

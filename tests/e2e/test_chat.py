@@ -517,3 +517,41 @@ def test_a_blocked_members_messages_fold_away_for_the_blocker_only(server, visit
         meadow.page.get_by_role("button", name="Unblock").click()
     meadow.check_clean()
     river.check_clean()
+
+
+QUIET_ALL_DAY = """
+import datetime
+from forum.models import User
+now = datetime.datetime.now(datetime.timezone.utc)
+User.objects.filter(handle="{handle}").update(
+    quiet_start=(now - datetime.timedelta(hours=1)).time().replace(second=0, microsecond=0),
+    quiet_end=(now + datetime.timedelta(hours=1)).time().replace(second=0, microsecond=0),
+    quiet_timezone="UTC",
+)
+"""
+QUIET_OFF = """
+from forum.models import User
+User.objects.filter(handle="{handle}").update(quiet_start=None, quiet_end=None)
+"""
+
+
+def test_quiet_hours_hold_a_chat_message_until_the_member_posts_it_anyway(server, visitors):
+    from playwright.sync_api import expect
+
+    server.manage("shell", "-c", QUIET_ALL_DAY.format(handle=MEMBER))
+    try:
+        river, meadow = visitors(MEMBER), visitors(LEADER)
+        text = "is anyone still awake?"
+        river.send(text)
+        local = river.page.locator("#chat-messages li.is-local.is-failed", has_text=text)
+        expect(local).to_contain_text("quiet hours")
+        # Nothing reached the room; the choice is the member's, one message at a time.
+        expect(meadow.page.locator("#chat-messages li", has_text=text)).to_have_count(0)
+        expect(local.get_by_role("button", name="Retry")).to_have_count(0)
+        local.get_by_role("button", name="I know, post anyway").click()
+        expect(river.stored().filter(has_text=text)).to_have_count(1)
+        expect(meadow.page.locator("#chat-messages li", has_text=text)).to_have_count(1)
+        river.check_clean()
+        meadow.check_clean()
+    finally:
+        server.manage("shell", "-c", QUIET_OFF.format(handle=MEMBER))

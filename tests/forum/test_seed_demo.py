@@ -11,10 +11,12 @@ from forum.management.commands.seed_demo import ACCOUNTS, DEMO_PASSWORD, THREADS
 from forum.models import (
     ChatMessage,
     ChatRoom,
+    LiveSession,
     Membership,
     Notification,
     Post,
     Reaction,
+    SessionScript,
     SupportGroup,
     Thread,
     User,
@@ -49,6 +51,8 @@ def counts() -> dict[str, int]:
             Reaction,
             ChatRoom,
             ChatMessage,
+            LiveSession,
+            SessionScript,
         )
     }
 
@@ -146,3 +150,64 @@ def test_with_trust_rules_off_two_members_flag_the_spam(settings):
     assert item.member.handle == "fresh-start-deals"
     assert sorted(item.flags.values_list("reason", flat=True)) == ["misinformation", "spam"]
     assert not item.hidden_pending_review  # two flags: below the three that hide
+
+
+@pytest.mark.django_db
+def test_the_demo_group_has_readings_a_weekly_series_and_a_session_open_now(seeded, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from forum import recurrence
+    from forum.management.commands.seed_demo import LIVE_TITLE, SERIES_TITLE, SESSION_GROUP
+
+    group = SupportGroup.objects.get(slug=SESSION_GROUP)
+    leader = User.objects.get(handle="demo-leader")
+    preamble = SessionScript.objects.get(group=group, title="Preamble")
+    closing = SessionScript.objects.get(group=group, title="Closing")
+    assert "<strong>" in preamble.html and 'href="/help/"' in closing.html
+
+    series = LiveSession.objects.filter(group=group, title=SERIES_TITLE).order_by("starts_at")
+    assert series.count() == settings.KINSHIP_SESSION_SERIES_WEEKS
+    assert len({session.series for session in series}) == 1
+    first = series.first()
+    assert recurrence.local(first.starts_at, "Europe/London").date() == (
+        timezone.localdate() + timedelta(days=1)
+    )
+    for session in series:
+        assert session.time_zone == "Europe/London"
+        assert recurrence.local(session.starts_at, "Europe/London").strftime("%H:%M") == "19:00"
+        assert session.leader == leader and session.facilitator == leader
+        assert (session.opening_script, session.closing_script) == (preamble, closing)
+        assert session.phase() == LiveSession.Phase.SCHEDULED
+        assert session.room.kind == ChatRoom.Kind.SESSION
+
+    [live_now] = LiveSession.objects.filter(group=group, title=LIVE_TITLE)
+    now = timezone.now()
+    assert live_now.phase() == LiveSession.Phase.OPEN
+    assert timedelta(minutes=9) < now - live_now.starts_at < timedelta(minutes=11)
+    assert timedelta(minutes=49) < live_now.ends_at - now < timedelta(minutes=51)
+    said = list(live_now.room.messages.order_by("seq").values_list("source", flat=True))
+    assert said[0] == preamble.source and "Welcome, everyone" in said[1]
+    # Session rooms stay off the group's room list.
+    assert not group.rooms.filter(kind=ChatRoom.Kind.GROUP, name=LIVE_TITLE).exists()
+
+
+@pytest.mark.django_db
+def test_a_later_run_opens_a_new_live_session_only_when_the_last_is_over(seeded):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from forum.management.commands.seed_demo import LIVE_TITLE
+
+    before = LiveSession.objects.count()
+    seed()
+    assert LiveSession.objects.count() == before
+    long_ago = timezone.now() - timedelta(days=2)
+    LiveSession.objects.filter(title=LIVE_TITLE).update(
+        starts_at=long_ago, ends_at=long_ago + timedelta(hours=1)
+    )
+    seed()
+    assert LiveSession.objects.count() == before + 1
+    assert [s.phase() for s in LiveSession.objects.filter(title=LIVE_TITLE)].count("open") == 1

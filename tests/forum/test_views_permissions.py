@@ -9,15 +9,26 @@ name or its threads' titles to people who may not know it exists.
 """
 
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings as django_settings
 from django.shortcuts import resolve_url
 from django.urls import URLPattern, reverse
+from django.utils import timezone
 
+from forum import attendance
 from forum import urls as forum_urls
-from forum.models import JoinRequest
+from forum.models import (
+    ChatRoom,
+    HeldPost,
+    JoinRequest,
+    LiveSession,
+    SessionParticipant,
+    SessionScript,
+)
+from forum.views import sessions
 from tests.conftest import make_user
 from tests.permissions_world import (
     ROLES,
@@ -88,6 +99,123 @@ def _room(name):
 
 
 JOIN = {"accept_guidelines": "on"}
+
+
+# Live sessions: one scheduled for later (made as needed), and valid form input.
+def _later_session(world: World) -> LiveSession:
+    found = LiveSession.objects.filter(group=world.group, title="Evening share").first()
+    if found is not None:
+        return found
+    room = ChatRoom.objects.create(
+        group=world.group, slug="session-later", name="Evening share", kind=ChatRoom.Kind.SESSION
+    )
+    starts = timezone.now() + timedelta(days=2)
+    return LiveSession.objects.create(
+        group=world.group,
+        room=room,
+        title="Evening share",
+        starts_at=starts,
+        ends_at=starts + timedelta(hours=1),
+    )
+
+
+def _session(name: str):
+    return lambda w: reverse(
+        name, kwargs={"slug": w.group.slug, "session_id": _later_session(w).pk}
+    )
+
+
+def _own_feed(world: World) -> str:
+    """The feed at the link the person is given: with their token when they have an account."""
+    feed = reverse("group_sessions_feed", kwargs={"slug": world.group.slug})
+    if not world.actor.is_authenticated:
+        return feed
+    return f"{feed}?token={sessions.feed_token(world.actor, world.group)}"
+
+
+def _script_edit(world: World) -> str:
+    script = SessionScript.objects.create(
+        group=world.group, title="Preamble", source="Welcome.", html="<p>Welcome.</p>"
+    )
+    return reverse("session_script_edit", kwargs={"slug": world.group.slug, "script_id": script.pk})
+
+
+SESSION_FORM = {
+    "title": "Saturday share",
+    "format": "open_share",
+    "starts_on": "2030-06-01",
+    "start_time": "10:00",
+    "end_time": "11:00",
+    "time_zone": "Europe/London",
+    "opens_before_minutes": "15",
+    "transcript": "delete",
+}
+
+
+# Attendance: a session of the group that someone attended, and proofs of it.
+ATTENDED_AT = datetime(2025, 3, 3, 19, tzinfo=UTC)
+PROOF_RANGE = {"date_from": "2025-03-01", "date_to": "2025-03-31", "shows_group": "on"}
+
+
+def _attended(world: World, user) -> None:
+    room = ChatRoom.objects.create(
+        group=world.group,
+        slug=f"session-{user.pk}",
+        name="Monday share",
+        kind=ChatRoom.Kind.SESSION,
+    )
+    session = LiveSession.objects.create(
+        group=world.group,
+        room=room,
+        title="Monday share",
+        starts_at=ATTENDED_AT,
+        ends_at=ATTENDED_AT + timedelta(hours=1),
+    )
+    SessionParticipant.objects.create(session=session, user=user, seconds_attended=3600)
+
+
+def _proof_new(world: World) -> str:
+    if world.actor.is_authenticated:
+        _attended(world, world.actor)
+    return reverse("attendance_proof_new")
+
+
+def _proof(world: World, *, own: bool):
+    """A proof by the actor, or by the poster (an anonymous visitor's "own" is the poster's)."""
+    owner = world.actor if own and world.actor.is_authenticated else world.poster
+    _attended(world, owner)
+    return attendance.create_proof(
+        user=owner,
+        date_from=date(2025, 3, 1),
+        date_to=date(2025, 3, 31),
+        shows_handle=False,
+        shows_group=True,
+        shows_title=False,
+        shows_duration=True,
+    )
+
+
+def _proof_url(name: str, *, own: bool):
+    return lambda w: reverse(name, kwargs={"proof_id": _proof(w, own=own).pk})
+
+
+def _held(world: World, *, own: bool) -> HeldPost:
+    """A reply held back in the group: the actor's own (an anonymous visitor's "own" is the
+    poster's), or the poster's."""
+    owner = world.actor if own and world.actor.is_authenticated else world.poster
+    return HeldPost.objects.create(
+        author=owner,
+        group=world.group,
+        kind=HeldPost.Kind.REPLY,
+        thread=world.thread,
+        body="Not yet.",
+        release_at=datetime.now(UTC) + timedelta(hours=1),
+    )
+
+
+def _held_url(name: str, *, own: bool):
+    return lambda w: reverse(name, kwargs={"held_id": _held(w, own=own).pk})
+
 
 PAGES: dict[str, Page] = {
     "`group`": Page("group", _slug("group")),
@@ -180,6 +308,28 @@ PAGES: dict[str, Page] = {
     "`room_settings` (POST)": Page(
         "room_settings", _room("room_settings"), "post", {"name": "Renamed", "state": "read_only"}
     ),
+    "`sessions`": Page("sessions", _slug("sessions")),
+    "`session`": Page("session", _session("session")),
+    "`session_ics`": Page("session_ics", _session("session_ics")),
+    "`group_sessions_feed` (with the person's own feed link)": Page(
+        "group_sessions_feed", _own_feed
+    ),
+    "`session_rsvp` (POST)": Page("session_rsvp", _session("session_rsvp"), "post"),
+    "`session_rsvp` (GET)": Page("session_rsvp", _session("session_rsvp")),
+    "`session_new`": Page("session_new", _slug("session_new")),
+    "`session_new` (POST)": Page("session_new", _slug("session_new"), "post", SESSION_FORM),
+    "`session_edit`": Page("session_edit", _session("session_edit")),
+    "`session_edit` (POST)": Page("session_edit", _session("session_edit"), "post", SESSION_FORM),
+    "`session_cancel`": Page("session_cancel", _session("session_cancel")),
+    "`session_cancel` (POST)": Page("session_cancel", _session("session_cancel"), "post"),
+    "`session_scripts`": Page("session_scripts", _slug("session_scripts")),
+    "`session_scripts` (POST)": Page(
+        "session_scripts", _slug("session_scripts"), "post", {"title": "Closing", "text": "Bye."}
+    ),
+    "`session_script_edit`": Page("session_script_edit", _script_edit),
+    "`session_script_edit` (POST, delete)": Page(
+        "session_script_edit", _script_edit, "post", {"delete": "1"}
+    ),
     "`home`": Page("home", _plain("home")),
     "`directory`": Page("directory", _plain("directory")),
     "`my_groups`": Page("my_groups", _plain("my_groups")),
@@ -196,6 +346,51 @@ PAGES: dict[str, Page] = {
     "`signup`": Page("signup", _plain("signup")),
     "`crisis_help`": Page("crisis_help", _plain("crisis_help")),
     "`healthz`": Page("healthz", _plain("healthz")),
+    "`attendance`": Page("attendance", _plain("attendance")),
+    "`attendance_proof_new` (POST, a range with a session attended)": Page(
+        "attendance_proof_new", _proof_new, "post", PROOF_RANGE
+    ),
+    # The holder chose to show the group's name to whoever holds the link.
+    "`attendance_proof` (someone else's proof)": Page(
+        "attendance_proof",
+        lambda w: _proof(w, own=False).get_absolute_url(),
+        shows_group_by_design=True,
+    ),
+    "`attendance_proof` (unknown or withdrawn)": Page(
+        "attendance_proof", lambda w: reverse("attendance_proof", kwargs={"token": "withdrawn"})
+    ),
+    "`attendance_proof_download` (own proof)": Page(
+        "attendance_proof_download",
+        _proof_url("attendance_proof_download", own=True),
+        shows_group_by_design=True,
+    ),
+    "`attendance_proof_download` (someone else's proof)": Page(
+        "attendance_proof_download", _proof_url("attendance_proof_download", own=False)
+    ),
+    "`attendance_proof_revoke` (POST, own proof)": Page(
+        "attendance_proof_revoke", _proof_url("attendance_proof_revoke", own=True), "post"
+    ),
+    "`attendance_proof_revoke` (POST, someone else's proof)": Page(
+        "attendance_proof_revoke", _proof_url("attendance_proof_revoke", own=False), "post"
+    ),
+    "`held_posts`": Page("held_posts", _plain("held_posts")),
+    # Their own words, wherever they were written (like `post_remove` of an own post).
+    "`held_edit` (own held post)": Page(
+        "held_edit", _held_url("held_edit", own=True), shows_group_by_design=True
+    ),
+    "`held_edit` (someone else's held post)": Page("held_edit", _held_url("held_edit", own=False)),
+    "`held_send` (POST, own held post)": Page(
+        "held_send", _held_url("held_send", own=True), "post", shows_group_by_design=True
+    ),
+    "`held_send` (POST, someone else's held post)": Page(
+        "held_send", _held_url("held_send", own=False), "post"
+    ),
+    "`held_discard` (POST, own held post)": Page(
+        "held_discard", _held_url("held_discard", own=True), "post", shows_group_by_design=True
+    ),
+    "`held_discard` (POST, someone else's held post)": Page(
+        "held_discard", _held_url("held_discard", own=False), "post"
+    ),
 }
 SITE_WIDE = {
     "`home`",
@@ -210,6 +405,21 @@ SITE_WIDE = {
     "`signup`",
     "`crisis_help`",
     "`healthz`",
+    "`attendance`",
+    "`attendance_proof_new` (POST, a range with a session attended)",
+    "`attendance_proof` (someone else's proof)",
+    "`attendance_proof` (unknown or withdrawn)",
+    "`attendance_proof_download` (own proof)",
+    "`attendance_proof_download` (someone else's proof)",
+    "`attendance_proof_revoke` (POST, own proof)",
+    "`attendance_proof_revoke` (POST, someone else's proof)",
+    "`held_posts`",
+    "`held_edit` (own held post)",
+    "`held_edit` (someone else's held post)",
+    "`held_send` (POST, own held post)",
+    "`held_send` (POST, someone else's held post)",
+    "`held_discard` (POST, own held post)",
+    "`held_discard` (POST, someone else's held post)",
 }
 STATUSES = {"200", "302", "login", "403", "404", "405"}
 

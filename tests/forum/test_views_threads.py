@@ -1,10 +1,14 @@
 """Thread pages through HTTP: posting, the reply tree, edits and bad input."""
 
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from forum import publishing, selectors
-from forum.models import Notification, Post, Thread
+from forum.models import HeldPost, Notification, Post, Thread
 from tests.conftest import join
 
 
@@ -528,3 +532,195 @@ def test_moderators_see_the_automatic_crisis_item_with_no_flags(
     assert "Nothing was hidden or held" in html
     assert "data-sensitive" in html  # blurred until the moderator chooses to look
     assert "A member is worried about this person" not in html
+
+
+# --- "hold my post for an hour before it goes out" -------------------------------------------
+
+HELD_TEXT = "Proud of you, truly."
+
+
+def hold_reply_over_http(client, thread) -> HeldPost:
+    response = client.post(
+        f"{thread.get_absolute_url()}reply/", {"body": HELD_TEXT, "hold_for_hour": "on"}
+    )
+    held = HeldPost.objects.get()
+    assert response.status_code == 302
+    assert response.url == f"{thread.get_absolute_url()}#held-{held.pk}"
+    return held
+
+
+@pytest.mark.django_db
+def test_a_held_reply_waits_unseen_then_goes_out_for_everyone(client, thread, member, other_member):
+    other_member.quiet_timezone = "Asia/Tokyo"
+    other_member.save()
+    client.force_login(other_member)
+    held = hold_reply_over_http(client, thread)
+    local = held.release_at.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%H:%M")
+    page = client.get(thread.get_absolute_url()).content.decode()
+    assert f"Your reply goes out at {local}" in page  # the message and the reminder
+    assert f'id="held-{held.pk}"' in page and HELD_TEXT in page
+    assert "Send now" in page and f"/me/held/{held.pk}/edit/" in page and "Discard" in page
+    assert HELD_TEXT in client.get("/me/held/").content.decode()
+
+    reader = Client()
+    reader.force_login(member)
+    assert HELD_TEXT not in reader.get(thread.get_absolute_url()).content.decode()
+    assert HELD_TEXT not in Client().get(thread.get_absolute_url()).content.decode()
+    assert thread.posts.count() == 1
+
+    assert publishing.release_due_posts(now=timezone.now() + timedelta(minutes=61)) == 1
+    assert HELD_TEXT in reader.get(thread.get_absolute_url()).content.decode()
+    own_view = client.get(thread.get_absolute_url()).content.decode()
+    assert HELD_TEXT in own_view and f'id="held-{held.pk}"' not in own_view
+    post = Post.objects.get(source=HELD_TEXT)
+    assert post.author == other_member
+    assert Notification.objects.filter(recipient=member, post=post).exists()
+
+
+@pytest.mark.django_db
+def test_a_refused_release_tells_the_author_and_keeps_the_words(
+    client, thread, other_member, site_moderator
+):
+    from moderation import actions
+
+    client.force_login(other_member)
+    held = hold_reply_over_http(client, thread)
+    actions.lock_thread(actor=site_moderator, thread=thread)
+    publishing.release_due_posts(now=timezone.now() + timedelta(minutes=61))
+    assert thread.posts.count() == 1
+
+    notices = client.get("/notifications/").content.decode()
+    assert "Your held post:" in notices and 'href="/me/held/"' in notices
+    assert "Your held reply could not go out: This thread is locked" in notices
+    held_page = client.get("/me/held/").content.decode()
+    assert "could not go out:" in held_page and "This thread is locked" in held_page
+    assert HELD_TEXT in held_page and "Try again now" in held_page
+    # Trying again while it is still locked says why, and keeps it.
+    response = client.post(f"/me/held/{held.pk}/send/", follow=True)
+    assert "It could not go out: This thread is locked" in response.content.decode()
+    assert HeldPost.objects.filter(pk=held.pk).exists()
+
+
+@pytest.mark.django_db
+def test_send_now_and_discard_from_the_thread_page(client, thread, other_member):
+    client.force_login(other_member)
+    held = hold_reply_over_http(client, thread)
+    response = client.post(f"/me/held/{held.pk}/send/", {"next": "thread"})
+    post = Post.objects.get(source=HELD_TEXT)
+    assert response.status_code == 302 and response.url.endswith(f"#post-{post.pk}")
+    assert not HeldPost.objects.exists()
+    # Sent twice (a double click): the second one is told, nothing breaks.
+    again = client.post(f"/me/held/{held.pk}/send/", follow=True)
+    assert "already gone out" in again.content.decode()
+
+    second = client.post(
+        f"{thread.get_absolute_url()}reply/", {"body": "Second thoughts", "hold_for_hour": "1"}
+    )
+    assert second.status_code == 302
+    held = HeldPost.objects.get()
+    response = client.post(f"/me/held/{held.pk}/discard/", {"next": "thread"})
+    assert response.status_code == 302 and response.url == thread.get_absolute_url()
+    assert not HeldPost.objects.exists()
+    assert not Post.objects.filter(source="Second thoughts").exists()
+
+
+@pytest.mark.django_db
+def test_nobody_else_can_touch_a_held_post(client, thread, member, other_member):
+    client.force_login(other_member)
+    held = hold_reply_over_http(client, thread)
+    stranger = Client()
+    stranger.force_login(member)
+    for action in ("send", "discard"):
+        response = stranger.post(f"/me/held/{held.pk}/{action}/", follow=True)
+        assert "already gone out" in response.content.decode()
+    assert (
+        "already gone out"
+        in stranger.get(f"/me/held/{held.pk}/edit/", follow=True).content.decode()
+    )
+    assert HELD_TEXT not in stranger.get("/me/held/").content.decode()
+    assert HeldPost.objects.filter(pk=held.pk).exists() and thread.posts.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"body": "  "}, "Your reply cannot be empty."),
+        ({"body": "bell\x07"}, "invisible control characters"),
+        ({"body": "x" * 20_001}, "the limit is 20,000"),
+        ({"body": "ok", "cw_categories": ["nope"]}, "is not a content-warning category"),
+    ],
+)
+def test_holding_bad_input_shows_field_errors_and_holds_nothing(
+    client, thread, other_member, data, message
+):
+    client.force_login(other_member)
+    response = client.post(f"{thread.get_absolute_url()}reply/", {**data, "hold_for_hour": "on"})
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not HeldPost.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_held_new_thread_waits_on_the_held_page(client, public_group, member, other_member):
+    join(member, public_group)
+    join(other_member, public_group)
+    client.force_login(member)
+    assert (
+        "Hold this for an hour before it goes out"
+        in client.get(f"/g/{public_group.slug}/new/").content.decode()
+    )
+    assert "Held posts" not in client.get("/settings/").content.decode()
+    response = client.post(
+        f"/g/{public_group.slug}/new/",
+        {"title": "A hard night", "body": "Long story", "hold_for_hour": "on"},
+    )
+    assert response.status_code == 302 and response.url == "/me/held/"
+    page = client.get("/me/held/").content.decode()
+    assert "Your new thread goes out at" in page and "A hard night" in page
+    assert 'href="/me/held/"' in client.get("/settings/").content.decode()
+    assert not Thread.objects.exists()
+    reader = Client()
+    reader.force_login(other_member)
+    assert "A hard night" not in reader.get(f"/g/{public_group.slug}/").content.decode()
+
+    bad = client.post(
+        f"/g/{public_group.slug}/new/", {"title": " ", "body": "b", "hold_for_hour": "on"}
+    )
+    assert bad.status_code == 200 and "The title cannot be empty." in bad.content.decode()
+    assert HeldPost.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_edit_a_held_reply(client, thread, other_member):
+    client.force_login(other_member)
+    held = hold_reply_over_http(client, thread)
+    url = f"/me/held/{held.pk}/edit/"
+    form = client.get(url).content.decode()
+    assert HELD_TEXT in form and 'name="title"' not in form
+    bad = client.post(url, {"body": ""})
+    assert bad.status_code == 200 and "Your reply cannot be empty." in bad.content.decode()
+    response = client.post(url, {"body": "Said better", "content_warning": ""})
+    assert response.status_code == 302
+    assert response.url == f"{thread.get_absolute_url()}#held-{held.pk}"
+    held.refresh_from_db()
+    assert held.body == "Said better"
+
+
+@pytest.mark.django_db
+def test_editing_a_refused_reply_sends_it_from_the_next_page(
+    client, thread, other_member, site_moderator
+):
+    from moderation import actions
+
+    client.force_login(other_member)
+    held = hold_reply_over_http(client, thread)
+    actions.lock_thread(actor=site_moderator, thread=thread)
+    publishing.release_due_posts(now=timezone.now() + timedelta(minutes=61))
+    actions.lock_thread(actor=site_moderator, thread=thread, locked=False)
+    HeldPost.objects.filter(pk=held.pk).update(release_at=timezone.now() - timedelta(minutes=1))
+    response = client.post(f"/me/held/{held.pk}/edit/", {"body": "Said better"}, follow=True)
+    page = response.content.decode()
+    assert "Your reply is saved and goes out now." in page
+    post = Post.objects.get(source="Said better")
+    assert f'id="post-{post.pk}"' in page and not HeldPost.objects.exists()

@@ -139,3 +139,27 @@ def test_crisis_words_ring_the_queue_as_urgent(world):
     item = QueueItem.objects.get()
     assert (item.member, item.flag_count, item.is_urgent) == (world["flagger"], 1, True)
     assert item.auto_reason == "Crisis words: suicide"
+
+
+def test_a_moderator_who_steps_down_stops_hearing_the_queue(world):
+    """The doorbell re-checks standing on every ring: a former moderator's socket closes."""
+
+    async def scenario():
+        tender = await connect(world["tender"])
+        warden = await connect(world["warden"])
+        await db(
+            Membership.objects.filter(user=world["tender"]).update, role=Membership.Role.MEMBER
+        )
+        await db(
+            actions.flag,
+            flagger=world["flagger"],
+            obj=world["thread"],
+            reason=FlagReason.SPAM,
+            details="",
+        )
+        code = await tender.closed()
+        await warden.expect("queue_changed")
+        await warden.disconnect()
+        return code
+
+    assert run_async(scenario) == 4403

@@ -127,3 +127,51 @@ def test_chat_messages_get_notes_like_posts(note, public_group, member, settings
         author=member, room=room, body="stop benzos cold turkey at home, safe", client_id="b"
     )
     assert held.removed_by == ChatMessage.RemovedBy.REVIEW
+
+
+@pytest.fixture
+def sent(monkeypatch) -> list[dict]:
+    """Broadcasts as they are asked for (before commit): the frames readers would get."""
+    from forum import realtime
+
+    frames: list[dict] = []
+    monkeypatch.setattr(
+        realtime, "broadcast_on_commit", lambda group, event: frames.append(event.get("frame"))
+    )
+    return frames
+
+
+@pytest.mark.django_db
+def test_chat_readers_see_the_note_live_in_history_and_after_a_moderator_detaches_it(
+    note, public_group, member, site_moderator, settings, sent
+):
+    from forum import selectors
+    from moderation import actions
+
+    settings.KINSHIP_RATE_LIMITS = {**settings.KINSHIP_RATE_LIMITS, "chat": (1000, 60)}
+    join(member, public_group)
+    room = ChatRoom.objects.create(group=public_group, name="Chat", slug="chat")
+    message, _ = publishing.publish_chat_message(
+        author=member, room=room, body="you can come off valium overnight, it's fine", client_id="a"
+    )
+    live = [f for f in sent if f and f["type"] == "message"][-1]["message"]
+    assert live["context"]["claim"] == note.claim
+    assert "seizures" in live["context"]["html"]
+    assert live["context"]["sources"] == ["https://www.nhs.uk/medicines/diazepam/"]
+    history, _ = selectors.room_changes(room.pk, after=None, limit=50)
+    assert history[0]["context"] == live["context"]
+    # A moderator takes it off: every open room redraws the message, without the note.
+    sent.clear()
+    actions.detach_note(
+        actor=site_moderator, attachment=attachments_on(message).get(), reason="Fine here"
+    )
+    redrawn = [f["message"] for f in sent if f and f["type"] == "message_updated"]
+    assert len(redrawn) == 1 and "context" not in redrawn[0]
+    assert redrawn[0]["version"] > message.version
+    history, _ = selectors.room_changes(room.pk, after=message.version, limit=50)
+    assert [m["id"] for m in history] == [message.pk] and "context" not in history[0]
+    # Put back by hand: shown again.
+    sent.clear()
+    actions.attach_note(actor=site_moderator, note=note, obj=message)
+    redrawn = [f["message"] for f in sent if f and f["type"] == "message_updated"]
+    assert redrawn[0]["context"]["claim"] == note.claim

@@ -572,3 +572,223 @@ def test_moderation_action_matches_the_table(visibility, key, column):
         f"{key} by a {column} in a {visibility} group refused with "
         f"{type(refusal.value).__name__}: {refusal.value}; expected {wanted.__name__}"
     )
+
+
+# --- live sessions (docs/permissions.md, "Live sessions") ----------------------------------
+
+from datetime import time  # noqa: E402
+
+from django.utils import timezone  # noqa: E402
+
+from forum import live  # noqa: E402
+from forum.models import LiveSession, User  # noqa: E402
+
+SESSIONS_HEADING = "Live sessions"
+SESSION_COLUMNS = (
+    "anonymous",
+    "non-member",
+    "member",
+    "co-leader",
+    "leader",
+    "group moderator",
+    "site moderator",
+    "admin",
+)
+
+
+@dataclass
+class SessionWorld:
+    """A group whose session is running: led by its convenor, with a second co-leader to
+    hand over to, the poster present with a hand up and a message said; the actor in one
+    of SESSION_COLUMNS (a co-leader is a plain member named co-leader of the session)."""
+
+    group: SupportGroup
+    session: LiveSession
+    poster: object
+    actor: object
+
+    def fresh_group(self) -> SupportGroup:
+        return SupportGroup.objects.get(pk=self.group.pk)
+
+    def fresh(self) -> LiveSession:
+        session = LiveSession.objects.select_related("group", "room").get(pk=self.session.pk)
+        session.group = self.fresh_group()  # no roles remembered from the set-up
+        return session
+
+    def later(self) -> LiveSession:
+        """A session of the group next week, for scheduling rows."""
+        convenor = User.objects.get(handle="convenor")
+        made = publishing.schedule_session(
+            actor=convenor, group=self.fresh_group(), title="Next week",
+            starts_on=timezone.localdate() + timedelta(days=7), start_time=time(19),
+            end_time=time(20), time_zone="UTC",
+        )  # fmt: skip
+        session = LiveSession.objects.select_related("group").get(pk=made[0].pk)
+        session.group = self.fresh_group()
+        return session
+
+
+def build_session_world(visibility: str, column: str) -> SessionWorld:
+    group = make_group("quiet-harbour", private=visibility == "private")
+    convenor, second, poster = make_user("convenor"), make_user("second"), make_user("poster")
+    join(convenor, group, Membership.Role.LEADER)
+    join(second, group)
+    join(poster, group)
+    actor = make_actor("member" if column == "co-leader" else column, group)
+    script = publishing.save_script(
+        actor=convenor, group=group, title="Preamble", text="We are peers."
+    )
+    co_leaders = "second" + (" actor" if column == "co-leader" else "")
+    made = publishing.schedule_session(
+        actor=convenor, group=group, title="Tonight", co_leaders=co_leaders,
+        starts_on=timezone.localdate() + timedelta(days=1), start_time=time(19),
+        end_time=time(20), time_zone="UTC", opening_script_id=script.pk,
+    )  # fmt: skip
+    started = timezone.now() - timedelta(minutes=5)
+    LiveSession.objects.filter(pk=made[0].pk).update(
+        starts_at=started, ends_at=started + timedelta(hours=1)
+    )
+    session = LiveSession.objects.select_related("group", "room").get(pk=made[0].pk)
+    live.join_session(user=poster, session=session)
+    live.raise_hand(actor=poster, session=session)
+    publishing.publish_chat_message(
+        author=poster, room=session.room, body="Glad to be here.", client_id="hello"
+    )
+    return SessionWorld(group=group, session=session, poster=poster, actor=actor)
+
+
+def _may_schedule(w):
+    return permissions.can_schedule_sessions(w.actor, w.fresh_group())
+
+
+def _may_read_rooms(w):
+    return permissions.can_read_rooms(w.actor, w.fresh_group())
+
+
+def _may_facilitate(w):
+    return permissions.can_facilitate(w.actor, w.fresh())
+
+
+def _pinnable(w) -> int:
+    return ChatMessage.objects.get(room_id=w.session.room_id, client_id="hello").pk
+
+
+# Each row: (predicate, call). The call is the real write: for "yes" it must go through,
+# for "no" it must refuse, with 404 where the actor may not know the group exists.
+SESSION_ROWS: dict[str, tuple[Callable, Callable]] = {
+    "schedule a session": (_may_schedule, lambda w: publishing.schedule_session(
+        actor=w.actor, group=w.fresh_group(), title="Saturday share",
+        starts_on=timezone.localdate() + timedelta(days=3), start_time=time(10),
+        end_time=time(11), time_zone="Europe/London",
+    )),
+    "edit a session": (_may_schedule, lambda w: publishing.edit_session(
+        actor=w.actor, session=w.later(), title="Renamed",
+        starts_on=timezone.localdate() + timedelta(days=8), start_time=time(19),
+        end_time=time(20), time_zone="UTC",
+    )),
+    "cancel a session": (_may_schedule, lambda w: publishing.cancel_session(
+        actor=w.actor, session=w.later()
+    )),
+    "manage the group's readings": (_may_schedule, lambda w: publishing.save_script(
+        actor=w.actor, group=w.fresh_group(), title="Closing", text="Keep coming back."
+    )),
+    "RSVP": (_may_read_rooms, lambda w: publishing.toggle_rsvp(user=w.actor, session=w.fresh())),
+    "attend (join the session's room)": (
+        _may_read_rooms, lambda w: permissions.check_can_attend_session(w.actor, w.fresh())
+    ),
+    "open or close the room": (
+        _may_facilitate, lambda w: live.close_room(actor=w.actor, session=w.fresh())
+    ),
+    "post the opening or closing reading": (
+        _may_facilitate,
+        lambda w: live.post_reading(actor=w.actor, session=w.fresh(), which="opening"),
+    ),
+    "pin a message": (_may_facilitate, lambda w: live.pin_message(
+        actor=w.actor, session=w.fresh(), message_id=_pinnable(w)
+    )),
+    "lock the chat": (
+        _may_facilitate, lambda w: live.set_lock(actor=w.actor, session=w.fresh(), locked=True)
+    ),
+    "give the floor": (
+        _may_facilitate, lambda w: live.give_floor(actor=w.actor, session=w.fresh())
+    ),
+    "lower someone else's hand": (_may_facilitate, lambda w: live.lower_hand(
+        actor=w.actor, session=w.fresh(), handle="poster"
+    )),
+    "set the share timer": (
+        _may_facilitate,
+        lambda w: live.set_share_timer(actor=w.actor, session=w.fresh(), seconds=180),
+    ),
+    "hand over facilitation": (
+        _may_facilitate, lambda w: live.hand_over(actor=w.actor, session=w.fresh(), handle="second")
+    ),
+    "remove a participant": (_may_facilitate, lambda w: live.remove_participant(
+        actor=w.actor, session=w.fresh(), handle="poster", reason="Shouting at others."
+    )),
+    "end the session": (
+        _may_facilitate, lambda w: live.end_session(actor=w.actor, session=w.fresh())
+    ),
+    "mute a participant (`chat_mute`)": (
+        lambda w: permissions.can_moderate(w.actor, "chat_mute", w.fresh_group()),
+        lambda w: live.mute_participant(
+            actor=w.actor, session=w.fresh(), handle="poster", minutes=15, reason="Please pause."
+        ),
+    ),
+    "slow mode on the session's room (`slow_mode_place`)": (
+        lambda w: permissions.can_moderate(w.actor, "slow_mode_place", w.fresh_group()),
+        lambda w: actions.set_slow_mode(actor=w.actor, place=w.fresh().room, seconds=60),
+    ),
+}  # fmt: skip
+
+
+def test_sessions_table_has_its_columns_and_every_row_a_check():
+    table = TABLES[SESSIONS_HEADING]
+    assert table.columns == ("Action", *SESSION_COLUMNS)
+    assert set(table.rows) == set(SESSION_ROWS), "rows and checks differ"
+    for row, cells in table.rows.items():
+        assert set(cells.values()) <= {"yes", "no"}, row
+
+
+def test_sessions_table_follows_the_moderation_table_for_sanctions():
+    """Muting and slow mode are the moderation actions: the same cells, column by column."""
+    table = TABLES[SESSIONS_HEADING].rows
+    for row, key in (
+        ("mute a participant (`chat_mute`)", "chat_mute"),
+        ("slow mode on the session's room (`slow_mode_place`)", "slow_mode_place"),
+    ):
+        for column in SESSION_COLUMNS:
+            if column == "co-leader":
+                assert table[row][column] == moderation_rows()[key]["member"]
+            else:
+                assert table[row][column] == moderation_rows()[key][column], (row, column)
+
+
+def session_cases():
+    for visibility in VISIBILITIES:
+        for row, cells in TABLES[SESSIONS_HEADING].rows.items():
+            for column in SESSION_COLUMNS:
+                yield pytest.param(visibility, row, column, cells[column],
+                                   id=f"{visibility}-{row}-{column}")  # fmt: skip
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("quick")
+@pytest.mark.parametrize(("visibility", "row", "column", "documented"), list(session_cases()))
+def test_session_action_matches_the_table(visibility, row, column, documented):
+    world = build_session_world(visibility, column)
+    predicate, call = SESSION_ROWS[row]
+    expected = documented == "yes"
+    assert bool(predicate(world)) is expected, (
+        f"{row} for a {column} in a {visibility} group: the table says {documented}"
+    )
+    if expected:
+        call(world)  # any refusal fails the test with its message
+        return
+    hidden = not permissions.can_view_group(world.actor, world.fresh_group())
+    wanted = Http404 if hidden else PermissionDenied
+    with pytest.raises((Http404, PermissionDenied)) as refusal:
+        call(world)
+    assert type(refusal.value) is wanted, (
+        f"{row} by a {column} in a {visibility} group refused with "
+        f"{type(refusal.value).__name__}: {refusal.value}; expected {wanted.__name__}"
+    )

@@ -18,12 +18,14 @@ from django.test.utils import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from forum import engagement, memberships, publishing
+from forum import engagement, live, memberships, publishing
 from forum.models import (
+    LiveSession,
     Membership,
     Notification,
     Post,
     Reaction,
+    SessionScript,
     Subscription,
     SupportGroup,
     Thread,
@@ -1062,6 +1064,49 @@ CHAT = {
 }
 
 
+# Live sessions in this group: its readings, a weekly series, and one running now.
+SESSION_GROUP = "daily-reflections"
+OPENING_READING, CLOSING_READING = "Preamble", "Closing"
+SCRIPTS = (
+    (
+        OPENING_READING,
+        """
+        Welcome to this Daily Reflections meeting. We are people in recovery who share our
+        experience, strength and hope with each other, so that we may stay well today and help
+        others who are finding their way.
+
+        There are no dues or fees, and no one here is a professional: we are peers. Everyone
+        is welcome, whatever your path and however long you have been on it.
+
+        **What is shared here stays here.** Speak from your own experience, and please don't
+        give advice unless someone asks for it. Raise your hand when you would like to share;
+        the leader will give you the floor. Listening is taking part too.
+        """,
+    ),
+    (
+        CLOSING_READING,
+        f"""
+        Thank you for being here tonight, and for what you shared and what you heard. Take
+        what you liked and leave the rest.
+
+        If today is hard, you don't have to carry it alone: the group is here between meetings,
+        and [Need help now?]{HELP_LINK} lists lines that answer at any hour.
+
+        **Keep coming back.**
+        """,
+    ),
+)
+SERIES_TITLE = "Evening open share"
+SERIES_TOPIC = """
+    An open meeting: share whatever is on your mind about your recovery today. Newcomers are
+    especially welcome; you can just listen.
+    """
+LIVE_TITLE = "Drop-in share"
+LIVE_TOPIC = """
+    A short drop-in meeting, open now. Come in, say hello, and share if you'd like to.
+    """
+
+
 class Command(BaseCommand):
     help = "Create demo accounts, groups and threads (only those not already present)."
 
@@ -1086,6 +1131,7 @@ class Command(BaseCommand):
                     self.ensure_thread(spec, groups[spec.group], users)
                 for slug, lines in CHAT.items():
                     self.ensure_chat(groups[slug], lines, users)
+                self.ensure_sessions(groups[SESSION_GROUP], users)
             self.ensure_spam(groups[SPAM_GROUP], users)
         self.report()
 
@@ -1107,6 +1153,83 @@ class Command(BaseCommand):
             reason=FlagReason.MISINFORMATION,
             details="Stopping everything at once can be dangerous, this is not safe advice.",
         )
+
+    def ensure_sessions(self, group: SupportGroup, users: dict[str, User]) -> None:
+        """The group's readings, a weekly evening series from tomorrow, and one session
+        running now, so a visitor of `make run` can walk into a live meeting."""
+        leader = users[LEADER]
+        scripts = {}
+        for title, text in SCRIPTS:
+            script = SessionScript.objects.filter(group=group, title=title).first()
+            if script is None:
+                script = publishing.save_script(
+                    actor=leader, group=group, title=title, text=self.with_links(md(text))
+                )
+            scripts[title] = script
+        readings = {
+            "opening_script_id": scripts[OPENING_READING].pk,
+            "closing_script_id": scripts[CLOSING_READING].pk,
+        }
+        series = group.sessions.filter(title=SERIES_TITLE, series__isnull=False).count()
+        if series:
+            self.tally["sessions present"] += series
+        else:
+            made = publishing.schedule_session(
+                actor=leader,
+                group=group,
+                title=SERIES_TITLE,
+                topic=md(SERIES_TOPIC),
+                starts_on=timezone.localdate() + timedelta(days=1),
+                start_time=time(19),
+                end_time=time(20),
+                time_zone="Europe/London",
+                weekly=True,
+                co_leaders=MEMBER2,
+                fellowship_after=True,
+                **readings,
+            )
+            self.tally["sessions created"] += len(made)
+        self.ensure_live_session(group, users, readings)
+
+    def ensure_live_session(
+        self, group: SupportGroup, users: dict[str, User], readings: dict[str, int]
+    ) -> None:
+        """One session open right now (started ten minutes ago); a new one only once the
+        last has ended, so a second run finds it."""
+        now = timezone.now()
+        running = group.sessions.filter(title=LIVE_TITLE, cancelled_at__isnull=True)
+        if any(session.phase(now) == LiveSession.Phase.OPEN for session in running):
+            self.tally["sessions present"] += 1
+            return
+        leader = users[LEADER]
+        [session] = publishing.schedule_session(
+            actor=leader,
+            group=group,
+            title=LIVE_TITLE,
+            topic=md(LIVE_TOPIC),
+            starts_on=timezone.localdate() + timedelta(days=1),
+            start_time=time(12),
+            end_time=time(13),
+            time_zone="Europe/London",
+            co_leaders=MEMBER2,
+            fellowship_after=True,
+            **readings,
+        )
+        # The write path schedules only from now on; this one is already under way.
+        starts = now - timedelta(minutes=10)
+        LiveSession.objects.filter(pk=session.pk).update(
+            starts_at=starts, ends_at=starts + timedelta(hours=1)
+        )
+        session.refresh_from_db()
+        live.post_reading(actor=leader, session=session, which="opening")
+        publishing.publish_chat_message(
+            author=leader,
+            room=session.room,
+            body="Welcome, everyone. Raise your hand when you'd like to share; "
+            "listening is just as welcome.",
+            client_id="demo-live-welcome",
+        )
+        self.tally["sessions created"] += 1
 
     def ensure_chat(
         self, group: SupportGroup, lines: tuple[tuple[str, str], ...], users: dict[str, User]
@@ -1271,6 +1394,7 @@ class Command(BaseCommand):
             ("memberships", "Memberships"),
             ("threads", "Threads"),
             ("chat messages", "Chat messages"),
+            ("sessions", "Live sessions"),
         ):
             line = f"{noun}: {tally[f'{label} created']} created"
             if label == "threads":
