@@ -175,6 +175,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         ]
         await self.channel_layer.group_add(realtime.room_group(room.pk), self.channel_name)
         await self.accept()
+        if self.session_id is not None:
+            # Before the history, as on resume: a gap may have been a change of state.
+            await self._send_session_state()
         await self._send_history(self._after_from_query())
         await self._send({"type": "room", **realtime.room_payload(room)})
         if self.session_id is not None:
@@ -182,7 +185,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 self.leaders_group = realtime.session_leaders_group(self.session_id)
                 await self.channel_layer.group_add(self.leaders_group, self.channel_name)
             newcomer = await database_sync_to_async(self._join_session)()
-            await self._send_session_state()
+            await self._send_session_state()  # with this member counted in
             # Leaders run the meeting: the welcome is for members at their first one.
             leads = getattr(self, "leaders_group", None) is not None
             if newcomer is not None and newcomer.session.welcome_html and not leads:

@@ -507,13 +507,22 @@ def mute_participant(*, actor: User, session: LiveSession, handle: str, minutes:
     member = _member(session, handle)
     if not 1 <= minutes <= MUTE_MINUTES_MAX:
         raise ValidationError({"minutes": "A mute lasts from a minute to a day."})
-    return actions.mute_in_chat(
-        actor=actor,
-        member=member,
-        group=session.group,
-        reason=reason,
-        duration=timedelta(minutes=minutes),
-    )
+    with transaction.atomic():
+        sanction = actions.mute_in_chat(
+            actor=actor,
+            member=member,
+            group=session.group,
+            reason=reason,
+            duration=timedelta(minutes=minutes),
+        )
+        # A muted member cannot share: their hand goes down and the floor comes back.
+        session = _locked(session)
+        HandRaise.objects.filter(session=session, user=member).delete()
+        if session.floor_holder_id == member.pk:
+            session.floor_holder, session.floor_since = None, None
+            session.save(update_fields=["floor_holder", "floor_since"])
+        _changed(session)
+    return sanction
 
 
 # --- the end ---------------------------------------------------------------------------------

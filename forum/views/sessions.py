@@ -26,6 +26,7 @@ from ..forms import CancelSessionForm, ScriptForm, SessionForm
 from ..models import LiveSession, SessionRSVP, SessionScript, SupportGroup, User
 from ._util import posted, submit
 from .chat import chat_panel_context
+from .slow_mode import SLOW_MODE_CHOICES
 
 Phase = LiveSession.Phase
 PAST_LIMIT = 20
@@ -194,6 +195,8 @@ def session(request, slug: str, session_id: int):
                 "chat": chat,
                 "session_state": live.session_payload(session),
                 "scripts": {"opening": session.opening_script, "closing": session.closing_script},
+                "can_slow_mode": permissions.can_moderate(user, "slow_mode_place", group),
+                "slow_mode_choices": SLOW_MODE_CHOICES,
             }
         )
     return render(request, "forum/session.html", context)

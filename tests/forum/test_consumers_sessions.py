@@ -79,11 +79,11 @@ def fresh(session: LiveSession) -> LiveSession:
 
 async def connect(meeting: Meeting, user: User, **kwargs) -> tuple[ChatSocket, dict]:
     """A socket in the session's room, past its opening frames; returns (socket, frames by
-    type). A session room opens with history, room, session, welcome (newcomers only),
-    presence, in that order."""
+    type). A session room opens with session, history, room, session again (with the
+    newcomer counted in), welcome (newcomers only), presence, in that order."""
     socket = await open_socket(meeting.session.room, user, **kwargs)
     opening = {}
-    for kind in ("history", "room", "session"):
+    for kind in ("session", "history", "room", "session"):
         opening[kind] = await socket.expect(kind, skip=())
     frame = await socket.next()
     if frame["type"] == "welcome":

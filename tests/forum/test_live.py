@@ -5,12 +5,14 @@ service), so these tests pin down facilitation alone. Time is a clock the tests 
 attendance, phases, the grace period and transcript purges all read ``timezone.now``.
 """
 
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
+from time import monotonic, sleep
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection
+from django.db import connection, transaction
 from django.http import Http404
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -549,6 +551,20 @@ def test_muting_a_participant_is_a_logged_chat_mute(world, session):
     assert entry.member_id == world.river.pk and entry.reason == "Cross-talk"
     with pytest.raises(PermissionDenied, match="muted"):
         say(session, world.river)
+
+
+def test_a_muted_member_loses_the_floor_and_their_place_in_the_queue(world, session):
+    present(session, world.river, world.meadow)
+    live.raise_hand(actor=world.meadow, session=session)
+    live.give_floor(actor=world.sage, session=session, handle="river")
+    for handle in ("river", "meadow"):
+        live.mute_participant(
+            actor=world.sage, session=session, handle=handle, minutes=5, reason="Cross-talk"
+        )
+    state = live.session_payload(fresh(session))
+    assert state["floor"] is None and state["queue"] == []
+    with pytest.raises(ValidationError):  # nobody left to give the floor to
+        live.give_floor(actor=world.sage, session=session)
 
 
 def test_mute_bounds_and_who_may_mute(world, session):
@@ -1090,3 +1106,63 @@ def test_the_state_costs_the_same_queries_for_one_hand_or_ten(world, session):
     assert len(live.session_payload(fresh(session))["queue"]) == 10
     assert _payload_queries(session) == one
     assert one <= 6
+
+
+# --- row locks (PostgreSQL) ------------------------------------------------------------------
+
+
+def _lock_waiters() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("change", ["join", "leave"])
+def test_joining_and_leaving_take_the_sessions_row_before_the_participants(world, change):
+    """Every control locks the session's row and then participants' (end_session closes
+    everyone's attendance, remove_participant one's). A socket that joins or leaves must
+    take them in the same order: holding a participant's row while it waits for the
+    session's, it would deadlock with a leader ending the session as members close their
+    tabs, and PostgreSQL would abort one of the two."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks need PostgreSQL: run with DATABASE_URL=postgres://...")
+    session = make_session(world)
+    present(session, world.river)
+    row = participant(session, world.river)
+    held, release = threading.Event(), threading.Event()
+
+    def control() -> None:  # a leader's control in progress: the session's row is taken
+        try:
+            with transaction.atomic():
+                LiveSession.objects.select_for_update().get(pk=session.pk)
+                held.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    def socket() -> None:
+        try:
+            step = live.join_session if change == "join" else live.leave_session
+            step(user=world.river, session=session)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=control), threading.Thread(target=socket)]
+    threads[0].start()
+    assert held.wait(10)
+    threads[1].start()
+    deadline = monotonic() + 10
+    while _lock_waiters() == 0 and monotonic() < deadline:  # the socket waits its turn
+        sleep(0.05)
+    try:
+        with transaction.atomic():  # the row end_session would take next is free
+            SessionParticipant.objects.select_for_update(nowait=True).get(pk=row.pk)
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join(10)
+    assert participant(session, world.river).sockets == (2 if change == "join" else 0)

@@ -632,3 +632,18 @@ def test_the_schedule_form_offers_the_groups_readings(client, circle):
         {**FORM, "opening_script": str(script.pk), "closing_script": str(script.pk)},
     )
     assert LiveSession.objects.get().opening_script == script
+
+
+def test_leaders_set_slow_mode_from_the_session_page_and_members_do_not_see_it(client, circle):
+    group, leader, member = circle
+    session = set_times(schedule(leader, group), starts_in=-timedelta(minutes=5))
+    client.force_login(member)
+    assert 'class="inline-form slow-mode-form"' not in client.get(url("session", session)).text
+    client.force_login(leader)
+    page = client.get(url("session", session)).text
+    action = reverse("room_slow_mode", args=[group.slug, session.room.slug])
+    assert f'action="{action}"' in page
+    response = client.post(action, {"seconds": "60"})
+    assert response.status_code == 302 and response.url == url("session", session)
+    session.room.refresh_from_db()
+    assert session.room.slow_mode_seconds == 60
