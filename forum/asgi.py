@@ -19,7 +19,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 
-from . import live, publishing  # noqa: E402
+from . import live, notify, publishing  # noqa: E402
 from .routing import websocket_urlpatterns  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,11 @@ def run_chores() -> None:
     """One round, in a thread of its own: each chore's fault is its own, and the thread's
     connection is closed after, so the pool's threads hold no idle connections."""
     try:
-        for chore in (publishing.release_due_posts, live.sweep_sessions):
+        for chore in (
+            publishing.release_due_posts,
+            live.sweep_sessions,
+            notify.send_session_reminders,
+        ):
             try:
                 chore()
             except Exception:  # a passing database fault: the next round tries again

@@ -199,7 +199,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     @staticmethod
     def _open_room(user, kwargs) -> ChatRoom:
-        room = selectors.get_room_for(user, slug=kwargs["slug"], room_slug=kwargs["room_slug"])
+        # A direct conversation's room: its participants only, 404 for everyone else.
+        room = selectors.get_room_for(
+            user, slug=kwargs["slug"], room_slug=kwargs["room_slug"], allow_direct=True
+        )
         permissions.check_can_read_room(user, room)
         if room.kind == ChatRoom.Kind.SESSION:
             permissions.check_can_attend_session(user, room.live_session)
@@ -331,6 +334,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             message = self._message(room, message_id)
             if message.author_id == user.pk:
                 return publishing.withdraw_chat_message(author=user, message=message)
+            if room.kind == ChatRoom.Kind.DIRECT:  # moderators act on a report, not in here
+                raise PermissionDenied("You can only delete your own messages.")
             return actions.remove_chat_message(actor=user, message=message)
 
         await self._write(delete, id=message_id)

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from moderation import permissions
 
+from . import notify
 from .models import (
     Block,
     ChatRoom,
@@ -112,15 +113,16 @@ def notify_mentions(
     for user in mentioned:
         if user.pk == post.author_id or user.pk in skip or not _can_be_told(user, post.thread):
             continue
-        Notification.objects.create(
+        # One who turned mentions off may still hear of the reply as the thread's follower.
+        if notify.notify(
             recipient=user,
             kind=Notification.Kind.MENTION,
             actor=post.author,
             group=post.thread.group,
             thread=post.thread,
             post=post,
-        )
-        told.add(user.pk)
+        ):
+            told.add(user.pk)
     return told
 
 
@@ -137,7 +139,7 @@ def notify_reply(*, post: Post, parent: Post, mentioned: Iterable[User]) -> None
         and not parent.is_removed_by_author
         and _can_be_told(parent_author, thread)
     ):
-        Notification.objects.create(
+        notify.notify(
             recipient=parent_author,
             kind=Notification.Kind.REPLY,
             actor=post.author,
@@ -157,23 +159,23 @@ def notify_reply(*, post: Post, parent: Post, mentioned: Iterable[User]) -> None
             | Q(user__is_site_moderator=True)
             | Q(user__is_superuser=True)
         )
-    Notification.objects.bulk_create(
-        Notification(
-            recipient_id=user_id,
-            kind=Notification.Kind.THREAD_REPLY,
-            actor=post.author,
-            group=thread.group,
-            thread=thread,
-            post=post,
-        )
-        for user_id in followers.values_list("user_id", flat=True).distinct()
+    notify.notify_many(
+        recipient_ids=followers.values_list("user_id", flat=True).distinct(),
+        kind=Notification.Kind.THREAD_REPLY,
+        actor=post.author,
+        group=thread.group,
+        thread=thread,
+        post=post,
     )
 
 
 def mark_notifications_read(*, user: User) -> int:
-    return Notification.objects.filter(recipient=user, read_at__isnull=True).update(
+    marked = Notification.objects.filter(recipient=user, read_at__isnull=True).update(
         read_at=timezone.now()
     )
+    if marked:  # the badge in the member's other tabs goes quiet too
+        notify.broadcast_unread_count(user.pk)
+    return marked
 
 
 def mark_room_read(*, user: User, room: ChatRoom, seq: int) -> None:

@@ -9,8 +9,8 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm
 from django.core.exceptions import ValidationError
 
-from . import content_warnings, publishing
-from .models import ChatRoom, SupportGroup, User
+from . import content_warnings, notify, publishing
+from .models import ChatRoom, NotificationPreference, SupportGroup, User
 
 
 def _text(label: str, max_length: int, *, rows: int = 0, required: bool = True, help: str = ""):
@@ -460,3 +460,239 @@ class CancelSessionForm(forms.Form):
 class ScriptForm(forms.Form):
     title = _text("Title", publishing.SCRIPT_TITLE_MAX)
     text = _text("Text", publishing.SCRIPT_TEXT_MAX, rows=10, help=MARKDOWN_HELP)
+
+
+class NotificationSettingsForm(forms.Form):
+    """Per kind: in the app, and counted in the e-mail digest; and how often the digest
+    comes (forum.notify.CATEGORIES). Moderation notices and held posts have no in-app box:
+    they always reach the app."""
+
+    digest_frequency = forms.ChoiceField(
+        label="E-mail digest",
+        choices=NotificationPreference.Frequency.choices,
+        widget=forms.RadioSelect,
+        help_text="Off unless you choose. It says only how many notifications of each kind "
+        "are waiting: never what was written, by whom, or in which group.",
+        error_messages={
+            "required": "Choose off, daily or weekly.",
+            "invalid_choice": "Choose off, daily or weekly.",
+        },
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for category in notify.CATEGORIES:
+            if not category.always_in_app:
+                self.fields[f"{category.key}_in_app"] = forms.BooleanField(
+                    label=f"{category.label}: in Kinship", required=False
+                )
+            self.fields[f"{category.key}_in_digest"] = forms.BooleanField(
+                label=f"{category.label}: in the e-mail digest", required=False
+            )
+
+    def rows(self) -> list[tuple]:
+        """(category, its in-app field or None, its digest field), for the table."""
+        return [
+            (
+                category,
+                None if category.always_in_app else self[f"{category.key}_in_app"],
+                self[f"{category.key}_in_digest"],
+            )
+            for category in notify.CATEGORIES
+        ]
+
+    def choices(self) -> dict[str, bool]:
+        return {
+            name: value
+            for name, value in self.cleaned_data.items()
+            if name.endswith(("_in_app", "_in_digest"))
+        }
+
+
+# --- accountability: goals, check-ins, the recovery date (forum.accountability) ----------------
+
+from . import accountability  # noqa: E402
+from .models import CheckIn, Goal, Membership  # noqa: E402
+
+
+def _your_groups(owner: User) -> list[tuple[str, str]]:
+    memberships = Membership.objects.filter(user=owner).select_related("group")
+    return [("", "—"), *((str(m.group_id), m.group.name) for m in memberships)]
+
+
+class GoalForm(forms.Form):
+    title = _text(
+        "Your goal",
+        publishing.GOAL_TITLE_MAX,
+        help="e.g. “Call my mentor” or “Go to a meeting”. Keep real names out of it.",
+    )
+    cadence = forms.ChoiceField(
+        label="How often",
+        choices=Goal.Cadence.choices,
+        widget=forms.RadioSelect,
+        initial=Goal.Cadence.DAILY,
+        error_messages={"required": "Choose how often.", "invalid_choice": "Choose how often."},
+    )
+    weekly_target = forms.IntegerField(
+        label="Days a week (for a weekly goal)",
+        required=False,
+        min_value=1,
+        max_value=7,
+        initial=3,
+        error_messages={
+            "invalid": "Enter a number of days from 1 to 7.",
+            "min_value": "A weekly goal is for 1 to 7 days a week.",
+            "max_value": "A weekly goal is for 1 to 7 days a week.",
+        },
+    )
+    visibility = forms.ChoiceField(
+        label="Who can see this goal",
+        choices=Goal.Visibility.choices,
+        widget=forms.RadioSelect,
+        initial=Goal.Visibility.ONLY_ME,
+        help_text="Others see its title and streak, never your check-in notes.",
+        error_messages={
+            "required": "Choose who can see this goal.",
+            "invalid_choice": "Choose who can see this goal.",
+        },
+    )
+    group = forms.ChoiceField(
+        label="Which group (for “members of one of my groups”)",
+        required=False,
+        error_messages={"invalid_choice": "Choose one of your groups."},
+    )
+
+    def __init__(self, *args, owner: User, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["group"].choices = _your_groups(owner)
+
+
+def _score(label: str, choices: list[tuple[int, str]], help: str = "") -> forms.TypedChoiceField:
+    return forms.TypedChoiceField(
+        label=label,
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[("", "Skip"), *choices],
+        help_text=help,
+        error_messages={"invalid_choice": "Choose from the list."},
+    )
+
+
+class CheckInForm(forms.Form):
+    day = forms.DateField(
+        label="Day",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        help_text="Today, or a day you missed in the last 30.",
+        error_messages={"invalid": "Enter a date as YYYY-MM-DD."},
+    )
+    goals_met = forms.TypedMultipleChoiceField(
+        label="Goals I met",
+        required=False,
+        coerce=int,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"invalid_choice": "Choose from your own goals."},
+    )
+    mood = _score("Mood", CheckIn.MOOD_CHOICES)
+    cravings = _score("Cravings", CheckIn.CRAVING_CHOICES)
+    note = _text(
+        "A note for yourself (optional)",
+        accountability.NOTE_MAX,
+        rows=3,
+        required=False,
+        help="Only you ever see this note: not your mentor, not your groups, not moderators.",
+    )
+
+    def __init__(self, *args, goals: list[Goal], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["goals_met"].choices = [(goal.pk, goal.title) for goal in goals]
+
+
+class RecoveryDateForm(forms.Form):
+    recovery_date = forms.DateField(
+        label="Recovery date (optional)",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        help_text="Others only ever see a day count, never the date itself.",
+        error_messages={"invalid": "Enter a date as YYYY-MM-DD."},
+    )
+    recovery_date_visibility = forms.ChoiceField(
+        label="Who can see your day count",
+        choices=User.Visibility.choices,
+        error_messages={"invalid_choice": "Choose who can see your day count."},
+    )
+    mentor_sees_days = forms.BooleanField(
+        label="My mentor can see my day count and milestones", required=False
+    )
+    celebrate = forms.BooleanField(
+        label="Show my latest milestone as a badge on my profile",
+        required=False,
+        help_text="Only to those who can see your day count.",
+    )
+    share_check_ins = forms.BooleanField(
+        label="My mentor can see my check-ins' mood and cravings",
+        required=False,
+        help_text="Never your notes.",
+    )
+
+
+# --- peer mentoring --------------------------------------------------------------------------
+
+from . import mentoring  # noqa: E402
+from .models.mentoring import APPROACHES  # noqa: E402
+
+
+class MentorProfileForm(forms.Form):
+    experience = _text(
+        "What you can speak to",
+        mentoring.EXPERIENCE_MAX,
+        rows=6,
+        help="The experience you can share: what helped, what you have been through. "
+        "Please keep real names out of it. " + MARKDOWN_HELP,
+    )
+    approaches = forms.MultipleChoiceField(
+        label="Approaches you know",
+        required=False,
+        choices=APPROACHES,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"invalid_choice": "“%(value)s” is not one of the approaches."},
+    )
+    availability = _text(
+        "Availability",
+        mentoring.SHORT_MAX,
+        required=False,
+        help='e.g. "weekday evenings, UK time".',
+    )
+    languages = _text(
+        "Languages", mentoring.SHORT_MAX, required=False, help='e.g. "English, Polish".'
+    )
+    accepting = forms.BooleanField(
+        label="I am taking new requests",
+        required=False,
+        help_text="Untick to pause: you stay approved, but are not listed until you tick it again.",
+    )
+
+
+class MentorRequestForm(forms.Form):
+    note = _text(
+        "A note for the mentor (optional)",
+        mentoring.NOTE_MAX,
+        rows=4,
+        required=False,
+        help="Only the mentor reads it. What are you looking for? Please keep real names out.",
+    )
+
+
+class MentorFilterForm(forms.Form):
+    approach = forms.ChoiceField(
+        label="Approach", required=False, choices=[("", "Any approach"), *APPROACHES]
+    )
+    language = forms.CharField(label="Language", required=False, max_length=40)
+    group = forms.ChoiceField(label="Group", required=False)
+
+    def __init__(self, *args, groups, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["group"].choices = [("", "All my groups")] + [
+            (group.slug, group.name) for group in groups
+        ]

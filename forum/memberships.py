@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from moderation import permissions
 
+from . import notify
 from .models import JoinRequest, Membership, Notification, SupportGroup, User
 from .models.groups import new_invite_code
 
@@ -80,7 +81,7 @@ def decide_join_request(*, actor: User, request: JoinRequest, approve: bool) -> 
         request.save(update_fields=["status", "decided_by", "decided_at"])
         if approve:
             add_member(user=request.user, group=request.group)
-            Notification.objects.create(
+            notify.notify(
                 recipient=request.user,
                 kind=Notification.Kind.JOIN_APPROVED,
                 actor=actor,

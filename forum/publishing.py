@@ -57,6 +57,7 @@ from moderation.models import (
 )
 
 from . import content_warnings, engagement, memberships, quiet_hours, realtime, sanitize
+from . import notify as notifications
 from .models import (
     ChatMessage,
     ChatRoom,
@@ -889,7 +890,7 @@ def _refuse_held(held: HeldPost, reason: str, *, notify: bool) -> None:
     if not notify:
         return
     what = "thread" if held.kind == HeldPost.Kind.THREAD else "reply"
-    Notification.objects.create(
+    notifications.notify(
         recipient=held.author,
         kind=Notification.Kind.HELD_POST,
         group=held.group,
@@ -1063,6 +1064,11 @@ def edit_post(
         title=new_title if post.is_opening else "",
     )
     new_title = verdict.title or new_title
+    # An edit can make a risky claim the first text did not: matched like a new post.
+    notes = context_notes.new_matches(
+        post, context_notes.matching_notes(new_title if post.is_opening else "", body)
+    )
+    verdict = _hold_for_notes(verdict, notes)
     post.held_for_review = False
     unchanged = cw == post.content_warning and categories == (post.cw_categories or [])
     if body == post.source and new_title == thread.title and unchanged:
@@ -1086,6 +1092,13 @@ def edit_post(
             post.held_for_review = True
         if verdict.needs_review:
             _open_review_item(post, group=thread.group, member=post.author, verdict=verdict)
+        _attach_context_notes(
+            thread if post.is_opening else post,
+            notes,
+            shown_on=post,
+            group=thread.group,
+            member=post.author,
+        )
         if new_title != thread.title:
             thread.title = new_title
             thread.save(update_fields=["title"])
@@ -1241,7 +1254,16 @@ def publish_chat_message(
         body = verdict.text
         html, _mentions = _render_with_mentions(body)
     verdict = _screen_trust(
-        verdict, author=author, group=room.group, level=level, text=body, html=html
+        verdict,
+        author=author,
+        group=room.group,
+        level=level,
+        text=body,
+        html=html,
+        # A private conversation is not the group's to read: a newcomer's first words to
+        # their mentor do not wait for the group's moderators (links, phone numbers and
+        # "DM me" from a new member are still held).
+        first_post=room.kind != ChatRoom.Kind.DIRECT,
     )
     notes = context_notes.matching_notes(body)
     verdict = _hold_for_notes(verdict, notes)
@@ -1301,6 +1323,8 @@ def edit_chat_message(*, editor: User, message: ChatMessage, body: str) -> ChatM
     )
     if body == message.source:
         return message
+    notes = context_notes.new_matches(message, context_notes.matching_notes(body))
+    verdict = _hold_for_notes(verdict, notes)
     with transaction.atomic():
         message.source, message.html = body, html
         message.edited_at = timezone.now()
@@ -1315,6 +1339,8 @@ def edit_chat_message(*, editor: User, message: ChatMessage, body: str) -> ChatM
         message.save(update_fields=fields)
         if verdict.needs_review:
             _open_review_item(message, group=message.room.group, member=editor, verdict=verdict)
+        _attach_context_notes(message, notes, group=message.room.group, member=editor)
+        message.context_note = context_notes.note_shown_under(message)  # kept through edits
         realtime.broadcast_room_change(room=message.room, kind=kind, message=message)
     _note_crisis(message, body)
     return message
@@ -1803,17 +1829,12 @@ def _notify_rsvps(session: LiveSession, *, reason: str) -> None:
         f"The session “{session.title}” on {when:%a %d %b %H:%M} ({session.time_zone}) "
         "is cancelled" + (f": {reason}" if reason else ".")
     )
-    Notification.objects.bulk_create(
-        Notification(
-            recipient_id=user_id,
-            kind=Notification.Kind.SESSION,
-            group=session.group,
-            text=text[:300],
-            url=session.get_absolute_url(),
-        )
-        for user_id in SessionRSVP.objects.filter(
-            session=session, user__is_active=True
-        ).values_list("user_id", flat=True)
+    notifications.notify_many(
+        recipient_ids=SessionRSVP.objects.filter(session=session).values_list("user_id", flat=True),
+        kind=Notification.Kind.SESSION,
+        group=session.group,
+        text=text,
+        url=session.get_absolute_url(),
     )
 
 
@@ -1881,3 +1902,40 @@ def delete_script(*, actor: User, script: SessionScript) -> None:
     """Delete a reading; sessions that used it simply have none there any more."""
     permissions.check_can_schedule_sessions(actor, script.group)
     script.delete()
+
+
+# --- accountability goals (forum.accountability) ----------------------------------------------
+
+GOAL_TITLE_MAX = 120
+
+
+def screen_goal_title(*, title: str, group: SupportGroup | None) -> str:
+    """Steps 3 and 5 for a recovery goal's title: a goal may be shown to one of the member's
+    groups, so that group's watched phrases apply (the site's for a private goal). A goal
+    cannot wait hidden for review, so a hold asks for other words; censoring applies."""
+    title = clean_text(
+        title, field="title", label="The goal", max_length=GOAL_TITLE_MAX, multiline=False
+    )
+    verdict = _screen("goal", "", group=group, field="title", title=title)
+    if verdict.held:
+        raise ValidationError({"title": "Please say this goal in other words."})
+    return verdict.title if verdict.title is not None else title
+
+
+# --- direct conversations (forum.conversations) -----------------------------------------------
+
+REQUEST_NOTE_MAX = 1_000
+
+
+def prepare_request_note(*, note: str, group: SupportGroup) -> tuple[str, str, frozenset[str]]:
+    """Steps 3 to 5 for the note that asks a member for a direct conversation: validate,
+    render and sanitise, the watched phrases of the group the two share. A request cannot
+    wait hidden for review, so a hold asks for other words; censoring applies. Returns
+    (source, safe HTML, crisis categories: the caller offers the author support)."""
+    source = clean_text(note, field="note", label="Your note", max_length=REQUEST_NOTE_MAX)
+    verdict = _screen("dm_request", source, group=group, field="note")
+    if verdict.held:
+        raise ValidationError({"note": "Please say this in other words."})
+    if verdict.text is not None:
+        source = verdict.text
+    return source, sanitize.render_markdown(source), crisis.detect(source)

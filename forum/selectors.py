@@ -10,7 +10,7 @@ from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, JSONField, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 from django.utils.crypto import constant_time_compare
 
@@ -116,8 +116,17 @@ def get_group_for(user, slug: str) -> SupportGroup:
     return group
 
 
+def _with_opening_categories(threads: QuerySet[Thread]) -> QuerySet[Thread]:
+    """Each thread's content-warning categories (its opening post's), in the same query, so
+    listings can honour each reader's choices (forum.content_warnings.display_for)."""
+    opening = Post.objects.filter(thread=OuterRef("pk"), parent__isnull=True)
+    return threads.annotate(
+        cw_categories=Subquery(opening.values("cw_categories")[:1], output_field=JSONField())
+    )
+
+
 def group_threads(group: SupportGroup, *, page: int, user=None) -> Window:
-    threads = Thread.objects.filter(group=group)
+    threads = _with_opening_categories(Thread.objects.filter(group=group))
     if user is None or not permissions.can_moderate(user, "hide_content", group):
         threads = threads.filter(_not_hidden_unless_author(user))
     threads = threads.select_related("author", "last_poster").order_by(
@@ -130,7 +139,7 @@ def recent_threads_in(user, groups: list[SupportGroup], *, limit: int = 10) -> Q
     """The latest active threads in these groups, leaving out what moderation hid (but
     for the viewer's own)."""
     return (
-        Thread.objects.filter(group__in=[group.pk for group in groups])
+        _with_opening_categories(Thread.objects.filter(group__in=[group.pk for group in groups]))
         .filter(_not_hidden_unless_author(user))
         .select_related("group", "last_poster")
         .order_by("-last_activity_at")[:limit]
@@ -328,8 +337,12 @@ def recent_posts_by(viewer, member: User, *, limit: int = 10) -> list[Post]:
     return list(posts.select_related("thread__group").order_by("-created_at")[:limit])
 
 
-def get_room_for(user, *, slug: str, room_slug: str) -> ChatRoom:
-    """The room with its group and the viewer's role; 404 if the user may not see the group."""
+def get_room_for(user, *, slug: str, room_slug: str, allow_direct: bool = False) -> ChatRoom:
+    """The room with its group and the viewer's role; 404 if the user may not see the group.
+
+    A direct conversation's room is 404 unless ``allow_direct`` (its page and its socket),
+    and then only for its two participants: room settings, mutes and slow mode never
+    reach it, whoever leads the group."""
     rooms = ChatRoom.objects.filter(group__slug=slug, slug=room_slug).select_related("group")
     role = viewer_role(user, "group_id")
     if role is not None:
@@ -337,6 +350,11 @@ def get_room_for(user, *, slug: str, room_slug: str) -> ChatRoom:
     room = rooms.first()
     if room is None:
         raise Http404("No such room.")
+    if room.kind == ChatRoom.Kind.DIRECT:
+        if not allow_direct:
+            raise Http404("No such room.")
+        permissions.check_can_read_room(user, room)
+        return room
     room.group.viewer_role = getattr(room, "viewer_role", None)
     permissions.check_can_view_group(user, room.group)
     return room
@@ -420,6 +438,9 @@ def socket_refusal(
     if not constant_time_compare(session_hash or "", user.get_session_auth_hash()):
         return 4401
     room = ChatRoom.objects.select_related("group").filter(pk=room_id).first()
+    if room is not None and room.kind == ChatRoom.Kind.DIRECT:
+        # A conversation exists for its participants only: 404, never 403.
+        return None if permissions.can_read_room(user, room) else 4404
     if room is None or not permissions.can_read_room(user, room):
         return 4403
     if room.kind == ChatRoom.Kind.SESSION and not permissions.can_stay_in_session(user, room):

@@ -231,6 +231,11 @@ KINSHIP_RATE_LIMITS = {
     "profile": (10, 60),
     "flag": (20, 3600),
     "appeal": (5, 3600),
+    # Requests for a direct conversation (forum.conversations.request_conversation).
+    "dm_request": (5, 3600),
+    # Searches (forum.views.search), per member or, signed out, per address: full-text
+    # queries are the costliest reads a visitor can ask for.
+    "search": (30, 60),
     # Per trust level (moderation.trust): "<action>.<level>" replaces "<action>" for
     # members at that level; levels without a variant use the plain limit.
     "thread.0": (2, 600),
@@ -271,9 +276,22 @@ KINSHIP_TRUST_SANCTION_DAYS = 90
 KINSHIP_TRUST_LINK_LEVEL = int(os.environ.get("KINSHIP_TRUST_LINK_LEVEL", "1"))
 KINSHIP_NEW_MEMBER_HOLDS = int(os.environ.get("KINSHIP_NEW_MEMBER_HOLDS", "2"))
 KINSHIP_TRUST_MENTIONS = {0: 2, 1: 5, 2: 10, 3: 10}
+# Members below this level send no direct-message requests (leaders and moderators of a
+# group they share with the recipient always may); new members are where harassment and
+# predatory contact start.
+KINSHIP_TRUST_DM_LEVEL = int(os.environ.get("KINSHIP_TRUST_DM_LEVEL", "1"))
 
 # Live sessions: a session nobody ended is over this long after its planned end, and the
 # sweep (forum.live.sweep_sessions) finishes it: attendance closed, transcript policy applied.
 KINSHIP_SESSION_GRACE_MINUTES = int(os.environ.get("KINSHIP_SESSION_GRACE_MINUTES", "60"))
 # Weekly series are scheduled this many occurrences ahead.
 KINSHIP_SESSION_SERIES_WEEKS = 12
+# Who said they are coming is reminded this long before a session starts (forum.notify).
+KINSHIP_SESSION_REMINDER_MINUTES = int(os.environ.get("KINSHIP_SESSION_REMINDER_MINUTES", "60"))
+# Peer mentoring (forum.mentoring): who may offer to mentor (days since joining, and days
+# since a recorded recovery date), and how many mentees a mentor takes at once.
+KINSHIP_MENTOR_MIN_DAYS = int(os.environ.get("KINSHIP_MENTOR_MIN_DAYS", "90"))
+KINSHIP_MENTOR_MIN_RECOVERY_DAYS = int(os.environ.get("KINSHIP_MENTOR_MIN_RECOVERY_DAYS", "365"))
+KINSHIP_MENTOR_MAX_MENTEES = int(os.environ.get("KINSHIP_MENTOR_MAX_MENTEES", "5"))
+# The site's public address, for links in e-mails sent outside a request (digests).
+KINSHIP_SITE_URL = os.environ.get("KINSHIP_SITE_URL", "http://localhost:8000")

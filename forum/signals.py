@@ -6,7 +6,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from . import realtime
-from .models import Membership, User
+from .models import Block, Membership, User
 
 
 @receiver(post_save, sender=User)
@@ -26,3 +26,12 @@ def logged_out(sender, request, user, **kwargs) -> None:
 @receiver(post_delete, sender=Membership)
 def membership_changed(sender, instance: Membership, **kwargs) -> None:
     realtime.bump_authority(instance.user_id)
+
+
+@receiver(post_save, sender=Block)
+def block_made(sender, instance: Block, created: bool, **kwargs) -> None:
+    # A block ends an open mentorship between the two like any ending (forum.mentoring).
+    if created:
+        from . import mentoring  # builds on the whole app: imported once it is ready
+
+        mentoring.end_between(blocker=instance.blocker, blocked=instance.blocked)

@@ -4,12 +4,16 @@ from django.urls import include, path
 
 from .forms import LoginForm
 from .views import (
+    accountability,
     accounts,
     attendance,
     chat,
+    conversations,
     groups,
+    mentoring,
     pages,
     protections,
+    search,
     sessions,
     slow_mode,
     threads,
@@ -20,6 +24,8 @@ urlpatterns = [
     path("help/", pages.crisis_help, name="crisis_help"),
     path("healthz", pages.healthz, name="healthz"),
     path("notifications/", pages.notifications, name="notifications"),
+    # Search: the threads, posts and chat messages the searcher may read (forum.search)
+    path("search/", search.search, name="search"),
     # Accounts
     path("accounts/signup/", accounts.signup, name="signup"),
     path(
@@ -125,6 +131,82 @@ urlpatterns = [
         name="attendance_proof_revoke",
     ),
     path("proof/<str:token>/", attendance.attendance_proof, name="attendance_proof"),
+    # Accountability: the member's goals, check-ins, streaks and milestones; a mentor's view
+    path("me/recovery/", accountability.recovery, name="recovery"),
+    path("me/recovery/check-in/", accountability.check_in, name="check_in"),
+    path(
+        "me/recovery/check-in/<str:day>/delete/",
+        accountability.check_in_delete,
+        name="check_in_delete",
+    ),
+    path("me/recovery/history/", accountability.check_in_history, name="check_in_history"),
+    path("me/recovery/date/", accountability.recovery_date, name="recovery_date"),
+    path("me/recovery/goals/new/", accountability.goal_new, name="goal_new"),
+    path("me/recovery/goals/<int:goal_id>/", accountability.goal_edit, name="goal_edit"),
+    path(
+        "me/recovery/goals/<int:goal_id>/archive/",
+        accountability.goal_archive,
+        name="goal_archive",
+    ),
+    path(
+        "mentoring/<int:mentorship_id>/goals/",
+        accountability.mentorship_goals,
+        name="mentorship_goals",
+    ),
+    # Peer mentoring: browse and ask mentors, the member's mentorships, offering to mentor,
+    # and the leaders' approvals
+    path("mentors/", mentoring.mentors, name="mentors"),
+    path("mentoring/", mentoring.mentoring_home, name="mentoring"),
+    path("mentoring/profile/", mentoring.mentor_profile, name="mentor_profile"),
+    path(
+        "mentoring/profile/withdraw/",
+        mentoring.mentor_profile_withdraw,
+        name="mentor_profile_withdraw",
+    ),
+    path("mentoring/<int:mentorship_id>/", mentoring.mentorship, name="mentorship"),
+    path(
+        "mentoring/<int:mentorship_id>/accept/",
+        mentoring.mentorship_accept,
+        name="mentorship_accept",
+    ),
+    path(
+        "mentoring/<int:mentorship_id>/decline/",
+        mentoring.mentorship_decline,
+        name="mentorship_decline",
+    ),
+    path("mentoring/<int:mentorship_id>/end/", mentoring.mentorship_end, name="mentorship_end"),
+    path("g/<slug:slug>/mentors/", mentoring.group_mentors, name="group_mentors"),
+    path(
+        "g/<slug:slug>/mentors/offer/",
+        mentoring.mentor_approval_request,
+        name="mentor_approval_request",
+    ),
+    path(
+        "g/<slug:slug>/mentors/<int:approval_id>/<str:decision>/",
+        mentoring.group_mentor_decide,
+        name="group_mentor_decide",
+    ),
+    path(
+        "g/<slug:slug>/mentors/u/<str:handle>/ask/",
+        mentoring.mentor_request,
+        name="mentor_request",
+    ),
+    # Direct conversations: one-to-one messages, always by request (participants only)
+    path("messages/", conversations.inbox, name="messages"),
+    path("messages/settings/", conversations.message_settings, name="message_settings"),
+    path("messages/new/<str:handle>/", conversations.conversation_new, name="conversation_new"),
+    path("messages/<int:pk>/", conversations.conversation, name="conversation"),
+    path(
+        "messages/<int:pk>/accept/", conversations.conversation_accept, name="conversation_accept"
+    ),
+    path(
+        "messages/<int:pk>/ignore/", conversations.conversation_ignore, name="conversation_ignore"
+    ),
+    path("messages/<int:pk>/block/", conversations.conversation_block, name="conversation_block"),
+    path("messages/<int:pk>/close/", conversations.conversation_close, name="conversation_close"),
+    path(
+        "messages/<int:pk>/report/", conversations.conversation_report, name="conversation_report"
+    ),
     path("moderation/", include("moderation.urls")),
     path("admin/", admin.site.urls),
 ]

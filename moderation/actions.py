@@ -21,7 +21,7 @@ from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 
-from forum import content_warnings, publishing, realtime
+from forum import content_warnings, notify, publishing, realtime
 from forum.models import (
     ChatMessage,
     ChatRoom,
@@ -242,9 +242,9 @@ def _log(
 
 def _notify(member: User | None, text: str, *, group: SupportGroup | None) -> None:
     """Tell a member what a moderator did, without naming the moderator."""
-    if member is None or not member.is_active:
+    if member is None:
         return
-    Notification.objects.create(
+    notify.notify(
         recipient=member,
         kind=Notification.Kind.MODERATION,
         group=group,
@@ -1580,18 +1580,7 @@ def _redraw_if_chat(obj) -> None:
     message = ChatMessage.objects.select_related("room", "author").get(pk=obj.pk)
     message.version = ChatRoom.take_seq(message.room_id)
     message.save(update_fields=["version"])
-    shown = (
-        NoteAttachment.objects.filter(
-            content_type=ContentType.objects.get_for_model(ChatMessage),
-            object_id=message.pk,
-            note__is_active=True,
-        )
-        .exclude(state=NoteAttachment.State.DETACHED)
-        .order_by("pk")
-        .values_list("note_id", flat=True)
-        .first()
-    )
-    message.context_note = context_notes.library().notes.get(shown) if shown else None
+    message.context_note = context_notes.note_shown_under(message)
     realtime.broadcast_room_change(room=message.room, kind="message_updated", message=message)
 
 

@@ -7,7 +7,9 @@ nothing from ``forum``: the write path and the thread page both read it.
 
 from dataclasses import dataclass
 
-from .models import CONTEXT_NOTES_VERSION, ContextNote
+from django.contrib.contenttypes.models import ContentType
+
+from .models import CONTEXT_NOTES_VERSION, ContextNote, NoteAttachment
 from .similarity import Matcher, NoteClaim, build_matcher
 
 
@@ -53,3 +55,31 @@ def matching_notes(*texts: str) -> list[tuple[NoteView, float]]:
     return [
         (lib.notes[m.note_id], m.score) for m in lib.matcher.match(text) if m.note_id in lib.notes
     ]
+
+
+def _attachments(obj):
+    return NoteAttachment.objects.filter(
+        content_type=ContentType.objects.get_for_model(type(obj)), object_id=obj.pk
+    )
+
+
+def new_matches(obj, notes: list[tuple[NoteView, float]]) -> list[tuple[NoteView, float]]:
+    """Of ``notes`` matched by an edit of ``obj``, those never attached to it before: a note
+    already shown stays as it is, and one a moderator took off is not put back."""
+    if not notes:
+        return []
+    known = set(_attachments(obj).values_list("note_id", flat=True))
+    return [(note, score) for note, score in notes if note.id not in known]
+
+
+def note_shown_under(obj) -> NoteView | None:
+    """The active note shown under ``obj`` now (the first attached), if any."""
+    shown = (
+        _attachments(obj)
+        .filter(note__is_active=True)
+        .exclude(state=NoteAttachment.State.DETACHED)
+        .order_by("pk")
+        .values_list("note_id", flat=True)
+        .first()
+    )
+    return library().notes.get(shown) if shown else None

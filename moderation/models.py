@@ -311,6 +311,8 @@ class ModerationLogEntry(models.Model):
         SESSION_UNLOCKED = "session_unlocked", "unlocked the chat of"
         FACILITATION_HANDED = "facilitation_handed", "handed facilitation of"
         PARTICIPANT_REMOVED = "participant_removed", "removed a participant from"
+        MENTOR_APPROVED = "mentor_approved", "approved as a mentor"
+        MENTOR_REVOKED = "mentor_revoked", "declined or withdrew mentor approval for"
 
     # Actions members see in their group's public log; notes and the watched-phrase list
     # (which would teach people what to misspell) stay among moderators.

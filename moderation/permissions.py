@@ -7,6 +7,7 @@ the same rules as a table, and tests/moderation/test_permissions.py checks every
 cell of that table against these functions and against the views.
 """
 
+import math
 from datetime import timedelta
 
 from django.conf import settings
@@ -16,10 +17,13 @@ from django.http import Http404
 from django.utils import timezone
 
 from forum.models import (
+    Block,
     ChatMessage,
     ChatRoom,
+    Conversation,
     LiveSession,
     Membership,
+    Mentorship,
     Post,
     SessionParticipant,
     SupportGroup,
@@ -315,14 +319,21 @@ def check_can_read_rooms(user, group: SupportGroup) -> None:
 
 
 def can_read_room(user, room: ChatRoom) -> bool:
+    if room.kind == ChatRoom.Kind.DIRECT:
+        return can_read_conversation(user, room.conversation)
     return can_read_rooms(user, room.group)
 
 
 def check_can_read_room(user, room: ChatRoom) -> None:
+    if room.kind == ChatRoom.Kind.DIRECT:
+        check_can_read_conversation(user, room.conversation)
+        return
     check_can_read_rooms(user, room.group)
 
 
 def can_write_room(user, room: ChatRoom) -> bool:
+    if room.kind == ChatRoom.Kind.DIRECT:
+        return conversation_write_refusal(user, room.conversation) is None
     if not can_post_in_group(user, room.group):
         return False
     if sanction_in_force(user, Sanction.Kind.CHAT_MUTE, room.group) is not None:
@@ -338,6 +349,11 @@ def check_can_write_room(user, room: ChatRoom, *, floor_rules: bool = True) -> N
     """``floor_rules=False``: a session room's page, where the lock and the floor are left
     to the live console and the server's refusal (see session_write_refusal)."""
     check_can_read_room(user, room)
+    if room.kind == ChatRoom.Kind.DIRECT:
+        refusal = conversation_write_refusal(user, room.conversation)
+        if refusal is not None:
+            raise PermissionDenied(refusal)
+        return
     muted = sanction_in_force(user, Sanction.Kind.CHAT_MUTE, room.group)
     if muted is not None:
         raise PermissionDenied(sanction_refusal(muted))
@@ -370,6 +386,8 @@ def can_delete_chat_message(user, message: ChatMessage) -> bool:
         return False
     if message.author_id == user.pk:
         return True
+    if message.room.kind == ChatRoom.Kind.DIRECT:
+        return False  # moderators act on a direct message only through its report
     return can_lead_group(user, message.room.group)
 
 
@@ -605,6 +623,14 @@ def check_can_approve_held(user, obj) -> None:
     its author. 404 where the viewer may not know the group exists."""
     if not user.is_authenticated:
         raise PermissionDenied("Log in to approve posts.")
+    if isinstance(obj, ChatMessage) and obj.room.kind == ChatRoom.Kind.DIRECT:
+        # A private conversation is not the group's to read: moderators of the group (who
+        # see the held message alone, in the queue) approve it; nobody else knows of it.
+        if obj.author_id == user.pk:
+            raise PermissionDenied("Someone else approves your own posts.")
+        if can_moderate(user, "dismiss_flags", obj.room.group):
+            return
+        raise Http404("No such message.")
     if isinstance(obj, ChatMessage):
         check_can_read_room(user, obj.room)
         group = obj.room.group
@@ -722,3 +748,242 @@ def session_write_refusal(
             "Raise your hand to share next."
         )
     return None
+
+
+# --- direct conversations --------------------------------------------------------------------
+# Only its two participants read or write a conversation's room; for everyone else, group and
+# site moderators and admins included, it does not exist (404). Moderators see a direct
+# message only when a participant reports it or the write path holds it: the queue item
+# shows that message alone (moderation.selectors.content_context).
+
+# Every refusal that would reveal the recipient's choices (requests switched off, a block)
+# reads the same.
+DM_REFUSAL = "You can't send this member a request."
+
+
+def can_read_conversation(user, conversation: Conversation) -> bool:
+    return bool(user.is_authenticated and user.is_active and conversation.has_participant(user))
+
+
+def check_can_read_conversation(user, conversation: Conversation) -> None:
+    if not can_read_conversation(user, conversation):
+        raise Http404("No such conversation.")
+
+
+def blocked_between(a: User, b: User) -> bool:
+    """Either member blocked the other."""
+    return Block.objects.filter(Q(blocker=a, blocked=b) | Q(blocker=b, blocked=a)).exists()
+
+
+def conversation_write_refusal(user, conversation: Conversation) -> str | None:
+    """Why ``user`` may not write in the conversation now, or None if they may."""
+    if not can_read_conversation(user, conversation):
+        return "No such conversation."
+    other = conversation.other(user)
+    if conversation.is_pending:
+        # An ignored request looks pending to its starter: nobody is told "ignored".
+        if user.pk == conversation.starter_id:
+            return f"Waiting for {other.handle} to accept your request."
+        return "Accept the request to reply."
+    if conversation.state != Conversation.State.ACCEPTED:
+        return "This conversation is closed: it keeps its history, and nobody can write in it."
+    if not other.is_active:
+        return f"{other.handle}'s account is closed."
+    banned = sanction_in_force(user, Sanction.Kind.BAN)
+    if banned is not None:
+        return sanction_refusal(banned)
+    if blocked_between(user, other):
+        return "This conversation is closed: it keeps its history, and nobody can write in it."
+    return None
+
+
+def shared_groups(a: User, b: User) -> list[SupportGroup]:
+    """The groups both members belong to and take part in (neither suspended nor banned)."""
+    groups = SupportGroup.objects.filter(memberships__user=a).filter(memberships__user=b)
+    return [
+        group
+        for group in groups.order_by("pk").distinct()
+        if barred_by(a, group) is None and barred_by(b, group) is None
+    ]
+
+
+def may_send_direct_messages(user, groups: list[SupportGroup]) -> bool:
+    """Trust allows it: KINSHIP_TRUST_DM_LEVEL site-wide, or leading one of ``groups``."""
+    if not settings.KINSHIP_TRUST_RULES:
+        return True
+    if any(moderation_standing(user, group) is not None for group in groups):
+        return True
+    return trust_level(user) >= settings.KINSHIP_TRUST_DM_LEVEL
+
+
+def conversation_request_refusal(starter, recipient: User) -> str | None:
+    """Why ``starter`` may not ask ``recipient`` for a conversation, or None if they may.
+    An open conversation between them is not a refusal here: forum.conversations links
+    to it; the rate limit is counted there too."""
+    if not starter.is_authenticated or not starter.is_active:
+        return "Log in to send a message request."
+    if starter.pk == recipient.pk:
+        return "You can't send yourself a message request."
+    banned = sanction_in_force(starter, Sanction.Kind.BAN)
+    if banned is not None:
+        return sanction_refusal(banned)
+    if not recipient.is_active:
+        return DM_REFUSAL
+    if Block.objects.filter(blocker=starter, blocked=recipient).exists():
+        return "You blocked this member. Unblock them first if you want to talk."
+    groups = shared_groups(starter, recipient)
+    if not groups:
+        return "You can send message requests to members of a group you both take part in."
+    if not may_send_direct_messages(starter, groups):
+        level = trust.Level(settings.KINSHIP_TRUST_DM_LEVEL).label
+        return (
+            "Direct messages open up once you have taken part here for a little while "
+            f"(as a {level}). Until then, talk with members in your groups."
+        )
+    if not recipient.accepts_dm_requests:
+        return DM_REFUSAL
+    if Block.objects.filter(blocker=recipient, blocked=starter).exists():
+        return DM_REFUSAL
+    return None
+
+
+def can_start_conversation(starter, recipient: User) -> bool:
+    return conversation_request_refusal(starter, recipient) is None
+
+
+def check_can_start_conversation(starter, recipient: User) -> None:
+    refusal = conversation_request_refusal(starter, recipient)
+    if refusal is not None:
+        raise PermissionDenied(refusal)
+
+
+def check_can_answer_request(user, conversation: Conversation) -> None:
+    """Accept, ignore: the recipient of a pending request."""
+    check_can_read_conversation(user, conversation)
+    if user.pk != conversation.recipient_id:
+        raise PermissionDenied("Only the member you asked can answer your request.")
+    if not conversation.is_pending:
+        raise PermissionDenied("This request has already been answered.")
+
+
+def check_can_close_conversation(user, conversation: Conversation) -> None:
+    check_can_read_conversation(user, conversation)
+    if not conversation.is_open:
+        raise PermissionDenied("This conversation is already closed.")
+
+
+# --- mentoring -------------------------------------------------------------------------------
+# Members with time in recovery and good standing offer to mentor; a group's leaders decide
+# who is listed there; a member asks a listed mentor of a group they both belong to. A
+# mentorship is the pair's alone: everyone else, moderators included, gets a 404. A block
+# either way is never revealed: the asker is told the mentor is not taking requests, as when
+# the mentor is full or paused.
+
+MENTOR_UNAVAILABLE = "This mentor is not taking requests right now."
+
+
+def mentoring_gaps(
+    *,
+    days_since_joining: float,
+    best_trust_level: int,
+    sanctioned: bool,
+    days_in_recovery: int | None,
+) -> list[str]:
+    """Pure: what stands between a member and offering to mentor (empty: nothing), each
+    said kindly. An unrecorded recovery date is not asked for."""
+    gaps = []
+    min_days = settings.KINSHIP_MENTOR_MIN_DAYS
+    if days_since_joining < min_days:
+        gaps.append(
+            f"Mentors have been part of Kinship for at least {min_days} days; "
+            f"you will be able to offer in {math.ceil(min_days - days_since_joining)} days."
+        )
+    if best_trust_level < trust.Level.REGULAR:
+        gaps.append(
+            "Mentors are regulars in at least one of their groups: keep taking part "
+            "and it will come."
+        )
+    if sanctioned:
+        gaps.append("Mentoring opens again once the moderation measure on your account ends.")
+    min_recovery = settings.KINSHIP_MENTOR_MIN_RECOVERY_DAYS
+    if days_in_recovery is not None and days_in_recovery < min_recovery:
+        gaps.append(
+            f"Mentors have at least {min_recovery} days since their recovery date; "
+            "there is no rush, and every day counts."
+        )
+    return gaps
+
+
+def mentoring_refusals(user) -> list[str]:
+    """Why ``user`` may not offer to mentor now (empty: they may)."""
+    if not user.is_authenticated or not user.is_active:
+        return ["Log in to offer to mentor."]
+    groups = list(SupportGroup.objects.filter(memberships__user=user))
+    leads = any(membership_role(user, group) in LEADING_ROLES for group in groups)
+    if leads or is_site_moderator(user):
+        level = trust.Level.TRUSTED
+    elif groups:
+        # Trust is earned site-wide; only leading a group changes it per group.
+        level = trust_level(user)
+    else:
+        level = trust.Level.NEW
+    return mentoring_gaps(
+        days_since_joining=(timezone.now() - user.date_joined).total_seconds() / 86400,
+        best_trust_level=level,
+        sanctioned=bool(sanctions_in_force(user)),
+        # The date lives on the user (accountability's RecoveryProfile keeps it there too).
+        days_in_recovery=user.days_in_recovery(),
+    )
+
+
+def can_offer_mentoring(user) -> bool:
+    return not mentoring_refusals(user)
+
+
+def check_can_offer_mentoring(user) -> None:
+    refusals = mentoring_refusals(user)
+    if refusals:
+        raise PermissionDenied(" ".join(refusals))
+
+
+def can_approve_mentor(user, group: SupportGroup) -> bool:
+    """The group's leaders and moderators, and site moderators."""
+    return can_lead_group(user, group)
+
+
+def check_can_approve_mentor(user, group: SupportGroup) -> None:
+    check_can_view_group(user, group)
+    if not can_approve_mentor(user, group):
+        raise PermissionDenied("Only the group's leaders and moderators approve its mentors.")
+
+
+def can_request_mentor(user, mentor: User, group: SupportGroup) -> bool:
+    try:
+        check_can_request_mentor(user, mentor, group)
+    except (PermissionDenied, Http404):
+        return False
+    return True
+
+
+def check_can_request_mentor(user, mentor: User, group: SupportGroup) -> None:
+    """Asking ``mentor`` through ``group``: both members of it, the asker not barred there,
+    and no block either way (refused like a full mentor, so the block stays unknown)."""
+    check_can_view_group(user, group)
+    if membership_role(user, group) is None:
+        raise PermissionDenied("Join this group to ask its mentors.")
+    barred = barred_by(user, group)
+    if barred is not None:
+        raise PermissionDenied(sanction_refusal(barred))
+    if user.pk == mentor.pk:
+        raise PermissionDenied("You cannot ask yourself to be your mentor.")
+    if not mentor.is_active or blocked_between(user, mentor):
+        raise PermissionDenied(MENTOR_UNAVAILABLE)
+
+
+def can_view_mentorship(user, mentorship: Mentorship) -> bool:
+    return user.is_authenticated and user.pk in (mentorship.mentor_id, mentorship.mentee_id)
+
+
+def check_can_view_mentorship(user, mentorship: Mentorship) -> None:
+    if not can_view_mentorship(user, mentorship):
+        raise Http404("No such mentorship.")

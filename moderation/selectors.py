@@ -16,7 +16,7 @@ from django.db.models import Count, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from forum.models import ChatMessage, Membership, Post, SupportGroup, Thread, User
+from forum.models import ChatMessage, ChatRoom, Membership, Post, SupportGroup, Thread, User
 from forum.selectors import Window, viewer_role, window_of
 
 from . import actions, permissions
@@ -155,6 +155,8 @@ def _describe(item: QueueItem) -> tuple[str, str]:
         return "post", f"in “{obj.thread.title}”, {obj.thread.group.name}"
     if isinstance(obj, Thread):
         return "thread", f"“{obj.title}” in {obj.group.name}"
+    if isinstance(obj, ChatMessage) and obj.room.kind == ChatRoom.Kind.DIRECT:
+        return "direct message", f"in a private conversation ({obj.room.group.name})"
     if isinstance(obj, ChatMessage):
         return "chat message", f"in {obj.room.group.name} / {obj.room.name}"
     if isinstance(obj, User):
@@ -212,6 +214,9 @@ def content_context(target: actions.Target | None) -> dict[str, Any]:
             )[::-1],
             "after": list(later.select_related("author").order_by("created_at")[:2]),
         }
+    if target.kind == "chat message" and obj.room.kind == ChatRoom.Kind.DIRECT:
+        # A private conversation: moderators see what was reported, never the rest of it.
+        return {"room": obj.room, "direct": True, "before": [], "after": []}
     if target.kind == "chat message":
         room_messages = ChatMessage.objects.filter(room=obj.room_id).select_related("author")
         return {

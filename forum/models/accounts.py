@@ -76,6 +76,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     # Content-warning category code -> "show" | "collapse" | "hide", only what the member
     # chose; forum.content_warnings fills in the defaults.
     cw_preferences = models.JSONField(default=dict, blank=True)
+    # Whether other members may ask this one for a direct conversation (forum.conversations).
+    accepts_dm_requests = models.BooleanField(default=True)
 
     objects = UserManager()
 

@@ -18,6 +18,7 @@ class ChatRoom(models.Model):
     class Kind(models.TextChoices):
         GROUP = "group", "A group's room"
         SESSION = "session", "A live session's room"
+        DIRECT = "direct", "A direct conversation's room"
 
     class State(models.TextChoices):
         OPEN = "open", "Open"
@@ -48,6 +49,8 @@ class ChatRoom(models.Model):
     def get_absolute_url(self) -> str:
         if self.kind == self.Kind.SESSION:
             return self.live_session.get_absolute_url()
+        if self.kind == self.Kind.DIRECT:
+            return self.conversation.get_absolute_url()
         return reverse("room", kwargs={"slug": self.group.slug, "room_slug": self.slug})
 
     @classmethod

@@ -161,6 +161,8 @@ class SessionRSVP(models.Model):
     session = models.ForeignKey(LiveSession, on_delete=models.CASCADE, related_name="rsvps")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
+    # Set once the member was reminded that the session starts soon (forum.notify).
+    reminded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["session", "user"], name="rsvp_once")]

@@ -178,7 +178,10 @@ class Notification(models.Model):
         JOIN_APPROVED = "join_approved", "approved your request to join"
         MODERATION = "moderation", "a moderator acted"
         HELD_POST = "held_post", "your held post"
+        # Also used for the reminder before a session starts (one preference covers both).
         SESSION = "session", "a live session changed"
+        MENTORSHIP = "mentorship", "mentorship"
+        DIRECT_MESSAGE = "direct_message", "direct message"
 
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"

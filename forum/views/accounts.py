@@ -4,19 +4,31 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from moderation import permissions
 
-from .. import accounts, content_warnings, engagement, publishing, quiet_hours, selectors
+from .. import (
+    accountability,
+    accounts,
+    content_warnings,
+    engagement,
+    notify,
+    publishing,
+    quiet_hours,
+    selectors,
+)
 from ..forms import (
     ContentWarningSettingsForm,
     EmailForm,
+    NotificationSettingsForm,
     ProfileForm,
     QuietHoursForm,
     SignupForm,
 )
 from ._util import posted, submit
+from .conversations import profile_message_context
 
 
 def signup(request):
@@ -37,10 +49,14 @@ def profile(request, handle: str):
     shares = selectors.shares_a_group(request.user, member)
     context = {
         "member": member,
-        "show_days": permissions.can_see_recovery_date(request.user, member, shares_group=shares),
+        # The day count, a milestone badge and goals, as the member chose (forum.accountability).
+        "show_days": accountability.can_see_days(request.user, member, shares_group=shares),
+        "milestone": accountability.milestone_badge(request.user, member, shares_group=shares),
+        "shared_goals": accountability.shared_goal_progress(request.user, member),
         "recent_posts": selectors.recent_posts_by(request.user, member),
         "can_block": permissions.can_block(request.user, member),
         "has_blocked": member.pk in engagement.blocked_ids(request.user),
+        **profile_message_context(request.user, member),
     }
     return render(request, "forum/profile.html", context)
 
@@ -111,7 +127,24 @@ def settings_page(request):
         if saved is not None:
             messages.success(request, "Your content-warning choices are saved.")
             return redirect("settings")
-    other_section = quiet_posted or cw_posted
+    # Notifications: per kind in the app and in the e-mail digest (forum.notify).
+    notify_posted = request.method == "POST" and request.POST.get("section") == "notifications"
+    notify_form = NotificationSettingsForm(
+        request.POST if notify_posted else None, initial=notify.preference_initial(user)
+    )
+    if notify_posted and notify_form.is_valid():
+        saved = submit(
+            notify_form,
+            lambda: notify.set_preferences(
+                user=user,
+                choices=notify_form.choices(),
+                digest_frequency=notify_form.cleaned_data["digest_frequency"],
+            ),
+        )
+        if saved is not None:
+            messages.success(request, "Your notification choices are saved.")
+            return redirect(reverse("settings") + "#notification-settings")
+    other_section = quiet_posted or cw_posted or notify_posted
     form = ProfileForm(None if other_section else posted(request), initial=initial)
     if request.method == "POST" and not other_section and form.is_valid():
         saved = submit(
@@ -132,6 +165,7 @@ def settings_page(request):
         "blocked": selectors.blocked_by(user),
         "quiet_form": quiet_form,
         "cw_form": cw_form,
+        "notify_form": notify_form,
         "cw_new_member": content_warnings.is_new_member(user),
         "cw_new_member_days": content_warnings.NEW_MEMBER_DAYS,
         "timezones": quiet_hours.timezone_names(),

@@ -54,9 +54,11 @@ def chat_panel_context(user, room: ChatRoom) -> dict:
 
 @login_required
 def room(request, slug: str, room_slug: str):
-    room = selectors.get_room_for(request.user, slug=slug, room_slug=room_slug)
+    room = selectors.get_room_for(request.user, slug=slug, room_slug=room_slug, allow_direct=True)
     if room.kind == ChatRoom.Kind.SESSION:  # a session's room lives on the session's page
         return redirect(room.live_session.get_absolute_url())
+    if room.kind == ChatRoom.Kind.DIRECT:  # a participant's (else 404): the conversation page
+        return redirect(room.conversation.get_absolute_url())
     permissions.check_can_read_room(request.user, room)
     rooms = selectors.rooms_with_unread(request.user, room.group)
     context = {

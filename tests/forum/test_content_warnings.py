@@ -327,3 +327,37 @@ def test_the_settings_page_shows_a_newcomer_their_stricter_defaults(client):
     checked = dict(re.findall(r'name="cw_(\w+)" value="(\w+)"[^>]*checked', page))
     assert checked == {**content_warnings.DEFAULTS, "use": "hide", "self_harm": "hide"}
     assert "For your first 30 days" in page
+
+
+# --- listings ----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_listings_tag_a_threads_categories_and_hide_its_title_where_the_reader_chose(
+    client, public_group
+):
+    author = veteran("willow")
+    join(author, public_group)
+    publishing.publish_thread(
+        author=author, group=public_group, title="The night I slipped", body=BODY,
+        cw_categories=["use", "trauma"],
+    )  # fmt: skip
+    calm = veteran("aspen")
+    join(calm, public_group)
+    client.force_login(calm)
+    for path in (public_group.get_absolute_url(), "/"):
+        page = client.get(path).text
+        assert "The night I slipped" in page
+        assert "CW: relapse or use detail, trauma" in page
+    content_warnings.set_preferences(user=calm, choices={"use": "hide"})
+    for path in (public_group.get_absolute_url(), "/"):
+        page = client.get(path).text
+        assert "The night I slipped" not in page
+        assert "A discussion hidden by your content settings (relapse or use detail)" in page
+    # A newcomer's stricter defaults apply to listings too; the author sees their own title.
+    newcomer = make_user("sprout")
+    join(newcomer, public_group)
+    client.force_login(newcomer)
+    assert "The night I slipped" not in client.get(public_group.get_absolute_url()).text
+    client.force_login(author)
+    assert "The night I slipped" in client.get(public_group.get_absolute_url()).text

@@ -18,13 +18,20 @@ from django.shortcuts import resolve_url
 from django.urls import URLPattern, reverse
 from django.utils import timezone
 
-from forum import attendance
+from forum import accountability, attendance
 from forum import urls as forum_urls
 from forum.models import (
+    ChatMessage,
     ChatRoom,
+    CheckIn,
+    Conversation,
+    Goal,
     HeldPost,
     JoinRequest,
     LiveSession,
+    MentorApproval,
+    MentorProfile,
+    Mentorship,
     SessionParticipant,
     SessionScript,
 )
@@ -217,6 +224,139 @@ def _held_url(name: str, *, own: bool):
     return lambda w: reverse(name, kwargs={"held_id": _held(w, own=own).pk})
 
 
+# Accountability: a goal and a check-in of the actor's own or the poster's; a mentorship.
+def _owner(world: World, *, own: bool):
+    return world.actor if own and world.actor.is_authenticated else world.poster
+
+
+def _goal_url(name: str, *, own: bool):
+    def url(world: World) -> str:
+        goal = Goal.objects.create(owner=_owner(world, own=own), title="Call someone")
+        return reverse(name, kwargs={"goal_id": goal.pk})
+
+    return url
+
+
+def _check_in_delete(*, own: bool):
+    def url(world: World) -> str:
+        day = accountability.member_today(world.poster)
+        CheckIn.objects.create(owner=_owner(world, own=own), day=day, note="Only mine.")
+        return reverse("check_in_delete", kwargs={"day": day.isoformat()})
+
+    return url
+
+
+def _mentorship_goals(*, as_mentor: bool):
+    """The actor mentors the poster, or two others are paired (the actor is not part of it)."""
+
+    def url(world: World) -> str:
+        mentor = world.actor if as_mentor and world.actor.is_authenticated else make_user("guide")
+        mentorship = Mentorship.objects.create(
+            mentor=mentor, mentee=world.poster, group=world.group, state="active"
+        )
+        return reverse("mentorship_goals", kwargs={"mentorship_id": mentorship.pk})
+
+    return url
+
+
+GOAL_FORM = {"title": "Go to a meeting", "cadence": "daily", "visibility": "only_me"}
+CHECK_IN_FORM = {"mood": "3", "cravings": "1", "note": "A quiet day."}
+
+
+# Peer mentoring: the poster is a mentor listed in the group; a mentorship is the actor's
+# own when the actor mentors the poster (an anonymous visitor's is someone else's).
+def _listed_mentor(world: World):
+    profile, _created = MentorProfile.objects.get_or_create(
+        user=world.poster,
+        defaults={"experience_source": "Ten years.", "experience_html": "<p>Ten years.</p>"},
+    )
+    MentorApproval.objects.get_or_create(
+        profile=profile, group=world.group, defaults={"state": MentorApproval.State.APPROVED}
+    )
+    return world.poster
+
+
+def _mentor_request(world: World) -> str:
+    mentor = _listed_mentor(world)
+    return reverse("mentor_request", kwargs={"slug": world.group.slug, "handle": mentor.handle})
+
+
+def _mentorship_url(name: str, *, own: bool, state: str = Mentorship.State.ACTIVE):
+    def url(world: World) -> str:
+        mentor = world.actor if own and world.actor.is_authenticated else make_user("a-mentor")
+        mentorship = Mentorship.objects.create(
+            mentor=mentor,
+            mentee=world.poster,
+            group=world.group,
+            state=state,
+            accepted_at=timezone.now() if state == Mentorship.State.ACTIVE else None,
+        )
+        return reverse(name, kwargs={"mentorship_id": mentorship.pk})
+
+    return url
+
+
+def _eligible_offer(world: World) -> str:
+    """The actor may offer: on Kinship long enough, a regular by their chat messages, with a
+    mentor profile."""
+    actor = world.actor
+    if actor.is_authenticated:
+        type(actor).objects.filter(pk=actor.pk).update(
+            date_joined=timezone.now() - timedelta(days=400)
+        )
+        room = world.room()
+        ChatMessage.objects.bulk_create(
+            ChatMessage(
+                room=room, seq=i, version=i, author=actor, client_id=f"c{i}", source="Hi", html="Hi"
+            )
+            for i in range(1, 41)
+        )
+        MentorProfile.objects.create(user=actor, experience_source="Some.", experience_html="Some.")
+    return reverse("mentor_approval_request", kwargs={"slug": world.group.slug})
+
+
+def _pending_offer(world: World) -> str:
+    profile = MentorProfile.objects.create(
+        user=make_user("offering"), experience_source="Some.", experience_html="Some."
+    )
+    approval = MentorApproval.objects.create(profile=profile, group=world.group)
+    return reverse(
+        "group_mentor_decide",
+        kwargs={"slug": world.group.slug, "approval_id": approval.pk, "decision": "decline"},
+    )
+
+
+# Direct conversations: the poster asked the actor (the actor's own), or asked someone else.
+def _conversation_url(name: str, *, own: bool, state: str = "accepted"):
+    def url(world: World) -> str:
+        actor = world.actor
+        recipient = actor if own and actor.is_authenticated else make_user("listener")
+        room = ChatRoom.objects.create(
+            group=world.group,
+            slug=f"dm-{recipient.pk}",
+            name="Direct conversation",
+            kind=ChatRoom.Kind.DIRECT,
+        )
+        conversation = Conversation.objects.create(
+            room=room,
+            starter=world.poster,
+            recipient=recipient,
+            state=state,
+            note_source="Hello, can we talk?",
+            note_html="<p>Hello, can we talk?</p>",
+            accepted_at=timezone.now() if state == "accepted" else None,
+        )
+        if name == "room":
+            return reverse(name, kwargs={"slug": world.group.slug, "room_slug": room.slug})
+        return reverse(name, kwargs={"pk": conversation.pk})
+
+    return url
+
+
+def _ask_poster(world: World) -> str:
+    return reverse("conversation_new", kwargs={"handle": world.poster.handle})
+
+
 PAGES: dict[str, Page] = {
     "`group`": Page("group", _slug("group")),
     "`group_join`": Page("group_join", _slug("group_join")),
@@ -330,6 +470,13 @@ PAGES: dict[str, Page] = {
     "`session_script_edit` (POST, delete)": Page(
         "session_script_edit", _script_edit, "post", {"delete": "1"}
     ),
+    # Search: the thread's title itself must not show to those who may not read it.
+    "`search` (a word of the group's thread title, in every group the person can read)": Page(
+        "search", lambda w: f"{reverse('search')}?q=sunrise"
+    ),
+    "`search` (a word of the group's thread title, in the group)": Page(
+        "search", lambda w: f"{reverse('search')}?q=sunrise&group={w.group.slug}"
+    ),
     "`home`": Page("home", _plain("home")),
     "`directory`": Page("directory", _plain("directory")),
     "`my_groups`": Page("my_groups", _plain("my_groups")),
@@ -391,6 +538,154 @@ PAGES: dict[str, Page] = {
     "`held_discard` (POST, someone else's held post)": Page(
         "held_discard", _held_url("held_discard", own=False), "post"
     ),
+    "`group_mentors`": Page("group_mentors", _slug("group_mentors")),
+    "`group_mentor_decide` (POST, decline a pending offer)": Page(
+        "group_mentor_decide", _pending_offer, "post"
+    ),
+    "`mentor_approval_request` (POST, an eligible member with a mentor profile)": Page(
+        "mentor_approval_request", _eligible_offer, "post"
+    ),
+    "`mentor_request` (a mentor listed in the group)": Page("mentor_request", _mentor_request),
+    "`mentor_request` (POST, a note to a mentor listed in the group)": Page(
+        "mentor_request", _mentor_request, "post", {"note": "I am three weeks in."}
+    ),
+    "`mentors`": Page("mentors", _plain("mentors")),
+    "`mentoring`": Page("mentoring", _plain("mentoring")),
+    "`mentor_profile`": Page("mentor_profile", _plain("mentor_profile")),
+    "`mentor_profile_withdraw` (POST)": Page(
+        "mentor_profile_withdraw", _plain("mentor_profile_withdraw"), "post"
+    ),
+    # Their own mentorship, wherever the two met (like `post_remove` of an own post).
+    "`mentorship` (own mentorship)": Page(
+        "mentorship", _mentorship_url("mentorship", own=True), shows_group_by_design=True
+    ),
+    "`mentorship` (someone else's mentorship)": Page(
+        "mentorship", _mentorship_url("mentorship", own=False)
+    ),
+    "`mentorship_accept` (POST, a request to the actor)": Page(
+        "mentorship_accept",
+        _mentorship_url("mentorship_accept", own=True, state=Mentorship.State.REQUESTED),
+        "post",
+        shows_group_by_design=True,
+    ),
+    "`mentorship_accept` (POST, someone else's request)": Page(
+        "mentorship_accept",
+        _mentorship_url("mentorship_accept", own=False, state=Mentorship.State.REQUESTED),
+        "post",
+    ),
+    "`mentorship_decline` (POST, a request to the actor)": Page(
+        "mentorship_decline",
+        _mentorship_url("mentorship_decline", own=True, state=Mentorship.State.REQUESTED),
+        "post",
+        shows_group_by_design=True,
+    ),
+    "`mentorship_end` (own mentorship)": Page(
+        "mentorship_end", _mentorship_url("mentorship_end", own=True), shows_group_by_design=True
+    ),
+    "`mentorship_end` (POST, own mentorship)": Page(
+        "mentorship_end",
+        _mentorship_url("mentorship_end", own=True),
+        "post",
+        shows_group_by_design=True,
+    ),
+    "`mentorship_end` (POST, someone else's mentorship)": Page(
+        "mentorship_end", _mentorship_url("mentorship_end", own=False), "post"
+    ),
+    "`recovery`": Page("recovery", _plain("recovery")),
+    "`check_in` (POST, today)": Page("check_in", _plain("check_in"), "post", CHECK_IN_FORM),
+    "`check_in_history`": Page("check_in_history", _plain("check_in_history")),
+    "`check_in_delete` (POST, own check-in)": Page(
+        "check_in_delete", _check_in_delete(own=True), "post"
+    ),
+    "`check_in_delete` (POST, a day only someone else checked in)": Page(
+        "check_in_delete", _check_in_delete(own=False), "post"
+    ),
+    "`recovery_date` (POST)": Page(
+        "recovery_date",
+        _plain("recovery_date"),
+        "post",
+        {"recovery_date": "2024-01-01", "recovery_date_visibility": "only_me"},
+    ),
+    "`goal_new`": Page("goal_new", _plain("goal_new")),
+    "`goal_new` (POST)": Page("goal_new", _plain("goal_new"), "post", GOAL_FORM),
+    "`goal_edit` (own goal)": Page("goal_edit", _goal_url("goal_edit", own=True)),
+    "`goal_edit` (someone else's goal)": Page("goal_edit", _goal_url("goal_edit", own=False)),
+    "`goal_archive` (POST, own goal)": Page(
+        "goal_archive", _goal_url("goal_archive", own=True), "post"
+    ),
+    "`goal_archive` (POST, someone else's goal)": Page(
+        "goal_archive", _goal_url("goal_archive", own=False), "post"
+    ),
+    "`mentorship_goals` (the actor mentors the member)": Page(
+        "mentorship_goals", _mentorship_goals(as_mentor=True)
+    ),
+    "`mentorship_goals` (a mentorship the actor is not part of)": Page(
+        "mentorship_goals", _mentorship_goals(as_mentor=False)
+    ),
+    "`messages`": Page("messages", _plain("messages")),
+    "`message_settings` (POST, requests off)": Page(
+        "message_settings", _plain("message_settings"), "post"
+    ),
+    "`conversation_new` (a member of the group)": Page("conversation_new", _ask_poster),
+    "`conversation_new` (POST, a note to a member of the group)": Page(
+        "conversation_new", _ask_poster, "post", {"note": "Your share about mornings helped."}
+    ),
+    "`conversation` (own conversation)": Page(
+        "conversation", _conversation_url("conversation", own=True)
+    ),
+    "`conversation` (someone else's conversation)": Page(
+        "conversation", _conversation_url("conversation", own=False)
+    ),
+    "`conversation_accept` (POST, a request to the actor)": Page(
+        "conversation_accept",
+        _conversation_url("conversation_accept", own=True, state="requested"),
+        "post",
+    ),
+    "`conversation_accept` (POST, someone else's request)": Page(
+        "conversation_accept",
+        _conversation_url("conversation_accept", own=False, state="requested"),
+        "post",
+    ),
+    "`conversation_ignore` (POST, a request to the actor)": Page(
+        "conversation_ignore",
+        _conversation_url("conversation_ignore", own=True, state="requested"),
+        "post",
+    ),
+    "`conversation_ignore` (POST, someone else's request)": Page(
+        "conversation_ignore",
+        _conversation_url("conversation_ignore", own=False, state="requested"),
+        "post",
+    ),
+    "`conversation_block` (POST, own conversation)": Page(
+        "conversation_block", _conversation_url("conversation_block", own=True), "post"
+    ),
+    "`conversation_block` (POST, someone else's conversation)": Page(
+        "conversation_block", _conversation_url("conversation_block", own=False), "post"
+    ),
+    "`conversation_close` (POST, own conversation)": Page(
+        "conversation_close", _conversation_url("conversation_close", own=True), "post"
+    ),
+    "`conversation_close` (POST, someone else's conversation)": Page(
+        "conversation_close", _conversation_url("conversation_close", own=False), "post"
+    ),
+    "`conversation_report` (own conversation)": Page(
+        "conversation_report", _conversation_url("conversation_report", own=True)
+    ),
+    "`conversation_report` (POST, own conversation)": Page(
+        "conversation_report",
+        _conversation_url("conversation_report", own=True),
+        "post",
+        {"reason": "harassment", "details": "", "block": "on"},
+    ),
+    "`conversation_report` (someone else's conversation)": Page(
+        "conversation_report", _conversation_url("conversation_report", own=False)
+    ),
+    "`room` (the room of the actor's own conversation)": Page(
+        "room", _conversation_url("room", own=True)
+    ),
+    "`room` (the room of someone else's conversation)": Page(
+        "room", _conversation_url("room", own=False)
+    ),
 }
 SITE_WIDE = {
     "`home`",
@@ -420,6 +715,51 @@ SITE_WIDE = {
     "`held_send` (POST, someone else's held post)",
     "`held_discard` (POST, own held post)",
     "`held_discard` (POST, someone else's held post)",
+    "`mentors`",
+    "`mentoring`",
+    "`mentor_profile`",
+    "`mentor_profile_withdraw` (POST)",
+    "`mentorship` (own mentorship)",
+    "`mentorship` (someone else's mentorship)",
+    "`mentorship_accept` (POST, a request to the actor)",
+    "`mentorship_accept` (POST, someone else's request)",
+    "`mentorship_decline` (POST, a request to the actor)",
+    "`mentorship_end` (own mentorship)",
+    "`mentorship_end` (POST, own mentorship)",
+    "`mentorship_end` (POST, someone else's mentorship)",
+    "`recovery`",
+    "`check_in` (POST, today)",
+    "`check_in_history`",
+    "`check_in_delete` (POST, own check-in)",
+    "`check_in_delete` (POST, a day only someone else checked in)",
+    "`recovery_date` (POST)",
+    "`goal_new`",
+    "`goal_new` (POST)",
+    "`goal_edit` (own goal)",
+    "`goal_edit` (someone else's goal)",
+    "`goal_archive` (POST, own goal)",
+    "`goal_archive` (POST, someone else's goal)",
+    "`mentorship_goals` (the actor mentors the member)",
+    "`mentorship_goals` (a mentorship the actor is not part of)",
+    "`messages`",
+    "`message_settings` (POST, requests off)",
+    "`conversation_new` (a member of the group)",
+    "`conversation_new` (POST, a note to a member of the group)",
+    "`conversation` (own conversation)",
+    "`conversation` (someone else's conversation)",
+    "`conversation_accept` (POST, a request to the actor)",
+    "`conversation_accept` (POST, someone else's request)",
+    "`conversation_ignore` (POST, a request to the actor)",
+    "`conversation_ignore` (POST, someone else's request)",
+    "`conversation_block` (POST, own conversation)",
+    "`conversation_block` (POST, someone else's conversation)",
+    "`conversation_close` (POST, own conversation)",
+    "`conversation_close` (POST, someone else's conversation)",
+    "`conversation_report` (own conversation)",
+    "`conversation_report` (POST, own conversation)",
+    "`conversation_report` (someone else's conversation)",
+    "`room` (the room of the actor's own conversation)",
+    "`room` (the room of someone else's conversation)",
 }
 STATUSES = {"200", "302", "login", "403", "404", "405"}
 

@@ -175,3 +175,44 @@ def test_chat_readers_see_the_note_live_in_history_and_after_a_moderator_detache
     actions.attach_note(actor=site_moderator, note=note, obj=message)
     redrawn = [f["message"] for f in sent if f and f["type"] == "message_updated"]
     assert redrawn[0]["context"]["claim"] == note.claim
+
+
+@pytest.mark.django_db
+def test_edits_are_matched_once_and_a_detached_note_stays_off(
+    note, thread, member, site_moderator, settings, sent
+):
+    from moderation import actions
+
+    reply = publishing.publish_reply(author=member, thread=thread, body="Day 3, feeling shaky.")
+    assert not attachments_on(reply).exists()
+    publishing.edit_post(
+        editor=member, post=reply, body="Day 3. You can quit benzos cold turkey, no doctor needed."
+    )
+    assert attachments_on(reply).get().note == note
+    # Editing again, still making the claim: no second attachment, no error.
+    publishing.edit_post(
+        editor=member, post=reply, body="Day 3. Quit benzos cold turkey, no doctor needed at all."
+    )
+    actions.detach_note(actor=site_moderator, attachment=attachments_on(reply).get(), reason="ok")
+    publishing.edit_post(
+        editor=member, post=reply, body="Day 3. Really, you can quit benzos cold turkey alone."
+    )
+    assert [a.state for a in attachments_on(reply)] == [NoteAttachment.State.DETACHED]
+
+    # A chat message keeps its note through an edit: every screen still shows it.
+    settings.KINSHIP_RATE_LIMITS = {**settings.KINSHIP_RATE_LIMITS, "chat": (1000, 60)}
+    room = ChatRoom.objects.create(group=thread.group, name="Chat", slug="chat")
+    message, _ = publishing.publish_chat_message(
+        author=member, room=room, body="hi all", client_id="c"
+    )
+    message.room = room
+    message = publishing.edit_chat_message(
+        editor=member, message=message, body="you can come off valium overnight, it's fine"
+    )
+    first = [f["message"] for f in sent if f and f["type"] == "message_updated"][-1]
+    assert first["context"]["claim"] == note.claim
+    publishing.edit_chat_message(
+        editor=member, message=message, body="you can come off valium overnight, it's fine!!"
+    )
+    again = [f["message"] for f in sent if f and f["type"] == "message_updated"][-1]
+    assert again["context"]["claim"] == note.claim and attachments_on(message).count() == 1
