@@ -50,6 +50,7 @@ from moderation.models import (
     DomainRule,
     Flag,
     FlagReason,
+    LinkApproval,
     NoteAttachment,
     QueueItem,
     Sanction,
@@ -301,6 +302,13 @@ def _screen_trust(
         first_post=first_post,
         domains=_domain_rules(group),
         trust_rules=level is not None,
+        # Asked only of members below the link threshold, who are few: one indexed query.
+        links_approved=(
+            level is not None
+            and level < settings.KINSHIP_TRUST_LINK_LEVEL
+            and group is not None
+            and LinkApproval.objects.filter(member=author, group=group).exists()
+        ),
     )
     limits = trust.Limits(
         link_level=settings.KINSHIP_TRUST_LINK_LEVEL,

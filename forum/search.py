@@ -205,7 +205,8 @@ def _scope(user, group: SupportGroup | None) -> _Scope:
         mine = []
         for membership in Membership.objects.filter(user=user).select_related("group"):
             member_of = membership.group
-            member_of.viewer_role = membership.role  # no further query per group
+            # No further query per group (see forum.selectors.with_viewer_role).
+            member_of.viewer_role, member_of.viewer_pk = membership.role, user.pk
             mine.append(member_of)
         private = [
             g.pk

@@ -10,7 +10,17 @@ from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
-from django.db.models import Count, Exists, F, JSONField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    JSONField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.http import Http404
 from django.utils.crypto import constant_time_compare
 
@@ -70,6 +80,21 @@ def viewer_role(user, group_ref: str) -> Subquery | None:
     )
 
 
+def with_viewer_role(groups: QuerySet[SupportGroup], user) -> QuerySet[SupportGroup]:
+    """Groups annotated with ``user``'s role, and whose role it is: permission checks for
+    that user need no query, and checks for anyone else do not mistake it for theirs."""
+    role = viewer_role(user, "pk")
+    if role is None:
+        return groups
+    return groups.annotate(viewer_role=role, viewer_pk=Value(user.pk))
+
+
+def _set_viewer_role(group: SupportGroup, user, role) -> None:
+    """Copy a role annotated on a thread, post or room onto its group (see with_viewer_role)."""
+    group.viewer_role = role
+    group.viewer_pk = user.pk if user.is_authenticated else None
+
+
 def groups_visible_to(user) -> QuerySet[SupportGroup]:
     groups = SupportGroup.objects.all()
     if permissions.is_site_moderator(user):
@@ -87,31 +112,22 @@ def group_directory(user, *, query: str = "", kind: str = "") -> QuerySet[Suppor
         groups = groups.filter(name__icontains=query)
     if kind in SupportGroup.Kind.values:
         groups = groups.filter(kind=kind)
-    role = viewer_role(user, "pk")
-    if role is not None:
-        groups = groups.annotate(viewer_role=role)
-    return groups.order_by("name")
+    return with_viewer_role(groups, user).order_by("name")
 
 
 def groups_of(user: User) -> QuerySet[SupportGroup]:
-    return (
-        SupportGroup.objects.filter(memberships__user=user)
-        .annotate(viewer_role=viewer_role(user, "pk"))
-        .order_by("name")
+    return with_viewer_role(SupportGroup.objects.filter(memberships__user=user), user).order_by(
+        "name"
     )
 
 
 def get_group_for(user, slug: str) -> SupportGroup:
     """The group at ``slug`` with ``viewer_role`` set; 404 if the user may not see it."""
-    groups = SupportGroup.objects.filter(slug=slug)
-    role = viewer_role(user, "pk")
-    if role is not None:
-        groups = groups.annotate(viewer_role=role)
-    group = groups.first()
+    group = with_viewer_role(SupportGroup.objects.filter(slug=slug), user).first()
     if group is None:
         raise Http404("No such group.")
-    if role is None:
-        group.viewer_role = None
+    if not user.is_authenticated:
+        _set_viewer_role(group, user, None)
     permissions.check_can_view_group(user, group)
     return group
 
@@ -168,7 +184,7 @@ def get_thread_for(user, *, slug: str, thread_id: int) -> Thread:
     thread = threads.first()
     if thread is None:
         raise Http404("No such thread.")
-    thread.group.viewer_role = getattr(thread, "viewer_role", None)
+    _set_viewer_role(thread.group, user, getattr(thread, "viewer_role", None))
     permissions.check_can_view_group(user, thread.group)
     permissions.check_can_view_thread(user, thread)
     return thread
@@ -183,7 +199,7 @@ def get_post_for(user, post_id: int) -> Post:
     post = posts.first()
     if post is None:
         raise Http404("No such post.")
-    post.thread.group.viewer_role = getattr(post, "viewer_role", None)
+    _set_viewer_role(post.thread.group, user, getattr(post, "viewer_role", None))
     if not (user.is_authenticated and post.author_id == user.pk):
         # Authors keep hold of their own words, e.g. to remove them after leaving.
         permissions.check_can_view_group(user, post.thread.group)
@@ -355,7 +371,7 @@ def get_room_for(user, *, slug: str, room_slug: str, allow_direct: bool = False)
             raise Http404("No such room.")
         permissions.check_can_read_room(user, room)
         return room
-    room.group.viewer_role = getattr(room, "viewer_role", None)
+    _set_viewer_role(room.group, user, getattr(room, "viewer_role", None))
     permissions.check_can_view_group(user, room.group)
     return room
 

@@ -25,6 +25,7 @@ from forum import content_warnings, notify, publishing, realtime
 from forum.models import (
     ChatMessage,
     ChatRoom,
+    Membership,
     Notification,
     Post,
     PostRevision,
@@ -41,6 +42,7 @@ from .models import (
     DomainRule,
     Flag,
     FlagReason,
+    LinkApproval,
     ModerationLogEntry,
     ModeratorNote,
     NoteAttachment,
@@ -1288,6 +1290,34 @@ def approve_held(*, actor: User, obj) -> QueueItem:
 def _domain_target(rule: DomainRule) -> Target:
     label = f"{rule.domain} ({rule.get_kind_display().split(':')[0].lower()})"
     return Target(rule, "domain", rule.group, None, label, "")
+
+
+def allow_links(*, actor: User, member: User, group: SupportGroup) -> LinkApproval:
+    """Let a member below the link threshold post links in ``group`` (the leader's way
+    past it, besides time and good standing). Logged; the member is told."""
+    permissions.check_can_moderate(actor, "allow_links", group)
+    # Asked of the database: ``group`` may carry the actor's role, annotated for the page.
+    if not Membership.objects.filter(user=member, group=group).exists():
+        raise ValidationError({"handle": f"{member.handle} is not a member of {group.name}."})
+    with transaction.atomic():
+        approval, created = LinkApproval.objects.get_or_create(
+            member=member, group=group, defaults={"approved_by": actor}
+        )
+        if not created:
+            raise ValidationError({"handle": f"{member.handle} may post links here already."})
+        _log(actor=actor, action=Action.LINKS_ALLOWED, target=member_target(member, group))
+        _notify(member, f"You can now post links in {group.name}.", group=group)
+    return approval
+
+
+def withdraw_links(*, actor: User, approval: LinkApproval) -> None:
+    """Take a link allowance back: the member's links wait for review again until they
+    reach the threshold by themselves."""
+    group, member = approval.group, approval.member
+    permissions.check_can_moderate(actor, "allow_links", group)
+    with transaction.atomic():
+        approval.delete()
+        _log(actor=actor, action=Action.LINKS_WITHDRAWN, target=member_target(member, group))
 
 
 def add_domain_rule(

@@ -311,6 +311,8 @@ class ModerationLogEntry(models.Model):
         SESSION_UNLOCKED = "session_unlocked", "unlocked the chat of"
         FACILITATION_HANDED = "facilitation_handed", "handed facilitation of"
         PARTICIPANT_REMOVED = "participant_removed", "removed a participant from"
+        LINKS_ALLOWED = "links_allowed", "allowed links from"
+        LINKS_WITHDRAWN = "links_withdrawn", "withdrew the link allowance of"
         MENTOR_APPROVED = "mentor_approved", "approved as a mentor"
         MENTOR_REVOKED = "mentor_revoked", "declined or withdrew mentor approval for"
 
@@ -610,6 +612,31 @@ class DomainRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.domain} ({self.get_kind_display()})"
+
+
+class LinkApproval(models.Model):
+    """A leader's word that a member below the link threshold may post links in a group
+    (moderation.trust: the threshold is a trust level; this is the leader's way past it)."""
+
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="link_approvals"
+    )
+    group = models.ForeignKey(
+        "forum.SupportGroup", on_delete=models.CASCADE, related_name="link_approvals"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-approved_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["member", "group"], name="linkapproval_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"links from {self.member_id} in group {self.group_id}"
 
 
 DOMAIN_RULES_VERSION = SharedVersion("moderation:domain-rules-version")

@@ -46,8 +46,8 @@ def membership_role(user, group: SupportGroup) -> str | None:
     if not user.is_authenticated or not user.is_active:
         return None
     annotated = getattr(group, "viewer_role", _UNSET)
-    if annotated is not _UNSET:
-        return annotated
+    if annotated is not _UNSET and getattr(group, "viewer_pk", None) == user.pk:
+        return annotated  # the page's viewer's role, annotated by forum.selectors
     cache = group.__dict__.setdefault("_roles_by_user", {})
     if user.pk not in cache:
         cache[user.pk] = (
@@ -60,6 +60,7 @@ def forget_roles(group: SupportGroup) -> None:
     """Drop what this group instance remembers about roles, after membership changes."""
     group.__dict__.pop("_roles_by_user", None)
     group.__dict__.pop("viewer_role", None)
+    group.__dict__.pop("viewer_pk", None)
 
 
 def is_site_moderator(user) -> bool:
@@ -422,6 +423,8 @@ MODERATION_TABLE: dict[str, frozenset[str]] = {
     "read_full_log": frozenset({GROUP_MODERATOR, SITE_MODERATOR}),
     "moderator_notes": frozenset({GROUP_MODERATOR, SITE_MODERATOR}),
     "manage_rules": frozenset({GROUP_MODERATOR, SITE_MODERATOR}),
+    # let a member below the link threshold post links in the group
+    "allow_links": frozenset({LEADER, GROUP_MODERATOR, SITE_MODERATOR}),
     # on members
     "chat_mute": frozenset({LEADER, GROUP_MODERATOR, SITE_MODERATOR}),
     "warning": frozenset({GROUP_MODERATOR, SITE_MODERATOR}),

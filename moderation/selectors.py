@@ -17,7 +17,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from forum.models import ChatMessage, ChatRoom, Membership, Post, SupportGroup, Thread, User
-from forum.selectors import Window, viewer_role, window_of
+from forum.selectors import Window, window_of, with_viewer_role
 
 from . import actions, permissions
 from .models import Flag, FlagReason, ModeratorNote, QueueItem, Sanction
@@ -295,4 +295,4 @@ def member_groups_for(actor, member: User) -> list[SupportGroup]:
     if not permissions.is_site_moderator(actor):
         led = Membership.objects.filter(user=actor, role__in=permissions.LEADING_ROLES)
         groups = groups.filter(pk__in=led.values("group_id"))
-    return list(groups.annotate(viewer_role=viewer_role(actor, "pk")).distinct())
+    return list(with_viewer_role(groups, actor).distinct())

@@ -208,6 +208,7 @@ class Facts:
     first_post: bool = True  # False for an edit: nothing new to hold as a first post
     domains: DomainRules = NO_DOMAIN_RULES
     trust_rules: bool = True  # False: only the domain blocklist applies
+    links_approved: bool = False  # a leader let this member past the link threshold
 
 
 def assess(facts: Facts, limits: Limits = Limits()) -> Verdict:
@@ -235,7 +236,7 @@ def assess(facts: Facts, limits: Limits = Limits()) -> Verdict:
             field="body",
         )
     reasons: list[str] = []
-    if facts.level < limits.link_level:
+    if facts.level < limits.link_level and not facts.links_approved:
         outside = [h for h in hosts if matching_domain(h, facts.domains.allowed) is None]
         if outside:
             reasons.append(LINK_RULE.format(level=facts.level.label, hosts=", ".join(outside)))

@@ -27,6 +27,16 @@ urlpatterns = [
     # link rules and the approval of held posts (views/links.py)
     path("links/", links.site_links, name="site_links"),
     path("g/<slug:slug>/links/", links.group_links, name="group_links"),
+    path(
+        "g/<slug:slug>/links/members/",
+        links.group_link_allowances,
+        name="link_allowances",
+    ),
+    path(
+        "links/members/<int:approval_id>/withdraw/",
+        links.withdraw_link_allowance,
+        name="withdraw_link_allowance",
+    ),
     path("links/<int:rule_id>/remove/", links.remove_link, name="remove_link"),
     path("approve/<str:kind>/<int:pk>/", links.approve, name="approve"),
     # context notes: the misinformation library (views/notes.py)

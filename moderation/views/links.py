@@ -6,12 +6,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
 from forum import selectors
+from forum.models import User
 from forum.views._util import posted, submit
 
 from .. import actions, permissions
-from ..models import DomainRule
+from ..models import DomainRule, LinkApproval
 
 
 class DomainRuleForm(forms.Form):
@@ -96,3 +98,50 @@ def approve(request, kind: str, pk: int):
     context = {"target": target, "kind": kind, "obj": obj, "body": body,
                "waiting": actions.held_item(obj) is not None}  # fmt: skip
     return render(request, "moderation/approve.html", context)
+
+
+class AllowLinksForm(forms.Form):
+    handle = forms.CharField(
+        label="Member's handle",
+        max_length=31,
+        help_text="A member of this group whose links wait for review, whom you know and trust.",
+    )
+
+
+@login_required
+def group_link_allowances(request, slug: str):
+    """Members a leader let past the link threshold in a group, and the form to add one."""
+    group = selectors.get_group_for(request.user, slug)
+    permissions.check_can_moderate(request.user, "allow_links", group)
+    form = AllowLinksForm(posted(request))
+    if request.method == "POST" and form.is_valid():
+        handle = form.cleaned_data["handle"].strip().lstrip("@")
+        member = User.objects.filter(handle__iexact=handle).first()
+        if member is None:
+            form.add_error("handle", f"There is no member called {handle}.")
+        elif submit(
+            form, lambda: actions.allow_links(actor=request.user, member=member, group=group)
+        ):
+            messages.success(request, f"{member.handle} can now post links here.")
+            return redirect(request.path)
+    context = {
+        "group": group,
+        "form": form,
+        "approvals": LinkApproval.objects.filter(group=group).select_related(
+            "member", "approved_by"
+        ),
+    }
+    return render(request, "moderation/link_allowances.html", context)
+
+
+@login_required
+@require_POST
+def withdraw_link_allowance(request, approval_id: int):
+    approval = get_object_or_404(
+        LinkApproval.objects.select_related("group", "member"), pk=approval_id
+    )
+    group = selectors.get_group_for(request.user, approval.group.slug)  # 404 if unknown to them
+    approval.group = group
+    actions.withdraw_links(actor=request.user, approval=approval)
+    messages.success(request, f"{approval.member.handle}'s links wait for review again.")
+    return redirect("moderation:link_allowances", slug=group.slug)

@@ -64,3 +64,13 @@ def page(chromium, live_server):
 def screenshot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory):
+    """Migrated databases for the modules' own servers (tests/e2e/servers.py)."""
+    from .servers import Databases
+
+    found = Databases(tmp_path_factory.mktemp("e2e-databases"))
+    yield found
+    found.close()

@@ -3,30 +3,21 @@
 The server runs as in development: one uvicorn process (DJANGO_DEBUG=true), no REDIS_URL so
 the in-memory channel layer and cache are used, and its own database: an SQLite file in the
 test's temporary directory, or, when DATABASE_URL points at PostgreSQL, a fresh database
-created for this module and dropped afterwards. Everything in the database is written by the
-server process itself (``manage.py migrate`` and ``manage.py shell -c``), never by the test.
+created for this module and dropped afterwards (both copied from a migrated template:
+tests/e2e/servers.py). Everything in the database is written by the server process itself
+(``manage.py shell -c``), never by the test.
 """
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-import uuid
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pytest
 
 from .conftest import screenshot
+from .servers import Server, start_app
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "quiet-harbour-5820"
 GROUP = "evening-circle"
 MEMBER = "river"  # writes
@@ -54,106 +45,18 @@ OUTAGE_NOISE = (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """uvicorn serving forum.asgi in a subprocess; stop() and start() keep the port."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env = env
-        self.log_path = log
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen | None = None
-
-    def manage(self, *args: str) -> None:
-        subprocess.run(  # noqa: S603 - our own interpreter and manage.py
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True, timeout=120
-        )
-
-    def start(self) -> None:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(  # noqa: S603
-                [sys.executable, "-m", "uvicorn", "forum.asgi:application", "--host", "127.0.0.1",
-                 "--port", str(self.port), "--lifespan", "off", "--no-access-log"],
-                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as response:  # noqa: S310
-                    if response.status == 200:
-                        return
-            except (OSError, urllib.error.URLError):
-                time.sleep(0.1)
-        self.stop()
-        pytest.fail("uvicorn did not start:\n" + self.log_path.read_text()[-3000:])
-
-    def stop(self) -> None:
-        """SIGTERM, and SIGKILL if it has not exited within 3 seconds."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=3)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
-
-    def ensure_running(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            self.start()
-
-
-def _fresh_postgres(url: str):
-    """Create an empty database next to ``url``'s; yield its URL; drop it afterwards."""
-    import psycopg
-
-    name = f"kinship_e2e_{uuid.uuid4().hex[:12]}"
-    parts = urlsplit(url)
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(parts._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(scope="module")
-def database_url(tmp_path_factory):
-    url = os.environ.get("DATABASE_URL", "")
-    if url.startswith(("postgres://", "postgresql://")):
-        yield from _fresh_postgres(url)
+def database_url(databases, chromium):
+    # PostgreSQL when the run has it (the production database), else SQLite.
+    if databases.has_postgres:
+        yield from databases.postgres()
     else:
-        yield f"sqlite:///{tmp_path_factory.mktemp('chat-e2e') / 'chat.sqlite3'}"
+        yield databases.sqlite("chat")
 
 
 @pytest.fixture(scope="module")
-def server(chromium, database_url, tmp_path_factory):
-    # Only this module's settings: no DJANGO_* from the test run, and no Redis, so the
-    # single process uses the in-memory channel layer and cache.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
-    env.pop("REDIS_URL", None)
-    env.update(
-        DJANGO_DEBUG="true",
-        DJANGO_SETTINGS_MODULE="forum.settings",
-        DATABASE_URL=database_url,
-        DJANGO_LOG_LEVEL="WARNING",
-        # The members here are minutes old: without this their first messages would wait
-        # for approval (tests/moderation/test_trust.py covers that).
-        KINSHIP_TRUST_RULES="false",
-    )
-    live = Server(env, tmp_path_factory.mktemp("uvicorn") / "uvicorn.log")
-    live.manage("migrate", "--noinput", "-v0")
-    live.manage("shell", "-c", SEED)
-    live.start()
+def server(database_url, tmp_path_factory):
+    live = start_app(tmp_path_factory, database_url, SEED)
     yield live
     live.stop()
 

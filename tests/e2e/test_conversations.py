@@ -4,12 +4,11 @@ Like tests/e2e/test_chat.py, the site runs in its own uvicorn process (in-memory
 layer) and everything is written by that process, through the browsers.
 """
 
-import os
-
 import pytest
 
 from .conftest import screenshot
-from .test_chat import PASSWORD, Server, Visitor
+from .servers import Server, start_app
+from .test_chat import PASSWORD, Visitor
 
 pytestmark = pytest.mark.e2e
 
@@ -31,21 +30,8 @@ for handle in ("{STARTER}", "{RECIPIENT}"):
 
 
 @pytest.fixture(scope="module")
-def server(chromium, tmp_path_factory):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
-    env.pop("REDIS_URL", None)
-    db = tmp_path_factory.mktemp("dm-e2e") / "dm.sqlite3"
-    env.update(
-        DJANGO_DEBUG="true",
-        DJANGO_SETTINGS_MODULE="forum.settings",
-        DATABASE_URL=f"sqlite:///{db}",
-        DJANGO_LOG_LEVEL="WARNING",
-        KINSHIP_TRUST_RULES="false",  # minutes-old members: trust would keep them from asking
-    )
-    live = Server(env, tmp_path_factory.mktemp("uvicorn") / "uvicorn.log")
-    live.manage("migrate", "--noinput", "-v0")
-    live.manage("shell", "-c", SEED)
-    live.start()
+def server(chromium, databases, tmp_path_factory):
+    live = start_app(tmp_path_factory, databases.sqlite("dm"), SEED)
     yield live
     live.stop()
 

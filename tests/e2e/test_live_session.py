@@ -13,7 +13,6 @@ and everything is written by that process, through the browsers.
 """
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -22,7 +21,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from .conftest import screenshot
-from .test_chat import PASSWORD, ROOT, Server, Visitor
+from .servers import ROOT, Server, start_app
+from .test_chat import PASSWORD, Visitor
 
 pytestmark = pytest.mark.e2e
 
@@ -61,21 +61,8 @@ print(json.dumps({{
 
 
 @pytest.fixture(scope="module")
-def server(chromium, tmp_path_factory):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
-    env.pop("REDIS_URL", None)
-    db = tmp_path_factory.mktemp("session-e2e") / "session.sqlite3"
-    env.update(
-        DJANGO_DEBUG="true",
-        DJANGO_SETTINGS_MODULE="forum.settings",
-        DATABASE_URL=f"sqlite:///{db}",
-        DJANGO_LOG_LEVEL="WARNING",
-        KINSHIP_TRUST_RULES="false",  # minutes-old members: no holds on their first messages
-    )
-    live = Server(env, tmp_path_factory.mktemp("uvicorn") / "uvicorn.log")
-    live.manage("migrate", "--noinput", "-v0")
-    live.manage("shell", "-c", SEED)
-    live.start()
+def server(chromium, databases, tmp_path_factory):
+    live = start_app(tmp_path_factory, databases.sqlite("session"), SEED)
     yield live
     live.stop()
 

@@ -9,7 +9,8 @@ writes it and rings the queue.
 import pytest
 
 from .conftest import screenshot
-from .test_chat import PASSWORD, Server
+from .servers import Server, start_app
+from .test_chat import PASSWORD
 
 pytestmark = pytest.mark.e2e
 
@@ -35,25 +36,8 @@ publishing.publish_thread(
 
 
 @pytest.fixture(scope="module")
-def server(chromium, tmp_path_factory):
-    import os
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
-    env.pop("REDIS_URL", None)
-    db = tmp_path_factory.mktemp("queue-e2e") / "queue.sqlite3"
-    env.update(
-        DJANGO_DEBUG="true",
-        DJANGO_SETTINGS_MODULE="forum.settings",
-        DATABASE_URL=f"sqlite:///{db}",
-        DJANGO_LOG_LEVEL="WARNING",
-        # The members here are minutes old: without this their first messages would wait
-        # for approval (tests/moderation/test_trust.py covers that).
-        KINSHIP_TRUST_RULES="false",
-    )
-    live = Server(env, tmp_path_factory.mktemp("uvicorn") / "uvicorn.log")
-    live.manage("migrate", "--noinput", "-v0")
-    live.manage("shell", "-c", SEED)
-    live.start()
+def server(chromium, databases, tmp_path_factory):
+    live = start_app(tmp_path_factory, databases.sqlite("queue"), SEED)
     yield live
     live.stop()
 

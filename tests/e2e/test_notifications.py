@@ -6,12 +6,11 @@ Like tests/e2e/test_chat.py, the site runs in its own uvicorn process (in-memory
 layer) and every write happens in that process, through the browsers.
 """
 
-import os
-
 import pytest
 
 from .conftest import screenshot
-from .test_chat import PASSWORD, Server, Visitor
+from .servers import Server, start_app
+from .test_chat import PASSWORD, Visitor
 
 pytestmark = pytest.mark.e2e
 
@@ -33,21 +32,8 @@ publishing.publish_thread(author=river, group=group, title="Evenings are hard", 
 
 
 @pytest.fixture(scope="module")
-def server(chromium, tmp_path_factory):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
-    env.pop("REDIS_URL", None)
-    db = tmp_path_factory.mktemp("notify-e2e") / "notify.sqlite3"
-    env.update(
-        DJANGO_DEBUG="true",
-        DJANGO_SETTINGS_MODULE="forum.settings",
-        DATABASE_URL=f"sqlite:///{db}",
-        DJANGO_LOG_LEVEL="WARNING",
-        KINSHIP_TRUST_RULES="false",
-    )
-    live = Server(env, tmp_path_factory.mktemp("uvicorn") / "uvicorn.log")
-    live.manage("migrate", "--noinput", "-v0")
-    live.manage("shell", "-c", SEED)
-    live.start()
+def server(chromium, databases, tmp_path_factory):
+    live = start_app(tmp_path_factory, databases.sqlite("notify"), SEED)
     yield live
     live.stop()
 

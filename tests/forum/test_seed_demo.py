@@ -211,3 +211,22 @@ def test_a_later_run_opens_a_new_live_session_only_when_the_last_is_over(seeded)
     seed()
     assert LiveSession.objects.count() == before + 1
     assert [s.phase() for s in LiveSession.objects.filter(title=LIVE_TITLE)].count("open") == 1
+
+
+@pytest.mark.django_db
+def test_a_visitor_finds_a_mentor_a_private_conversation_and_goals(seeded, client):
+    from forum.models import Conversation, Goal, Mentorship
+
+    pairing = Mentorship.objects.get()
+    assert (pairing.mentor.handle, pairing.mentee.handle) == ("demo-member2", "demo-member")
+    assert pairing.state == Mentorship.State.ACTIVE
+    conversation = Conversation.objects.get(mentorship=pairing)
+    assert conversation.room.messages.filter(removed_at__isnull=True).count() == 3
+    member = User.objects.get(handle="demo-member")
+    assert Goal.objects.filter(owner=member).count() == 2
+    client.force_login(member)
+    assert "demo-member2" in client.get("/mentors/").text
+    assert "Call someone every day" in client.get("/me/recovery/").text
+    # Nobody else reads the pair's conversation, not even the site's moderator.
+    client.force_login(User.objects.get(handle="demo-moderator"))
+    assert client.get(f"/messages/{conversation.pk}/").status_code == 404

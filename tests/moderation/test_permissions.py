@@ -466,6 +466,13 @@ def _call_note(world, column):
     )
 
 
+def _call_allow_links(world, column):
+    approval = actions.allow_links(
+        actor=world.actor, member=world.others_post.author, group=world.fresh_group()
+    )
+    actions.withdraw_links(actor=world.actor, approval=approval)
+
+
 def _call_rules(world, column):
     rule = actions.add_rule(actor=world.actor, group=world.fresh_group(), title="No fundraising")
     actions.remove_rule(actor=world.actor, rule=rule)
@@ -512,6 +519,7 @@ MODERATION_CALLS = {
     "read_full_log": _call_check("read_full_log"),
     "moderator_notes": _call_note,
     "manage_rules": _call_rules,
+    "allow_links": _call_allow_links,
     "chat_mute": _call_sanction(Sanction.Kind.CHAT_MUTE),
     "warning": _call_sanction(Sanction.Kind.WARNING),
     "slow_mode": _call_sanction(Sanction.Kind.SLOW_MODE),
@@ -792,3 +800,16 @@ def test_session_action_matches_the_table(visibility, row, column, documented):
         f"{row} by a {column} in a {visibility} group refused with "
         f"{type(refusal.value).__name__}: {refusal.value}; expected {wanted.__name__}"
     )
+
+
+@pytest.mark.django_db
+def test_a_role_annotated_for_the_viewer_is_never_taken_for_someone_elses():
+    from forum import selectors
+
+    group = make_group("harbour")
+    leader, stranger = make_user("lantern"), make_user("faraway")
+    join(leader, group, Membership.Role.LEADER)
+    seen_by_leader = selectors.get_group_for(leader, "harbour")
+    assert permissions.membership_role(leader, seen_by_leader) == Membership.Role.LEADER
+    assert permissions.membership_role(stranger, seen_by_leader) is None
+    assert not permissions.can_post_in_group(stranger, seen_by_leader)

@@ -10,7 +10,14 @@ from django.utils import timezone
 from forum import publishing
 from forum.models import ChatMessage, ChatRoom, Membership, Post, Thread, User
 from moderation import actions, permissions, ratelimit, trust
-from moderation.models import DomainRule, Flag, ModerationLogEntry, QueueItem, Sanction
+from moderation.models import (
+    DomainRule,
+    Flag,
+    LinkApproval,
+    ModerationLogEntry,
+    QueueItem,
+    Sanction,
+)
 from tests.conftest import join, make_group, make_user
 
 Level = trust.Level
@@ -375,3 +382,61 @@ def test_approving_from_the_item_page_says_approved(circle, client):
     )
     html = page.content.decode()
     assert "Approved: everyone can see it now." in html and "Flags dismissed." not in html
+
+
+@pytest.mark.parametrize("path", ["forum", "chat"])
+def test_a_leader_lets_a_new_member_past_the_link_threshold_and_can_take_it_back(
+    circle, settings, path
+):
+    settings.KINSHIP_NEW_MEMBER_HOLDS = 0  # only the link rules here
+    settings.KINSHIP_DUPLICATE_WINDOW_SECONDS = 0
+    group, newcomer, _moderator, room = circle
+    leader = make_user("lantern")
+    join(leader, group, Membership.Role.LEADER)
+    thread = Thread.objects.create(group=group, author=newcomer, title="t")
+    Post.objects.create(thread=thread, author=newcomer, source="x", html="x", path="x")
+    DomainRule.objects.create(group=group, domain="pills.com", kind=DomainRule.Kind.BLOCK)
+    sent = iter(range(100))
+
+    def held(body: str) -> bool:
+        if path == "forum":
+            return publishing.publish_reply(author=newcomer, thread=thread, body=body).is_hidden
+        message, _ = publishing.publish_chat_message(
+            author=newcomer, room=room, body=body, client_id=str(next(sent))
+        )
+        return message.removed_by == ChatMessage.RemovedBy.REVIEW
+
+    assert held("a meeting list: meetings.example.org")
+    approval = actions.allow_links(actor=leader, member=newcomer, group=group)
+    assert not held("a meeting list: meetings.example.org")
+    assert held("call 0412 345 678")  # only links: the other new-member rules still apply
+    with pytest.raises(ValidationError, match="not allowed here"):
+        held("pills.com has deals")  # and a blocked domain stays blocked
+    entry = ModerationLogEntry.objects.get(action=ModerationLogEntry.Action.LINKS_ALLOWED)
+    assert entry.member_id == newcomer.pk and entry.actor_id == leader.pk
+    assert newcomer.notifications.filter(text__contains="You can now post links").exists()
+    actions.withdraw_links(actor=leader, approval=approval)
+    assert held("a meeting list: meetings.example.org")
+
+
+def test_the_link_allowances_page(circle, client):
+    group, newcomer, moderator, _room = circle
+    url = f"/moderation/g/{group.slug}/links/members/"
+    client.force_login(newcomer)
+    assert client.get(url).status_code == 403
+    client.force_login(moderator)
+    page = client.post(url, {"handle": "nobody-here"})
+    assert page.status_code == 200 and "There is no member called nobody-here" in page.text
+    outsider = make_user("faraway")
+    page = client.post(url, {"handle": "faraway"})
+    assert "faraway is not a member of" in page.text
+    assert client.post(url, {"handle": "@river"}).status_code == 302
+    page = client.post(url, {"handle": "river"})
+    assert "may post links here already" in page.text
+    approval = LinkApproval.objects.get(member=newcomer, group=group)
+    assert "river" in client.get(url).text
+    client.force_login(outsider)
+    assert client.post(f"/moderation/links/members/{approval.pk}/withdraw/").status_code == 403
+    client.force_login(moderator)
+    client.post(f"/moderation/links/members/{approval.pk}/withdraw/")
+    assert not LinkApproval.objects.exists()

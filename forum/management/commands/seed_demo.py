@@ -18,10 +18,14 @@ from django.test.utils import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from forum import engagement, live, memberships, publishing
+from forum import engagement, live, memberships, mentoring, publishing
 from forum.models import (
+    CheckIn,
+    Goal,
     LiveSession,
     Membership,
+    MentorApproval,
+    MentorProfile,
     Notification,
     Post,
     Reaction,
@@ -1101,6 +1105,16 @@ SERIES_TOPIC = """
     An open meeting: share whatever is on your mind about your recovery today. Newcomers are
     especially welcome; you can just listen.
     """
+MENTOR_EXPERIENCE = """
+    Six years sober after a long time with alcohol. I work the steps and use SMART tools
+    for cravings; happy to talk about early days, family and going back to work.
+    """
+MENTEE_NOTE = "Hi, your shares about mornings helped me. Would you walk alongside me for a while?"
+MENTOR_CHAT = (
+    (MEMBER2, "Welcome! How has this week been for you?"),
+    (MEMBER, "Better than last. Mornings are still the hardest part."),
+    (MEMBER2, "That was true for me too. Want to set a small goal for tomorrow morning?"),
+)
 LIVE_TITLE = "Drop-in share"
 LIVE_TOPIC = """
     A short drop-in meeting, open now. Come in, say hello, and share if you'd like to.
@@ -1132,6 +1146,7 @@ class Command(BaseCommand):
                 for slug, lines in CHAT.items():
                     self.ensure_chat(groups[slug], lines, users)
                 self.ensure_sessions(groups[SESSION_GROUP], users)
+                self.ensure_connections(groups[SESSION_GROUP], users)
             self.ensure_spam(groups[SPAM_GROUP], users)
         self.report()
 
@@ -1153,6 +1168,53 @@ class Command(BaseCommand):
             reason=FlagReason.MISINFORMATION,
             details="Stopping everything at once can be dangerous, this is not safe advice.",
         )
+
+    def ensure_connections(self, group: SupportGroup, users: dict[str, User]) -> None:
+        """A mentor the group's leader approved, mentoring demo-member in a private
+        conversation, and demo-member's own goals and recent check-ins."""
+        mentor, mentee, leader = users[MEMBER2], users[MEMBER], users[LEADER]
+        if MentorProfile.objects.filter(user=mentor).exists():
+            self.tally["connections present"] += 1
+            return
+        profile = MentorProfile.objects.create(
+            user=mentor,
+            experience_source=MENTOR_EXPERIENCE,
+            experience_html=md(MENTOR_EXPERIENCE),
+            approaches=["twelve_step", "smart"],
+            availability="Weekday evenings, UK time",
+            languages="English",
+        )
+        MentorApproval.objects.create(
+            profile=profile,
+            group=group,
+            state=MentorApproval.State.APPROVED,
+            decided_by=leader,
+            decided_at=timezone.now(),
+        )
+        pairing = mentoring.request_mentor(
+            mentee=mentee, mentor=mentor, group=group, note=MENTEE_NOTE
+        )
+        mentoring.accept(mentor=mentor, mentorship=pairing)
+        room = pairing.conversations.get().room
+        for n, (handle, body) in enumerate(MENTOR_CHAT):
+            publishing.publish_chat_message(
+                author=users[handle], room=room, body=body, client_id=f"seed-mentor-{n}"
+            )
+        meetings = Goal.objects.create(
+            owner=mentee,
+            title="Go to three meetings a week",
+            cadence=Goal.Cadence.WEEKLY,
+            weekly_target=3,
+            visibility=Goal.Visibility.MENTOR,
+        )
+        calls = Goal.objects.create(owner=mentee, title="Call someone every day")
+        today = timezone.localdate()
+        for days_ago, mood, cravings in ((4, 3, 2), (3, 3, 1), (2, 4, 1), (1, 4, 0)):
+            check_in = CheckIn.objects.create(
+                owner=mentee, day=today - timedelta(days=days_ago), mood=mood, cravings=cravings
+            )
+            check_in.goals_met.add(calls, *([meetings] if days_ago % 2 else []))
+        self.tally["connections created"] += 1
 
     def ensure_sessions(self, group: SupportGroup, users: dict[str, User]) -> None:
         """The group's readings, a weekly evening series from tomorrow, and one session
@@ -1395,6 +1457,7 @@ class Command(BaseCommand):
             ("threads", "Threads"),
             ("chat messages", "Chat messages"),
             ("sessions", "Live sessions"),
+            ("connections", "Mentoring and goals"),
         ):
             line = f"{noun}: {tally[f'{label} created']} created"
             if label == "threads":
