@@ -23,9 +23,16 @@ run: install
 	@echo "Kinship is at http://127.0.0.1:$(PORT)/  (Ctrl-C stops it)"
 	$(RUN_ENV) $(BIN)/uvicorn forum.asgi:application --host 127.0.0.1 --port $(PORT) --lifespan off
 
+# The suite runs on every core (pytest-xdist); the browser tests run after it, alone, so
+# their timing is not at the mercy of a busy machine. PYTEST_ARGS runs a chosen part instead.
 test: install
 	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
+ifdef PYTEST_ARGS
 	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
+else
+	$(TEST_ENV) $(BIN)/pytest -n auto --ignore=tests/e2e
+	$(TEST_ENV) $(BIN)/pytest tests/e2e
+endif
 
 # Chat fan-out benchmark (bench/README.md), not part of `make test`. Run it against PostgreSQL:
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres make bench

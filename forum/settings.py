@@ -123,7 +123,8 @@ if REDIS_URL:
             # socket. The layer's reads wait as long as they need.
             "CONFIG": {
                 "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
-                "prefix": "kinship:layer",
+                # Sites (or test workers) sharing one Redis keep apart by prefix.
+                "prefix": os.environ.get("KINSHIP_CHANNEL_PREFIX", "kinship:layer"),
             },
         }
     }
