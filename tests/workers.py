@@ -9,5 +9,6 @@ import re
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "")
 if _worker and os.environ.get("REDIS_URL"):
     _number = int(_worker.removeprefix("gw"))
-    os.environ["REDIS_URL"] = re.sub(r"(/\d*)?$", f"/{_number + 1}", os.environ["REDIS_URL"], 1)
+    _url = os.environ["REDIS_URL"]
+    os.environ["REDIS_URL"] = re.sub(r"(/\d*)?$", f"/{_number + 1}", _url, count=1)
     os.environ["KINSHIP_CHANNEL_PREFIX"] = f"kinship:test{_number}"
