@@ -6,11 +6,22 @@ to these forms.
 """
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm
 from django.core.exceptions import ValidationError
 
-from . import content_warnings, notify, publishing
-from .models import ChatRoom, NotificationPreference, SupportGroup, User
+from . import accountability, content_warnings, mentoring, notify, publishing
+from .models import (
+    ChatRoom,
+    CheckIn,
+    Goal,
+    LiveSession,
+    Membership,
+    NotificationPreference,
+    SupportGroup,
+    User,
+)
+from .models.mentoring import APPROACHES
 
 
 def _text(label: str, max_length: int, *, rows: int = 0, required: bool = True, help: str = ""):
@@ -262,10 +273,6 @@ class DirectoryFilterForm(forms.Form):
 
 # --- live sessions ---------------------------------------------------------------------------
 
-from django.conf import settings  # noqa: E402
-
-from .models import LiveSession  # noqa: E402
-
 # Offered first in the time-zone select; any other IANA name the leader had is added to it.
 COMMON_TIME_ZONES = (
     "UTC",
@@ -511,9 +518,6 @@ class NotificationSettingsForm(forms.Form):
 
 # --- accountability: goals, check-ins, the recovery date (forum.accountability) ----------------
 
-from . import accountability  # noqa: E402
-from .models import CheckIn, Goal, Membership  # noqa: E402
-
 
 def _your_groups(owner: User) -> list[tuple[str, str]]:
     memberships = Membership.objects.filter(user=owner).select_related("group")
@@ -638,9 +642,6 @@ class RecoveryDateForm(forms.Form):
 
 
 # --- peer mentoring --------------------------------------------------------------------------
-
-from . import mentoring  # noqa: E402
-from .models.mentoring import APPROACHES  # noqa: E402
 
 
 class MentorProfileForm(forms.Form):

@@ -136,7 +136,7 @@ def _target(session: LiveSession) -> actions.Target:
 
 
 def _log(session: LiveSession, *, actor: User, action: str, member=None, reason="", **after):
-    actions._log(
+    actions.log_action(
         actor=actor,
         action=action,
         target=_target(session),
@@ -469,7 +469,7 @@ def remove_participant(
 ) -> SessionParticipant:
     """Remove someone from the session: their socket closes and they cannot rejoin it."""
     permissions.check_can_facilitate(actor, session)
-    reason = actions._reason(reason)
+    reason = actions.clean_reason(reason)
     member = User.objects.filter(handle__iexact=handle.strip().lstrip("@")).first()
     participant = (
         SessionParticipant.objects.filter(session=session, user=member).first() if member else None
@@ -492,7 +492,7 @@ def remove_participant(
             session.floor_holder, session.floor_since = None, None
             session.save(update_fields=["floor_holder", "floor_since"])
         _log(session, actor=actor, action=Action.PARTICIPANT_REMOVED, member=member, reason=reason)
-        actions._notify(
+        actions.notify_member(
             member,
             f"You were removed from the session “{session.title}”: {reason}",
             group=session.group,

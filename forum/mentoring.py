@@ -31,7 +31,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from moderation import crisis, permissions, policy, ratelimit
-from moderation.actions import _log, member_target
+from moderation.actions import log_action, member_target
 from moderation.models import ModerationLogEntry
 
 from . import conversations, notify, publishing, sanitize
@@ -375,7 +375,7 @@ def _decide(
     approval.state = state
     approval.decided_by, approval.decided_at = actor, timezone.now()
     approval.save(update_fields=["state", "decided_by", "decided_at"])
-    _log(
+    log_action(
         actor=actor,
         action=action,
         target=member_target(mentor, group),

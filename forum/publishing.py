@@ -1816,7 +1816,7 @@ def cancel_session(
             target.cancelled_at = now
             target.save(update_fields=["cancelled_at"])
             ChatRoom.objects.filter(pk=target.room_id).update(state=ChatRoom.State.ARCHIVED)
-            actions._log(
+            actions.log_action(
                 actor=actor,
                 action=ModerationLogEntry.Action.SESSION_CANCELLED,
                 target=actions.Target(

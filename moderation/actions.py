@@ -208,7 +208,7 @@ def load_target(kind: str, pk: int) -> Any:
 # --- bookkeeping -----------------------------------------------------------------------------
 
 
-def _log(
+def log_action(
     *,
     actor: User | None,
     action: str,
@@ -242,7 +242,7 @@ def _log(
     )
 
 
-def _notify(member: User | None, text: str, *, group: SupportGroup | None) -> None:
+def notify_member(member: User | None, text: str, *, group: SupportGroup | None) -> None:
     """Tell a member what a moderator did, without naming the moderator."""
     if member is None:
         return
@@ -260,7 +260,7 @@ def _because(rule: Rule | None, reason: str) -> str:
     return ": ".join(parts)
 
 
-def _reason(value: str, *, required: bool = True, field: str = "reason") -> str:
+def clean_reason(value: str, *, required: bool = True, field: str = "reason") -> str:
     return _reason_with_html(value, required=required, field=field)[0]
 
 
@@ -376,7 +376,7 @@ def _hide_if_flagged_enough(item: QueueItem, target: Target) -> None:
         target, pending_review=True, reason="Hidden after several flags, until a moderator looks."
     )
     QueueItem.objects.filter(pk=item.pk).update(hidden_pending_review=True)
-    _log(
+    log_action(
         actor=None,
         action=Action.HIDDEN_BY_FLAGS,
         target=target,
@@ -423,7 +423,7 @@ def dismiss_flags(*, actor: User, item: QueueItem, note: str = "") -> QueueItem:
     permissions.check_can_moderate(actor, "dismiss_flags", group)
     if item.kind != QueueItem.Kind.FLAGS:
         raise PermissionDenied("Appeals are decided, not dismissed.")
-    note = _reason(note, required=False, field="note")
+    note = clean_reason(note, required=False, field="note")
     with transaction.atomic():
         item = QueueItem.objects.select_for_update().get(pk=item.pk)
         if not item.is_open:
@@ -444,7 +444,7 @@ def dismiss_flags(*, actor: User, item: QueueItem, note: str = "") -> QueueItem:
             item.resolved_by, item.resolution = actor, "Flags dismissed"
             item.save(update_fields=["state", "resolved_at", "resolved_by", "resolution"])
         if target is not None:
-            _log(
+            log_action(
                 actor=actor,
                 action=Action.CONTENT_APPROVED if approving else Action.FLAGS_DISMISSED,
                 target=target,
@@ -469,14 +469,14 @@ def hide_content(*, actor: User, obj, reason: str, rule: Rule | None = None) -> 
     permissions.check_can_moderate(actor, "hide_content", target.group)
     _check_live(target)
     rule = _rule(rule, target.group)
-    reason = _reason(reason)
+    reason = clean_reason(reason)
     if target.is_hidden and not target.is_hidden_by_review:
         raise PermissionDenied("This is already removed.")
     with transaction.atomic():
         before = target.snapshot()
         _hide(target, pending_review=False, reason=_because(rule, reason))
         _resolve_items(target, actor=actor, resolution="Removed")
-        _log(
+        log_action(
             actor=actor,
             action=Action.CONTENT_HIDDEN,
             target=target,
@@ -485,7 +485,7 @@ def hide_content(*, actor: User, obj, reason: str, rule: Rule | None = None) -> 
             before=before,
             after=target.snapshot(),
         )
-        _notify(
+        notify_member(
             target.author, f"removed {target.label}: {_because(rule, reason)}", group=target.group
         )
     return target
@@ -506,12 +506,12 @@ def restore_content(*, actor: User, obj, reason: str = "") -> Target:
     _check_live(target)
     if not target.is_hidden:
         raise PermissionDenied("This is not hidden: there is nothing to restore.")
-    reason = _reason(reason, required=False)
+    reason = clean_reason(reason, required=False)
     with transaction.atomic():
         before = target.snapshot()
         _unhide(target)
         _resolve_items(target, actor=actor, resolution="Restored")
-        _log(
+        log_action(
             actor=actor,
             action=Action.CONTENT_RESTORED,
             target=target,
@@ -519,7 +519,7 @@ def restore_content(*, actor: User, obj, reason: str = "") -> Target:
             before=before,
             after=target.snapshot(),
         )
-        _notify(target.author, f"restored {target.label}.", group=target.group)
+        notify_member(target.author, f"restored {target.label}.", group=target.group)
     return target
 
 
@@ -547,7 +547,7 @@ def edit_content(*, actor: User, post: Post, body: str, note: str) -> Post:
         post.source, post.html, post.moderator_note = source, html, note_html
         post.edited_at = timezone.now()
         post.save(update_fields=["source", "html", "moderator_note", "edited_at"])
-        _log(
+        log_action(
             actor=actor,
             action=Action.CONTENT_EDITED,
             target=target,
@@ -555,7 +555,7 @@ def edit_content(*, actor: User, post: Post, body: str, note: str) -> Post:
             before=before,
             after=target.snapshot(),
         )
-        _notify(target.author, f"edited {target.label}: {note_source}", group=target.group)
+        notify_member(target.author, f"edited {target.label}: {note_source}", group=target.group)
     return post
 
 
@@ -597,7 +597,7 @@ def set_content_warning(
         if new_codes != old_codes:
             tagged.cw_categories = new_codes
             tagged.save(update_fields=["cw_categories"])
-        _log(
+        log_action(
             actor=actor,
             action=Action.CONTENT_WARNING_SET,
             target=target,
@@ -606,7 +606,7 @@ def set_content_warning(
             after={**target.snapshot(), "cw_categories": new_codes},
         )
         if news:
-            _notify(
+            notify_member(
                 target.author,
                 f"added the content warning {', '.join(news)} to {target.label}.",
                 group=target.group,
@@ -631,12 +631,12 @@ def _switch_thread(
     permissions.check_can_moderate(actor, permission, target.group)
     if getattr(thread, field) == value:
         raise PermissionDenied(f"The thread is already {Action(action).label}.")
-    reason = _reason(reason, required=False)
+    reason = clean_reason(reason, required=False)
     with transaction.atomic():
         before = target.snapshot()
         setattr(thread, field, value)
         thread.save(update_fields=[field])
-        _log(
+        log_action(
             actor=actor,
             action=action,
             target=target,
@@ -645,7 +645,7 @@ def _switch_thread(
             after=target.snapshot(),
         )
         because = f": {reason}" if reason else "."
-        _notify(
+        notify_member(
             target.author,
             f"{Action(action).label} your thread “{thread.title}”{because}",
             group=target.group,
@@ -690,7 +690,7 @@ def move_thread(*, actor: User, thread: Thread, to_group: SupportGroup, reason: 
     permissions.check_can_moderate(actor, "move_thread", to_group)
     if to_group.pk == from_group.pk:
         raise ValidationError({"group": "The thread is already in that group."})
-    reason = _reason(reason, required=False)
+    reason = clean_reason(reason, required=False)
     with transaction.atomic():
         before = target.snapshot()
         thread.group = to_group
@@ -698,7 +698,7 @@ def move_thread(*, actor: User, thread: Thread, to_group: SupportGroup, reason: 
         if _open_items_about(thread).update(group=to_group):
             realtime.broadcast_queue_change(from_group.pk)
             realtime.broadcast_queue_change(to_group.pk)
-        _log(
+        log_action(
             actor=actor,
             action=Action.THREAD_MOVED,
             target=target,
@@ -706,7 +706,7 @@ def move_thread(*, actor: User, thread: Thread, to_group: SupportGroup, reason: 
             before=before,
             after=target_of(thread).snapshot(),
         )
-        _notify(
+        notify_member(
             target.author, f"moved your thread “{thread.title}” to {to_group.name}.", group=to_group
         )
     return thread
@@ -746,12 +746,12 @@ def set_slow_mode(
         )
     if seconds == place.slow_mode_seconds:
         raise ValidationError({"seconds": "That is already its slow mode."})
-    reason = _reason(reason, required=False)
+    reason = clean_reason(reason, required=False)
     with transaction.atomic():
         before = {"slow_mode_seconds": place.slow_mode_seconds}
         place.slow_mode_seconds = seconds
         place.save(update_fields=["slow_mode_seconds"])
-        _log(
+        log_action(
             actor=actor,
             action=Action.PLACE_SLOW_MODE_SET if seconds else Action.PLACE_SLOW_MODE_OFF,
             target=target,
@@ -834,7 +834,7 @@ def sanction_member(
             created_by=actor,
             slow_mode_seconds=slow_mode_seconds if kind == Sanction.Kind.SLOW_MODE else None,
         )
-        _log(
+        log_action(
             actor=actor,
             action=SANCTION_ACTIONS[kind],
             target=target,
@@ -847,7 +847,7 @@ def sanction_member(
         )
         where = f" in {group.name}" if group else ""
         until = f" until {timezone.localtime(ends_at):%d %b %Y, %H:%M %Z}" if ends_at else ""
-        _notify(
+        notify_member(
             member,
             f"{Sanction.Kind(kind).label}{where}{until}: {_because(rule, reason)}",
             group=group,
@@ -892,11 +892,11 @@ def lift_sanction(*, actor: User, sanction: Sanction, reason: str = "") -> Sanct
     permissions.check_can_lift_sanction(actor, sanction)
     if not sanction.is_active() or sanction.kind == Sanction.Kind.WARNING:
         raise PermissionDenied("This sanction is not in force: there is nothing to lift.")
-    reason = _reason(reason, required=False)
+    reason = clean_reason(reason, required=False)
     with transaction.atomic():
         _lift(sanction, actor=actor)
         member = sanction.member
-        _log(
+        log_action(
             actor=actor,
             action=Action.SANCTION_LIFTED,
             target=member_target(member, sanction.group),
@@ -905,7 +905,7 @@ def lift_sanction(*, actor: User, sanction: Sanction, reason: str = "") -> Sanct
             after=_sanction_snapshot(sanction),
             target_override=("sanction", sanction.pk),
         )
-        _notify(member, f"lifted: {sanction.get_kind_display()}.", group=sanction.group)
+        notify_member(member, f"lifted: {sanction.get_kind_display()}.", group=sanction.group)
     return sanction
 
 
@@ -923,7 +923,7 @@ def add_note(*, actor: User, member: User, group: SupportGroup | None, text: str
         note = ModeratorNote.objects.create(
             member=member, group=group, author=actor, source=source, html=html
         )
-        _log(
+        log_action(
             actor=actor,
             action=Action.NOTE_ADDED,
             target=member_target(member, group),
@@ -958,7 +958,7 @@ def add_rule(*, actor: User, group: SupportGroup | None, title: str, description
         rule = Rule.objects.create(
             group=group, title=title, description=description, position=position
         )
-        _log(
+        log_action(
             actor=actor,
             action=Action.RULE_ADDED,
             target=_rule_target(rule),
@@ -973,7 +973,7 @@ def remove_rule(*, actor: User, rule: Rule) -> None:
     """Retire a rule. Sanctions that cited it keep its title in the log."""
     permissions.check_can_moderate(actor, "manage_rules", rule.group)
     with transaction.atomic():
-        _log(
+        log_action(
             actor=actor,
             action=Action.RULE_REMOVED,
             target=_rule_target(rule),
@@ -1039,7 +1039,7 @@ def decide_appeal(*, actor: User, appeal: Appeal, grant: bool, note: str) -> App
             resolved_by=actor,
             resolution=appeal.get_state_display(),
         )
-        _log(
+        log_action(
             actor=actor,
             action=Action.APPEAL_GRANTED if grant else Action.APPEAL_UPHELD,
             target=target,
@@ -1050,7 +1050,7 @@ def decide_appeal(*, actor: User, appeal: Appeal, grant: bool, note: str) -> App
             target_override=("log entry", entry.pk),
         )
         verdict = "reversed" if grant else "upheld"
-        _notify(
+        notify_member(
             member, f"decided your appeal: the action was {verdict}. {note_source}", group=group
         )
         realtime.broadcast_queue_change(entry.group_id)
@@ -1204,7 +1204,7 @@ def add_watched_phrase(
             message=message,
             created_by=actor,
         )
-        _log(
+        log_action(
             actor=actor,
             action=Action.WATCHED_ADDED,
             target=_watched_target(phrase),
@@ -1218,7 +1218,7 @@ def remove_watched_phrase(*, actor: User, phrase: WatchedPhrase) -> None:
     """Stop watching for a phrase; the log keeps what it was."""
     permissions.check_can_moderate(actor, "manage_rules", phrase.group)
     with transaction.atomic():
-        _log(
+        log_action(
             actor=actor,
             action=Action.WATCHED_REMOVED,
             target=_watched_target(phrase),
@@ -1273,7 +1273,7 @@ def approve_held(*, actor: User, obj) -> QueueItem:
         _unhide(target)
         _mark_approved(item, actor=actor)
         publishing.notify_on_approval(obj=obj)
-        _log(
+        log_action(
             actor=actor,
             action=Action.CONTENT_APPROVED,
             target=target,
@@ -1305,8 +1305,8 @@ def allow_links(*, actor: User, member: User, group: SupportGroup) -> LinkApprov
         )
         if not created:
             raise ValidationError({"handle": f"{member.handle} may post links here already."})
-        _log(actor=actor, action=Action.LINKS_ALLOWED, target=member_target(member, group))
-        _notify(member, f"You can now post links in {group.name}.", group=group)
+        log_action(actor=actor, action=Action.LINKS_ALLOWED, target=member_target(member, group))
+        notify_member(member, f"You can now post links in {group.name}.", group=group)
     return approval
 
 
@@ -1317,7 +1317,7 @@ def withdraw_links(*, actor: User, approval: LinkApproval) -> None:
     permissions.check_can_moderate(actor, "allow_links", group)
     with transaction.atomic():
         approval.delete()
-        _log(actor=actor, action=Action.LINKS_WITHDRAWN, target=member_target(member, group))
+        log_action(actor=actor, action=Action.LINKS_WITHDRAWN, target=member_target(member, group))
 
 
 def add_domain_rule(
@@ -1334,7 +1334,7 @@ def add_domain_rule(
         raise ValidationError({"domain": "There is already a rule for this domain here."})
     with transaction.atomic():
         rule = DomainRule.objects.create(group=group, domain=domain, kind=kind, created_by=actor)
-        _log(
+        log_action(
             actor=actor,
             action=Action.DOMAIN_ADDED,
             target=_domain_target(rule),
@@ -1347,7 +1347,7 @@ def add_domain_rule(
 def remove_domain_rule(*, actor: User, rule: DomainRule) -> None:
     permissions.check_can_moderate(actor, "manage_rules", rule.group)
     with transaction.atomic():
-        _log(
+        log_action(
             actor=actor,
             action=Action.DOMAIN_REMOVED,
             target=_domain_target(rule),
@@ -1453,7 +1453,7 @@ def save_context_note(
         note.sources, note.hold_on_match = sources_text, bool(hold_on_match)
         note.updated_at = timezone.now()
         note.save()  # its post_save signal recompiles the library in every worker
-        _log(
+        log_action(
             actor=actor,
             action=action,
             target=_note_target(note),
@@ -1476,7 +1476,7 @@ def set_context_note_active(*, actor: User, note: ContextNote, active: bool) -> 
         before = _note_snapshot(note)
         note.is_active, note.updated_at = active, timezone.now()
         note.save(update_fields=["is_active", "updated_at"])
-        _log(
+        log_action(
             actor=actor,
             action=Action.CONTEXT_NOTE_RESTORED if active else Action.CONTEXT_NOTE_RETIRED,
             target=_note_target(note),
@@ -1516,7 +1516,7 @@ def _attachment_log(
     *, actor: User | None, action: str, target: Target, attachment: NoteAttachment, reason=""
 ) -> None:
     note = attachment.note
-    _log(
+    log_action(
         actor=actor,
         action=action,
         target=target,
@@ -1567,7 +1567,7 @@ def attach_note(*, actor: User, note: ContextNote, obj, reason: str = "") -> Not
     _check_live(target)
     if not note.is_active:
         raise ValidationError({"note": "This note is retired: bring it back first."})
-    reason = _reason(reason, required=False)
+    reason = clean_reason(reason, required=False)
     shown_on = note_shown_on(obj)
     if shown_on is None:
         raise ValidationError({"note": "There is nothing to show the note under."})
@@ -1644,7 +1644,7 @@ def detach_note(*, actor: User, attachment: NoteAttachment, reason: str = "") ->
     back on the same content."""
     target = _attachment_target(attachment)
     permissions.check_can_moderate(actor, "review_queue", target.group)
-    reason = _reason(reason, required=False)
+    reason = clean_reason(reason, required=False)
     with transaction.atomic():
         attachment = NoteAttachment.objects.select_for_update().get(pk=attachment.pk)
         if attachment.state == NoteAttachment.State.DETACHED:
