@@ -7,7 +7,7 @@ PORT ?= 8000
 RUN_ENV := DJANGO_DEBUG=$${DJANGO_DEBUG:-true}
 TEST_ENV := DJANGO_DEBUG=true
 
-.PHONY: install run test lint format check-migrations clean bench
+.PHONY: install run test lint format check-migrations clean bench soak
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,23 +21,38 @@ run: install
 	$(RUN_ENV) $(BIN)/python manage.py migrate --noinput
 	$(RUN_ENV) $(BIN)/python manage.py seed_demo
 	@echo "Kinship is at http://127.0.0.1:$(PORT)/  (Ctrl-C stops it)"
-	$(RUN_ENV) $(BIN)/uvicorn forum.asgi:application --host 127.0.0.1 --port $(PORT) --lifespan off
+	$(RUN_ENV) $(BIN)/uvicorn forum.asgi:application --host 127.0.0.1 --port $(PORT) --lifespan off \
+		--ws-per-message-deflate false
 
-# The suite runs on every core (pytest-xdist); the browser tests run after it, alone, so
-# their timing is not at the mercy of a busy machine. PYTEST_ARGS runs a chosen part instead.
+# The suite runs on every core (pytest-xdist); the browser tests and the delivery-under-faults
+# test run after it, alone, so their timing is not at the mercy of a busy machine.
+# PYTEST_ARGS runs a chosen part instead.
 test: install
 	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 ifdef PYTEST_ARGS
 	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
 else
-	$(TEST_ENV) $(BIN)/pytest -n auto --ignore=tests/e2e
+	$(TEST_ENV) $(BIN)/pytest -n auto --ignore=tests/e2e -m "not faults"
 	$(TEST_ENV) $(BIN)/pytest tests/e2e
+	$(TEST_ENV) $(BIN)/pytest --ignore=tests/e2e -m faults
 endif
 
-# Chat fan-out benchmark (bench/README.md), not part of `make test`. Run it against PostgreSQL:
+# Benchmarks (bench/README.md), not part of `make test`; loopback only, each bounded in time.
+# The server benches need PostgreSQL:
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres make bench
 bench: install
-	$(TEST_ENV) $(BIN)/python bench/chat_fanout.py $(BENCH_ARGS)
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	$(BIN)/python bench/text_pipeline.py
+	$(BIN)/python bench/policy_bench.py
+	$(TEST_ENV) $(BIN)/python bench/pages.py --scale 1 --duration 10 --servers asgi,asgi-persistent,wsgi --explain
+	$(TEST_ENV) $(BIN)/python bench/chat_fanout.py --layers core,pubsub
+	$(TEST_ENV) $(BIN)/python bench/chat_fanout.py --saturate --layers pubsub
+	$(TEST_ENV) $(BIN)/python bench/connections.py
+
+# Chat delivery under faults for longer (bench/README.md); needs PostgreSQL:
+#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres make soak SOAK_ARGS="--duration 600"
+soak: install
+	$(TEST_ENV) $(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

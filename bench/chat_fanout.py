@@ -220,10 +220,12 @@ def app_env(services: Services, **extra: str) -> dict:
 
 SETUP = """
 import json, os
+from datetime import timedelta
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.cached_db import SessionStore
 from django.db.models import F
-from forum.models import ChatRoom, Membership, SupportGroup, User
+from django.utils import timezone
+from forum.models import ChatMessage, ChatRoom, Membership, SupportGroup, User
 
 count = int(os.environ["BENCH_CLIENTS"])
 rooms = os.environ["BENCH_ROOMS"].split(",")
@@ -233,11 +235,23 @@ group = SupportGroup.objects.create(
 )
 for slug in rooms:
     ChatRoom.objects.create(group=group, name=slug.title(), slug=slug)
-users = [User(handle=f"bench{n:04d}", email=f"bench{n:04d}@example.test") for n in range(count)]
+# Established members (trust level 1: joined 100 days ago, 3 messages published), so the
+# write path treats them as a busy room's regulars: no new-member holds or send limits.
+joined = timezone.now() - timedelta(days=100)
+users = [User(handle=f"bench{n:04d}", email=f"bench{n:04d}@example.test", date_joined=joined)
+         for n in range(count)]
 for user in users:
     user.set_unusable_password()
 User.objects.bulk_create(users)
 users = list(User.objects.filter(handle__startswith="bench").order_by("handle"))
+earlier = ChatRoom.objects.create(group=group, name="Earlier", slug="earlier")
+ChatMessage.objects.bulk_create(
+    [ChatMessage(room=earlier, author=user, client_id=f"earlier-{k}", source="Hello.",
+                 html="<p>Hello.</p>", seq=3 * n + k + 1, version=3 * n + k + 1)
+     for n, user in enumerate(users) for k in range(3)],
+    batch_size=1000,
+)
+ChatRoom.objects.filter(pk=earlier.pk).update(last_seq=3 * len(users))
 Membership.objects.bulk_create([Membership(user=user, group=group) for user in users])
 SupportGroup.objects.filter(pk=group.pk).update(member_count=F("member_count") + len(users))
 sessions = []
@@ -657,7 +671,7 @@ VARIANTS = ("core", "pubsub")
 
 def run_layer(layer: str, room: str, args, services: Services, world: dict, tmp: Path) -> dict:
     log(f"run: KINSHIP_CHANNEL_LAYER={layer}, room {room}")
-    wait_for_quiet_machine()
+    wait_for_quiet_machine(patience=args.quiet_wait)
     services.flush_redis()
     env = app_env(services, KINSHIP_CHANNEL_LAYER=layer)
     workers = [Server.uvicorn(f"{room}-worker-{n}", env, tmp) for n in range(2)]
@@ -706,7 +720,7 @@ def wait_for_quiet_machine(limit: float = 0.3, patience: float = 60) -> None:
 
 def run_baseline(args, tmp: Path) -> dict:
     log("run: baseline (bare websockets broadcast, one process)")
-    wait_for_quiet_machine()
+    wait_for_quiet_machine(patience=args.quiet_wait)
     server = Server.baseline(tmp)
     try:
         server.wait_ready(http=False)
@@ -845,6 +859,58 @@ def medians(results: list[dict]) -> list[dict]:
     return out
 
 
+def passes(result: dict, rate: float, bound_ms: float) -> bool:
+    """A saturation step holds when every message was acked and delivered in time."""
+    return (
+        result["lost_pairs"] == 0
+        and result["messages_acked"] == result["messages_sent"]
+        and result["acked_per_s"] >= 0.95 * rate
+        and result["latency_ms"]["p99"] <= bound_ms
+        and not result["errors"]
+    )
+
+
+def saturate(args, layers: list[str], services, world, tmp: Path, info) -> list[dict]:
+    """Raise the send rate step by step, for each side, until a step fails: the frames/s
+    of the last step that held is what that side can deliver."""
+    steps = []
+    sides = [*layers, *([] if args.no_baseline else ["baseline"])]
+    for side in sides:
+        for rate in args.saturate_rates:
+            step = argparse.Namespace(**vars(args))
+            step.rate, step.messages = rate, max(1, round(rate * args.step_seconds))
+            if side == "baseline":
+                result = run_baseline(step, tmp)
+            else:
+                result = run_layer(side, f"{side}-sat{rate:g}", step, services, world, tmp)
+            result.update(side=side, rate=rate, held=passes(result, rate, args.p99_bound))
+            steps.append(result)
+            summary(result, steps, info, args)
+            if not result["held"]:
+                break
+    return steps
+
+
+def saturation_table(steps: list[dict], bound_ms: float) -> str:
+    head = ("side", "messages/s", "frames/s delivered", "p50 / p99 ms", "lost", "acked",
+            "other load", "held")  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for r in steps:
+        lines.append(
+            f"| {r['side']} | {r['rate']:g} | {r['deliveries_per_s']:.0f} | "
+            f"{pair(r['latency_ms'])} | {r['lost_pairs']} | "
+            f"{r['messages_acked']}/{r['messages_sent']} | {r['other_load_cores']:.2f} | "
+            f"{'yes' if r['held'] else 'no'} |"
+        )
+    best: dict[str, float] = {}
+    for r in steps:
+        if r["held"]:
+            best[r["side"]] = max(best.get(r["side"], 0.0), r["deliveries_per_s"])
+    found = ", ".join(f"{side} {fps:.0f}" for side, fps in best.items()) or "no step held"
+    lines += ["", f"highest frames/s with p99 <= {bound_ms:.0f} ms and nothing lost: {found}"]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=200)
@@ -858,6 +924,32 @@ def main() -> None:
     parser.add_argument("--redis-url", help="use this Redis (db 10) instead of a private one")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--logs", type=Path, help="keep the server logs in this folder")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=60.0,
+        help="longest wait for a quiet machine before each run (s)",
+    )
+    parser.add_argument(
+        "--saturate",
+        action="store_true",
+        help="ramp the rate per side until p99 exceeds --p99-bound or a loss",
+    )
+    parser.add_argument(
+        "--saturate-rates",
+        type=lambda v: [float(x) for x in v.split(",")],
+        default=[20.0, 40.0, 80.0, 160.0, 320.0],
+        help="messages/s of each step, comma-separated",
+    )
+    parser.add_argument(
+        "--step-seconds", type=float, default=15.0, help="seconds of sending per saturation step"
+    )
+    parser.add_argument(
+        "--p99-bound",
+        type=float,
+        default=250.0,
+        help="a step holds while p99 send-to-receive stays under this (ms)",
+    )
     args = parser.parse_args()
     if args.senders > args.clients or args.messages < 1 or args.rate <= 0:
         parser.error("need senders <= clients, messages >= 1, rate > 0")
@@ -874,6 +966,10 @@ def main() -> None:
 
     results, info = [], None
     rooms = [(layer, f"{layer}-{n}") for n in range(1, args.repeat + 1) for layer in layers]
+    if args.saturate:
+        rooms = [
+            (layer, f"{layer}-sat{rate:g}") for layer in layers for rate in args.saturate_rates
+        ]
     with tempfile.TemporaryDirectory(prefix="kinship-bench-") as tmp_name:
         tmp = args.logs or Path(tmp_name)
         tmp.mkdir(parents=True, exist_ok=True)
@@ -888,7 +984,9 @@ def main() -> None:
                 log(f"database {info['database']}, redis {services.redis_url}; migrating")
                 manage(env, "migrate", "--noinput", "-v0")
                 world = json.loads(tagged(manage(env, "shell", "-c", SETUP), "BENCH"))
-            for n in range(1, args.repeat + 1):
+            if args.saturate:
+                steps = saturate(args, layers, services, world, tmp, info)
+            for n in range(1, 0 if args.saturate else args.repeat + 1):
                 for layer in layers:
                     result = run_layer(layer, f"{layer}-{n}", args, services, world, tmp)
                     results.append(result)
@@ -902,6 +1000,15 @@ def main() -> None:
     info = info or machine(None)
     names = ("clients", "senders", "rate", "messages", "drain", "repeat")
     settings = {k: getattr(args, k) for k in names}
+    if args.saturate:
+        settings.update(saturate_rates=args.saturate_rates, step_seconds=args.step_seconds,
+                        p99_bound_ms=args.p99_bound)  # fmt: skip
+        print(json.dumps({"machine": info, "settings": settings}, indent=2))
+        print(saturation_table(steps, args.p99_bound))
+        if args.json:
+            args.json.write_text(json.dumps(
+                {"machine": info, "settings": settings, "steps": steps}, indent=2))  # fmt: skip
+        return
     print()
     print(json.dumps({"machine": info, "settings": settings}, indent=2))
     print()

@@ -7,7 +7,8 @@ and counts out. The services take the member keyword-only and raise
 private, so no policy reads it and no moderator is alerted by it (its author is offered
 crisis resources, nothing more).
 
-Who sees what (the readers here are the only way anyone else sees any of it):
+Who sees what (the rules are in ``moderation.permissions``; the readers here are the only way
+anyone else sees any of it):
 
 - a goal: its owner; the owner's active mentors when the goal says "my mentor"; the members
   of the goal's group, while both are members, when it says "a group";
@@ -30,14 +31,14 @@ from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, QuerySet
+from django.db.models import Count
 from django.http import Http404
 from django.utils import timezone
 
 from moderation import crisis, permissions, ratelimit
 
 from . import publishing, quiet_hours
-from .models import CheckIn, Goal, Membership, Mentorship, RecoveryProfile, SupportGroup, User
+from .models import CheckIn, Goal, Membership, RecoveryProfile, SupportGroup, User
 
 GOALS_MAX = 12
 NOTE_MAX = 500
@@ -191,21 +192,6 @@ def recovery_days(start: date | None, today: date) -> RecoveryDays | None:
 # --- who sees what ----------------------------------------------------------------------------
 
 
-def mentors_of(user: User) -> QuerySet[User]:
-    """The member's mentors in an active mentorship (forum.models.mentoring)."""
-    return User.objects.filter(
-        is_active=True,
-        mentorships_as_mentor__mentee=user,
-        mentorships_as_mentor__state=Mentorship.State.ACTIVE,
-    ).distinct()
-
-
-def is_mentor_of(viewer, member: User) -> bool:
-    if not viewer.is_authenticated or viewer.pk == member.pk:
-        return False
-    return mentors_of(member).filter(pk=viewer.pk).exists()
-
-
 def recovery_profile(user: User) -> RecoveryProfile:
     """The member's preferences; an unsaved one with the defaults if they never chose."""
     profile = RecoveryProfile.objects.filter(user=user).first()
@@ -213,28 +199,9 @@ def recovery_profile(user: User) -> RecoveryProfile:
 
 
 def visible_goals(viewer, owner: User) -> list[Goal]:
-    """The owner's active goals that ``viewer`` may see (all of them for the owner)."""
+    """The owner's active goals that ``viewer`` may see (``permissions.goals_visible_to``)."""
     goals = Goal.objects.filter(owner=owner, archived_at__isnull=True).select_related("group")
-    if not viewer.is_authenticated or not viewer.is_active:
-        return []
-    if viewer.pk == owner.pk:
-        return list(goals)
-    shared_groups = Membership.objects.filter(user=owner, group__memberships__user=viewer)
-    shown = goals.filter(visibility=Goal.Visibility.GROUP, group__in=shared_groups.values("group"))
-    if is_mentor_of(viewer, owner):
-        shown = shown | goals.filter(visibility=Goal.Visibility.MENTOR)
-    return list(shown.order_by("created_at", "pk"))
-
-
-def can_see_days(viewer, member: User, *, shares_group: bool) -> bool:
-    """The day count: the member's choice on the user (permissions), or their mentor."""
-    if permissions.can_see_recovery_date(viewer, member, shares_group=shares_group):
-        return True
-    return (
-        member.recovery_date is not None
-        and recovery_profile(member).mentor_sees_days
-        and is_mentor_of(viewer, member)
-    )
+    return list(permissions.goals_visible_to(viewer, owner, goals).order_by("created_at", "pk"))
 
 
 def milestone_badge(viewer, member: User, *, shares_group: bool) -> Milestone | None:
@@ -242,7 +209,7 @@ def milestone_badge(viewer, member: User, *, shares_group: bool) -> Milestone | 
     celebrate there, and only for those who may see their day count."""
     if member.recovery_date is None or not recovery_profile(member).celebrate:
         return None
-    if not can_see_days(viewer, member, shares_group=shares_group):
+    if not permissions.can_see_days(viewer, member, shares_group=shares_group):
         return None
     return latest_milestone(member.recovery_date, member_today(member))
 
@@ -260,7 +227,7 @@ class MoodRow:
 def shared_check_ins(viewer, owner: User) -> list[MoodRow] | None:
     """Mood and cravings of the last days, for the owner's mentor when the owner shares
     them; None for anyone else. The note is not even read from the database."""
-    if not is_mentor_of(viewer, owner) or not recovery_profile(owner).share_check_ins:
+    if not permissions.can_see_check_ins(viewer, owner):
         return None
     since = member_today(owner) - timedelta(days=MENTOR_CHECK_IN_DAYS - 1)
     rows = (

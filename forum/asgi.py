@@ -19,7 +19,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 
-from . import live, notify, publishing  # noqa: E402
+from . import live, notify, privacy, publishing  # noqa: E402
 from .routing import websocket_urlpatterns  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,8 @@ router = ProtocolTypeRouter(
 )
 
 # Work that falls due with time, without any cron: held posts ("hold my post for an hour")
-# go out, and live sessions nobody ended are finished (their transcript choice applied).
+# go out, live sessions nobody ended are finished (their transcript choice applied), and
+# expired sessions and old notifications are purged (forum.privacy, hourly).
 # Every worker process runs one small loop that each KINSHIP_CHORES_SECONDS calls
 # publishing.release_due_posts and live.sweep_sessions (both take rows FOR UPDATE SKIP
 # LOCKED or under the session's lock, so any number of workers share the work and none
@@ -58,6 +59,7 @@ def run_chores() -> None:
             publishing.release_due_posts,
             live.sweep_sessions,
             notify.send_session_reminders,
+            privacy.purge_expired_data_when_due,
         ):
             try:
                 chore()

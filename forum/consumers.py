@@ -5,6 +5,7 @@ by leaders and moderators, moderation.actions), exactly like a forum post. The
 protocol is documented in docs/chat-protocol.md.
 """
 
+import asyncio
 import json
 import logging
 import time
@@ -18,12 +19,14 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import DatabaseError
 from django.http import Http404
 
 from moderation import actions, permissions
 from moderation.ratelimit import RateLimited
 
 from . import engagement, live, presence, publishing, realtime, selectors
+from .cache import UNAVAILABLE
 from .models import ChatMessage, ChatRoom, LiveSession, User
 from .watch import announce_presence, watch
 
@@ -33,9 +36,22 @@ T = TypeVar("T")
 MAX_FRAME_BYTES = 8 * 1024
 TYPING_INTERVAL = 3.0
 CLOSE_TOO_BIG = 1009
+# "Try again later": a service the socket needs is unreachable, or the client stopped
+# reading. The client reconnects after a pause and resumes with ?after=.
+CLOSE_TRY_AGAIN = 1013
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
+
+
+UNAVAILABLE_RETRY_SECONDS = 2
+UNAVAILABLE_FRAME = {
+    "type": "error",
+    "code": "unavailable",
+    "message": "Chat cannot reach the server's services just now. It reconnects and "
+    "catches up by itself.",
+    "retry_after": UNAVAILABLE_RETRY_SECONDS,
+}
 
 
 class FrameError(Exception):
@@ -126,7 +142,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     user_id: int
     handle: str
     conn_id: str
-    authority_epoch: int
+    authority_epoch: int | None
 
     # --- connection -----------------------------------------------------------------
 
@@ -161,6 +177,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except PermissionDenied:
             await self.close(code=CLOSE_FORBIDDEN)
             return
+        except DatabaseError:
+            await self._try_again_later()
+            return
         session = self.scope["session"]
         self.session_key = session.session_key
         self.session_hash = session.get(HASH_SESSION_KEY, "")
@@ -173,7 +192,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.authority_epoch = (await database_sync_to_async(realtime.authority_epochs)([user.pk]))[
             user.pk
         ]
-        await self.channel_layer.group_add(realtime.room_group(room.pk), self.channel_name)
+        try:
+            await self.channel_layer.group_add(realtime.room_group(room.pk), self.channel_name)
+            await self.channel_layer.group_add(realtime.authority_group(user.pk), self.channel_name)
+        except UNAVAILABLE:
+            await self._try_again_later()
+            return
         await self.accept()
         if self.session_id is not None:
             # Before the history, as on resume: a gap may have been a change of state.
@@ -192,10 +216,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 # Addressed to the newcomer alone: nobody else learns it is their first time.
                 await self._send({"type": "welcome", "html": newcomer.session.welcome_html})
         watch().add(self)
-        await presence.store().touch(room.pk, self.conn_id, self.handle, now=presence.now())
-        members = await presence.store().members(room.pk, now=presence.now())
-        await self._send({"type": "presence", "members": members})
-        await announce_presence(room.pk, known=watch().last_members)
+        try:
+            await presence.store().touch(room.pk, self.conn_id, self.handle, now=presence.now())
+            members = await presence.store().members(room.pk, now=presence.now())
+            await self._send({"type": "presence", "members": members})
+            await announce_presence(room.pk, known=watch().last_members)
+        except UNAVAILABLE:  # the watch renews presence once Redis answers again
+            logger.warning("presence unavailable on connect", exc_info=True)
+
+    async def _try_again_later(self) -> None:
+        """The database or Redis is unreachable: say so and close with a code the client
+        retries (docs/chat-protocol.md), rather than failing the handshake."""
+        self.left = True  # never watched nor listed present: nothing to leave
+        await self.accept()
+        await self.send(text_data=json.dumps(UNAVAILABLE_FRAME))
+        await self.close(code=CLOSE_TRY_AGAIN)
 
     @staticmethod
     def _open_room(user, kwargs) -> ChatRoom:
@@ -248,6 +283,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             except Exception:  # attendance is closed at the session's end in any case
                 logger.warning("attendance update on disconnect failed", exc_info=True)
         await self.channel_layer.group_discard(realtime.room_group(self.room_id), self.channel_name)
+        await self.channel_layer.group_discard(
+            realtime.authority_group(self.user_id), self.channel_name
+        )
         if getattr(self, "leaders_group", None):
             await self.channel_layer.group_discard(self.leaders_group, self.channel_name)
         try:
@@ -281,6 +319,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await handler(self, frame)
         except FrameError as error:
             await self._send(error.frame)
+        except UNAVAILABLE:  # e.g. a typing notice while the channel layer is down
+            logger.warning("chat frame %s failed: Redis unavailable", frame_type, exc_info=True)
+            await self._send(UNAVAILABLE_FRAME)
 
     async def _on_send(self, frame: dict) -> None:
         client_id = _field(frame, "client_id", str)
@@ -433,6 +474,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise FrameError("not_found", str(error) or "No such message.", **extra) from None
         except PermissionDenied as error:
             raise FrameError("forbidden", str(error) or "Not allowed.", **extra) from None
+        except (DatabaseError, *UNAVAILABLE) as error:
+            # Unreachable, or the transaction was rolled back: nothing was stored or sent.
+            logger.warning("chat write failed: %s", error, exc_info=True)
+            raise FrameError(
+                "unavailable",
+                "That could not be saved just now, so nothing changed. Please try again.",
+                retry_after=UNAVAILABLE_RETRY_SECONDS,
+                **extra,
+            ) from None
 
     def _with_fresh_state(self, change):
         # Fresh rows each time: the room's state or the member's role may have changed.
@@ -486,15 +536,47 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def chat_event(self, event: dict) -> None:
         """A broadcast from the channel layer: already a complete, sanitised frame."""
-        await self._send(event["frame"])
+        await self._deliver(event["frame"])
 
     async def send_heartbeat(self, latest_seq: int) -> None:
-        await self._send({"type": "heartbeat", "latest_seq": latest_seq})
+        await self._deliver({"type": "heartbeat", "latest_seq": latest_seq})
+
+    async def _deliver(self, frame: dict) -> None:
+        """Send a broadcast or heartbeat, but not to a client that stopped reading: rather
+        than buffer every broadcast for it without end, the socket closes (1013) and the
+        client resumes from the database when it reconnects."""
+        try:
+            async with asyncio.timeout(settings.KINSHIP_CHAT_SLOW_SEND_SECONDS):
+                await self._send(frame)
+        except TimeoutError:
+            if not self.closing:
+                logger.info("chat socket of %s stopped reading; closing it", self.handle)
+                self.closing = True
+                self.slow_close = asyncio.get_running_loop().create_task(
+                    self.close(code=CLOSE_TRY_AGAIN)
+                )
+
+    async def authority_changed(self, event: dict) -> None:
+        """The member's standing may have changed (forum.realtime.bump_authority). Awaited
+        here, so no room event reaches the socket before the re-check is done."""
+        if event.get("ended_session") == realtime.session_digest(self.session_key):
+            await self._revoke(CLOSE_UNAUTHENTICATED)  # this very session logged out
+        else:
+            await self.revalidate()
 
     async def revalidate(self) -> None:
-        code, expires_at = await database_sync_to_async(self._recheck)()
+        try:
+            code, expires_at = await database_sync_to_async(self._recheck)()
+        except DatabaseError:
+            logger.warning("chat socket re-check failed; trying again", exc_info=True)
+            self.authority_epoch = None  # so the watch's next round re-checks it
+            return
         if code is None:
             self.session_expires_at = expires_at  # browsing may have extended the session
-        elif not self.closing:
+        else:
+            await self._revoke(code)
+
+    async def _revoke(self, code: int) -> None:
+        if not self.closing:
             self.closing = True
             await self.close(code=code)

@@ -5,12 +5,17 @@ validation happens once, in the write path, whose errors the views attach back
 to these forms.
 """
 
+import hashlib
+
 from django import forms
 from django.conf import settings
-from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm
+from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm, PasswordResetForm
+from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
 
-from . import accountability, content_warnings, mentoring, notify, publishing
+from moderation import ratelimit
+
+from . import accountability, content_warnings, login_throttle, mentoring, notify, publishing
 from .models import (
     ChatRoom,
     CheckIn,
@@ -85,6 +90,10 @@ class SignupForm(BaseUserCreationForm):
             "email": "Private. Only used to reset your password; never shown to anyone.",
         }
 
+    def __init__(self, *args, address: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.address = address  # the client's, for the per-address limit
+
     def clean_handle(self) -> str:
         handle = self.cleaned_data["handle"]
         if User.objects.filter(handle__iexact=handle).exists():
@@ -98,12 +107,64 @@ class SignupForm(BaseUserCreationForm):
             raise ValidationError("That e-mail address cannot be used. Try another, or log in.")
         return email
 
+    def clean(self):
+        # Every attempt counts, so the "taken" answers cannot be used to sweep for handles.
+        try:
+            ratelimit.hit("signup", key=self.address)
+        except ratelimit.RateLimited as error:
+            raise ValidationError(str(error), code="rate_limited") from None
+        return super().clean()
+
+
+class ResetRequestForm(PasswordResetForm):
+    """Asking for a password-reset link, limited per client address and per e-mail."""
+
+    def __init__(self, *args, address: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.address = address
+
+    def clean(self):
+        try:
+            ratelimit.hit("password_reset", key=self.address)
+        except ratelimit.RateLimited as error:
+            raise ValidationError(str(error), code="rate_limited") from None
+        return super().clean()
+
+    def save(self, **kwargs) -> None:
+        email = self.cleaned_data["email"].strip().lower()
+        try:
+            ratelimit.hit("password_reset_email", key=hashlib.sha256(email.encode()).hexdigest())
+        except ratelimit.RateLimited:
+            # Nothing more is sent to this address for a while. The answer stays the same
+            # page, so it tells nobody whether the address belongs to an account.
+            return
+        super().save(**kwargs)
+
 
 class LoginForm(AuthenticationForm):
     error_messages = {
         "invalid_login": "That handle and password do not match. Handles are not case-sensitive.",
         "inactive": "This account is not active.",
     }
+
+    def clean(self):
+        handle = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if handle is None or not password:
+            return super().clean()
+        address = login_throttle.client_address(self.request)
+        if login_throttle.is_locked(handle=handle, address=address):
+            # Hash anyway: a refused attempt takes as long as any other.
+            make_password(password)
+            raise ValidationError(login_throttle.locked_message(), code="locked")
+        try:
+            super().clean()
+        except ValidationError:
+            if login_throttle.record_failure(handle=handle, address=address):
+                raise ValidationError(login_throttle.locked_message(), code="locked") from None
+            raise
+        login_throttle.record_success(handle=handle, address=address)
+        return self.cleaned_data
 
 
 class ThreadForm(forms.Form):
@@ -438,12 +499,12 @@ class SessionForm(forms.Form):
                 "week; each can then be changed or cancelled on its own."
             )
 
-    def session_fields(self) -> dict:
-        """The cleaned data as publishing.schedule_session / edit_session keywords."""
+    def session_plan(self) -> publishing.SessionPlan:
+        """The cleaned data for publishing.schedule_session / edit_session."""
         data = dict(self.cleaned_data)
         data["opening_script_id"] = data.pop("opening_script")
         data["closing_script_id"] = data.pop("closing_script")
-        return data
+        return publishing.SessionPlan(**data)
 
 
 class CancelSessionForm(forms.Form):
@@ -697,3 +758,17 @@ class MentorFilterForm(forms.Form):
         self.fields["group"].choices = [("", "All my groups")] + [
             (group.slug, group.name) for group in groups
         ]
+
+
+class DeleteAccountForm(forms.Form):
+    posts = forms.ChoiceField(
+        label="What happens to what you wrote",
+        widget=forms.RadioSelect,
+        choices=[
+            ("remove", "Remove it: each post leaves a “[removed by author]” placeholder"),
+            ("keep", "Keep it, shown as written by “a former member”"),
+        ],
+    )
+    password = forms.CharField(
+        label="Your current password", strip=False, widget=forms.PasswordInput
+    )

@@ -4,10 +4,12 @@ It carries the member's unread count and nothing else, never what happened or wh
 (docs/chat-protocol.md, "The notifications socket"). ``forum.notify`` sends the count to
 the member's user group after every notification commits, and after they read them.
 
-Like the chat sockets, open notification sockets re-check their authority: one watcher
-per event loop polls the authority epochs of its members (one cache round trip every
-KINSHIP_CHAT_RECHECK_SECONDS) and closes the sockets of whoever logged out, changed their
-password or was deactivated, or whose session expired.
+Like the chat sockets, open notification sockets re-check their authority: at once when
+told on the member's authority group (forum.realtime.bump_authority), and as a backstop one
+watcher per event loop polls the authority epochs of its members (one cache round trip
+every KINSHIP_CHAT_RECHECK_SECONDS). Sockets of whoever logged out, changed their password
+or was deactivated, or whose session expired, close. The review queue's sockets
+(moderation.consumers) are watched by the same watcher.
 """
 
 import asyncio
@@ -15,6 +17,7 @@ import json
 import logging
 import time
 import weakref
+from typing import Protocol
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
@@ -49,6 +52,7 @@ def socket_refusal(*, user_id: int, session_key: str | None, session_hash: str) 
 class NotificationConsumer(AsyncWebsocketConsumer):
     user_id: int
     group_name: str | None = None
+    session_key: str | None = None
     authority_epoch: int
     session_expires_at: float
     closing: bool = False
@@ -67,6 +71,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         self.authority_epoch = (await sync_to_async(realtime.authority_epochs)([user.pk]))[user.pk]
         self.group_name = realtime.user_group(user.pk)
         await self.channel_layer.group_add(self.group_name, self.channel_name)
+        await self.channel_layer.group_add(realtime.authority_group(user.pk), self.channel_name)
         await self.accept()
         watch().add(self)
         await self._send_count()
@@ -75,6 +80,9 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         watch().discard(self)
         if self.group_name is not None:
             await self.channel_layer.group_discard(self.group_name, self.channel_name)
+            await self.channel_layer.group_discard(
+                realtime.authority_group(self.user_id), self.channel_name
+            )
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
         """A ping gets a pong; a sync gets the current count (at most every
@@ -103,6 +111,13 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         if not self.closing:
             await self.send(text_data=json.dumps(frame))
 
+    async def authority_changed(self, event: dict) -> None:
+        """The member's standing may have changed (forum.realtime.bump_authority)."""
+        if event.get("ended_session") == realtime.session_digest(self.session_key):
+            await self._revoke(CLOSE_UNAUTHENTICATED)  # this very session logged out
+        else:
+            await self.revalidate()
+
     async def revalidate(self) -> None:
         code = await database_sync_to_async(socket_refusal)(
             user_id=self.user_id, session_key=self.session_key, session_hash=self.session_hash
@@ -110,26 +125,38 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         if code is None:
             expiry = await database_sync_to_async(selectors.session_expiry)(self.session_key)
             self.session_expires_at = expiry or 0.0  # browsing may have extended it
-        elif not self.closing:
+        else:
+            await self._revoke(code)
+
+    async def _revoke(self, code: int) -> None:
+        if not self.closing:
             self.closing = True
             watch().discard(self)
             await self.close(code=code)
 
 
+class Revocable(Protocol):
+    user_id: int
+    authority_epoch: int | None
+    session_expires_at: float  # a timestamp
+
+    async def revalidate(self) -> None: ...
+
+
 class NotifyWatch:
-    """One per event loop: re-checks the notification sockets whose member's authority
-    epoch moved, or whose session expired."""
+    """One per event loop: re-checks the notification and review-queue sockets whose
+    member's authority epoch moved, or whose session expired."""
 
     def __init__(self) -> None:
-        self.sockets: set[NotificationConsumer] = set()
+        self.sockets: set[Revocable] = set()
         self.task: asyncio.Task | None = None
 
-    def add(self, socket: NotificationConsumer) -> None:
+    def add(self, socket: Revocable) -> None:
         self.sockets.add(socket)
         if self.task is None or self.task.done():
             self.task = asyncio.get_running_loop().create_task(self._run())
 
-    def discard(self, socket: NotificationConsumer) -> None:
+    def discard(self, socket: Revocable) -> None:
         self.sockets.discard(socket)
 
     async def _run(self) -> None:
@@ -150,7 +177,9 @@ class NotifyWatch:
         wall_clock = time.time()
         for socket in sockets:
             epoch = epochs.get(socket.user_id, 0)
-            if epoch != socket.authority_epoch or wall_clock >= socket.session_expires_at:
+            # None: the cache is unreachable, so every socket re-checks each round.
+            changed = epoch is None or epoch != socket.authority_epoch
+            if changed or wall_clock >= socket.session_expires_at:
                 socket.authority_epoch = epoch
                 asyncio.get_running_loop().create_task(socket.revalidate())
 

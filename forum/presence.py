@@ -16,6 +16,8 @@ from django.conf import settings
 
 TTL_SECONDS = 30
 
+Entry = tuple[int, str, str]  # (room id, connection id, handle)
+
 
 class MemoryPresence:
     def __init__(self) -> None:
@@ -23,6 +25,10 @@ class MemoryPresence:
 
     async def touch(self, room_id: int, conn_id: str, handle: str, *, now: float) -> None:
         self._rooms.setdefault(room_id, {})[f"{conn_id}|{handle}"] = now + TTL_SECONDS
+
+    async def touch_many(self, entries: list[Entry], *, now: float) -> None:
+        for room_id, conn_id, handle in entries:
+            await self.touch(room_id, conn_id, handle, now=now)
 
     async def leave(self, room_id: int, conn_id: str, handle: str) -> None:
         self._rooms.get(room_id, {}).pop(f"{conn_id}|{handle}", None)
@@ -32,6 +38,9 @@ class MemoryPresence:
         for key in [key for key, expires in entries.items() if expires <= now]:
             del entries[key]
         return sorted({key.split("|", 1)[1] for key in entries})
+
+    async def members_of(self, room_ids: list[int], *, now: float) -> dict[int, list[str]]:
+        return {room_id: await self.members(room_id, now=now) for room_id in room_ids}
 
 
 class RedisPresence:
@@ -43,22 +52,40 @@ class RedisPresence:
         return f"kinship:presence:{room_id}"
 
     async def touch(self, room_id: int, conn_id: str, handle: str, *, now: float) -> None:
-        key = self._key(room_id)
+        await self.touch_many([(room_id, conn_id, handle)], now=now)
+
+    async def touch_many(self, entries: list[Entry], *, now: float) -> None:
+        """Renew many entries in one round trip (a worker renews all of its sockets)."""
+        by_room: dict[int, dict[str, float]] = {}
+        for room_id, conn_id, handle in entries:
+            by_room.setdefault(room_id, {})[f"{conn_id}|{handle}"] = now + TTL_SECONDS
+        if not by_room:
+            return
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.zadd(key, {f"{conn_id}|{handle}": now + TTL_SECONDS})
-            pipe.expire(key, TTL_SECONDS * 4)
+            for room_id, mapping in by_room.items():
+                pipe.zadd(self._key(room_id), mapping)
+                pipe.expire(self._key(room_id), TTL_SECONDS * 4)
             await pipe.execute()
 
     async def leave(self, room_id: int, conn_id: str, handle: str) -> None:
         await self._redis.zrem(self._key(room_id), f"{conn_id}|{handle}")
 
     async def members(self, room_id: int, *, now: float) -> list[str]:
-        key = self._key(room_id)
+        return (await self.members_of([room_id], now=now))[room_id]
+
+    async def members_of(self, room_ids: list[int], *, now: float) -> dict[int, list[str]]:
+        """Each room's members, expired entries dropped, in one round trip."""
+        if not room_ids:
+            return {}
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.zremrangebyscore(key, "-inf", now)
-            pipe.zrange(key, 0, -1)
-            _, entries = await pipe.execute()
-        return sorted({entry.decode().split("|", 1)[1] for entry in entries})
+            for room_id in room_ids:
+                pipe.zremrangebyscore(self._key(room_id), "-inf", now)
+                pipe.zrange(self._key(room_id), 0, -1)
+            replies = await pipe.execute()
+        return {
+            room_id: sorted({entry.decode().split("|", 1)[1] for entry in entries})
+            for room_id, entries in zip(room_ids, replies[1::2], strict=True)
+        }
 
 
 _memory = MemoryPresence()

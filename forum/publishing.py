@@ -25,7 +25,7 @@ import logging
 import math
 import re
 import unicodedata
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
@@ -698,7 +698,7 @@ def hold_duration() -> str:
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
-def _held_hint_key(user_id: int) -> str:
+def held_hint_key(user_id: int) -> str:
     return f"held-posts:{user_id}"
 
 
@@ -708,7 +708,7 @@ def may_have_held_posts(user) -> bool:
     keeps the thread page's query count flat for everyone else (tests/forum/
     test_page_queries.py). Lost from the cache, it only hides the thread page's reminder;
     the held-posts page reads the database and sets it again."""
-    return user.is_authenticated and bool(cache.get(_held_hint_key(user.pk)))
+    return user.is_authenticated and bool(cache.get(held_hint_key(user.pk)))
 
 
 def _held_texts(author: User, *, exclude: int | None = None) -> tuple[str, ...]:
@@ -763,7 +763,7 @@ def _create_held(*, author: User, **fields) -> HeldPost:
         created_at=now,
         **fields,
     )
-    cache.set(_held_hint_key(author.pk), True, None)
+    cache.set(held_hint_key(author.pk), True, None)
     # Crisis words: resources for the author now; moderators hear when the words go out.
     _note_crisis(held, held.title, held.body, alert=False)
     return held
@@ -987,9 +987,9 @@ def held_posts_of(*, author: User) -> list[HeldPost]:
         release_due_posts(author=author, now=now)
         mine = read()
     if mine:
-        cache.set(_held_hint_key(author.pk), True, None)
+        cache.set(held_hint_key(author.pk), True, None)
     else:
-        cache.delete(_held_hint_key(author.pk))
+        cache.delete(held_hint_key(author.pk))
     return mine
 
 
@@ -1303,7 +1303,9 @@ def publish_chat_message(
             realtime.broadcast_room_change(room=room, kind="message", message=message)
     except IntegrityError:
         # The same client id raced in on another socket: the first one won.
-        existing = ChatMessage.objects.get(room=room, author=author, client_id=client_id)
+        existing = ChatMessage.objects.filter(room=room, author=author, client_id=client_id).first()
+        if existing is None:  # refused for another reason: nothing was stored
+            raise
         _note_crisis(existing, existing.source, alert=False)
         return existing, False
     _note_crisis(message, body)
@@ -1436,6 +1438,31 @@ _HELD_SESSION_TEXT = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class SessionPlan:
+    """What a leader fills in to schedule or edit a session (forum.forms.SessionForm):
+    times are wall-clock times on ``starts_on`` in ``time_zone``; ``weekly`` is for
+    scheduling a series only."""
+
+    title: str
+    starts_on: date | None
+    start_time: time | None
+    end_time: time | None
+    time_zone: str
+    topic: str = ""
+    format: str = LiveSession.Format.OPEN_SHARE
+    weekly: bool = False
+    capacity: int | None = None
+    co_leaders: str = ""
+    opening_script_id: int | None = None
+    closing_script_id: int | None = None
+    opens_before_minutes: int | None = 15
+    welcome: str = ""
+    fellowship_after: bool = False
+    transcript: str = LiveSession.Transcript.DELETE
+    transcript_days: int | None = None
+
+
 def _screen_session_title(*, group: SupportGroup, title: str) -> str:
     """Step 5 for a session's title, as for a thread's: a block or a hold is an error,
     censoring applies."""
@@ -1509,27 +1536,14 @@ def _co_leaders(group: SupportGroup, handles: str, *, actor: User) -> list[User]
 
 
 def _session_fields(
-    *,
-    actor: User,
-    group: SupportGroup,
-    title: str,
-    topic: str,
-    format: str,
-    start_time: time | None,
-    end_time: time | None,
-    time_zone: str,
-    capacity: int | None,
-    co_leaders: str,
-    opening_script_id: int | None,
-    closing_script_id: int | None,
-    opens_before_minutes: int | None,
-    welcome: str,
-    fellowship_after: bool,
-    transcript: str,
-    transcript_days: int | None,
+    *, actor: User, group: SupportGroup, plan: "SessionPlan"
 ) -> tuple[dict, list[User]]:
     """Steps 3 to 5 for everything but the dates: the model fields and the co-leaders.
     Collects every field's error at once, so the form shows them all."""
+    title, topic, welcome = plan.title, plan.topic, plan.welcome
+    format, time_zone, capacity = plan.format, plan.time_zone, plan.capacity
+    transcript, transcript_days = plan.transcript, plan.transcript_days
+    opens_before_minutes = plan.opens_before_minutes
     errors: dict[str, str] = {}
 
     def attempt(check, /, *args, **kwargs):
@@ -1566,9 +1580,9 @@ def _session_fields(
     )
     if format not in LiveSession.Format.values:
         errors["format"] = "Choose a format."
-    if start_time is None:
+    if plan.start_time is None:
         errors["start_time"] = "Enter a start time, e.g. 19:00."
-    if end_time is None:
+    if plan.end_time is None:
         errors["end_time"] = "Enter an end time, e.g. 20:00."
     if not recurrence.is_zone(time_zone):
         errors["time_zone"] = f"“{time_zone}” is not a time zone we know. Choose one from the list."
@@ -1586,9 +1600,9 @@ def _session_fields(
             errors["transcript_days"] = f"Keep it for {low} to {high} days."
     else:
         transcript_days = None  # only "keep for N days" has a number of days
-    leaders = attempt(_co_leaders, group, co_leaders, actor=actor) or []
-    opening = attempt(_session_group_script, group, opening_script_id, "opening_script")
-    closing = attempt(_session_group_script, group, closing_script_id, "closing_script")
+    leaders = attempt(_co_leaders, group, plan.co_leaders, actor=actor) or []
+    opening = attempt(_session_group_script, group, plan.opening_script_id, "opening_script")
+    closing = attempt(_session_group_script, group, plan.closing_script_id, "closing_script")
     if errors:
         raise ValidationError(errors)
     title = attempt(_screen_session_title, group=group, title=title)
@@ -1618,7 +1632,7 @@ def _session_fields(
         "opens_before_minutes": opens_before_minutes,
         "welcome_source": welcome,
         "welcome_html": welcome_html,
-        "fellowship_after": bool(fellowship_after),
+        "fellowship_after": bool(plan.fellowship_after),
         "transcript": transcript,
         "transcript_days": transcript_days,
     }
@@ -1662,47 +1676,21 @@ def _session_room(group: SupportGroup, title: str) -> ChatRoom:
     )
 
 
-def schedule_session(
-    *,
-    actor: User,
-    group: SupportGroup,
-    title: str,
-    starts_on: date | None,
-    start_time: time | None,
-    end_time: time | None,
-    time_zone: str,
-    topic: str = "",
-    format: str = LiveSession.Format.OPEN_SHARE,
-    weekly: bool = False,
-    capacity: int | None = None,
-    co_leaders: str = "",
-    opening_script_id: int | None = None,
-    closing_script_id: int | None = None,
-    opens_before_minutes: int | None = 15,
-    welcome: str = "",
-    fellowship_after: bool = False,
-    transcript: str = LiveSession.Transcript.DELETE,
-    transcript_days: int | None = None,
-) -> list[LiveSession]:
-    """Schedule a session in ``group``, led by ``actor``; ``weekly`` schedules
+def schedule_session(*, actor: User, group: SupportGroup, plan: SessionPlan) -> list[LiveSession]:
+    """Schedule a session in ``group``, led by ``actor``; ``plan.weekly`` schedules
     KINSHIP_SESSION_SERIES_WEEKS occurrences at the same local time, sharing ``series``,
     each its own row (and room) to edit or cancel. Returns them, earliest first."""
     permissions.check_can_schedule_sessions(actor, group)
     ratelimit.hit("edit", key=str(actor.pk))
-    fields, leaders = _session_fields(
-        actor=actor, group=group, title=title, topic=topic, format=format,
-        start_time=start_time, end_time=end_time, time_zone=time_zone, capacity=capacity,
-        co_leaders=co_leaders, opening_script_id=opening_script_id,
-        closing_script_id=closing_script_id, opens_before_minutes=opens_before_minutes,
-        welcome=welcome, fellowship_after=fellowship_after, transcript=transcript,
-        transcript_days=transcript_days,
-    )  # fmt: skip
-    first_start, _first_end = _session_span(starts_on, start_time, end_time, time_zone)
+    fields, leaders = _session_fields(actor=actor, group=group, plan=plan)
+    first_start, _first_end = _session_span(
+        plan.starts_on, plan.start_time, plan.end_time, plan.time_zone
+    )
     _check_not_past(first_start)
-    count = settings.KINSHIP_SESSION_SERIES_WEEKS if weekly else 1
-    days = [starts_on + timedelta(weeks=n) for n in range(count)]
-    spans = [_session_span(day, start_time, end_time, time_zone) for day in days]
-    series = uuid.uuid4() if weekly else None
+    count = settings.KINSHIP_SESSION_SERIES_WEEKS if plan.weekly else 1
+    days = [plan.starts_on + timedelta(weeks=n) for n in range(count)]
+    spans = [_session_span(day, plan.start_time, plan.end_time, plan.time_zone) for day in days]
+    series = uuid.uuid4() if plan.weekly else None
     sessions = []
     with transaction.atomic():
         for starts_at, ends_at in spans:
@@ -1729,41 +1717,16 @@ def _check_editable(session: LiveSession, *, doing: str) -> None:
         raise ValidationError({"__all__": f"This session is over: you cannot {doing} it."})
 
 
-def edit_session(
-    *,
-    actor: User,
-    session: LiveSession,
-    title: str,
-    starts_on: date | None,
-    start_time: time | None,
-    end_time: time | None,
-    time_zone: str,
-    topic: str = "",
-    format: str = LiveSession.Format.OPEN_SHARE,
-    capacity: int | None = None,
-    co_leaders: str = "",
-    opening_script_id: int | None = None,
-    closing_script_id: int | None = None,
-    opens_before_minutes: int | None = 15,
-    welcome: str = "",
-    fellowship_after: bool = False,
-    transcript: str = LiveSession.Transcript.DELETE,
-    transcript_days: int | None = None,
-) -> LiveSession:
+def edit_session(*, actor: User, session: LiveSession, plan: SessionPlan) -> LiveSession:
     """Change this occurrence (the rest of its series stays as it was)."""
     group = session.group
     permissions.check_can_schedule_sessions(actor, group)
     _check_editable(session, doing="edit")
     ratelimit.hit("edit", key=str(actor.pk))
-    fields, leaders = _session_fields(
-        actor=actor, group=group, title=title, topic=topic, format=format,
-        start_time=start_time, end_time=end_time, time_zone=time_zone, capacity=capacity,
-        co_leaders=co_leaders, opening_script_id=opening_script_id,
-        closing_script_id=closing_script_id, opens_before_minutes=opens_before_minutes,
-        welcome=welcome, fellowship_after=fellowship_after, transcript=transcript,
-        transcript_days=transcript_days,
-    )  # fmt: skip
-    starts_at, ends_at = _session_span(starts_on, start_time, end_time, time_zone)
+    fields, leaders = _session_fields(actor=actor, group=group, plan=plan)
+    starts_at, ends_at = _session_span(
+        plan.starts_on, plan.start_time, plan.end_time, plan.time_zone
+    )
     if starts_at != session.starts_at:
         _check_not_past(starts_at)
     # The co-leaders may include the leader's own successor: keep whoever leads out.

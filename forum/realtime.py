@@ -6,6 +6,7 @@ that misses a broadcast notices the gap (heartbeat) and catches up (resume).
 Payloads are complete and already sanitised: fan-out never touches the database.
 """
 
+import hashlib
 import logging
 from typing import Any
 
@@ -14,6 +15,7 @@ from channels.layers import get_channel_layer
 from django.core.cache import cache
 from django.db import transaction
 
+from .cache import UNAVAILABLE
 from .models import ChatMessage, ChatRoom
 
 logger = logging.getLogger(__name__)
@@ -107,24 +109,48 @@ def broadcast_room_change(*, room: ChatRoom, kind: str, message: ChatMessage) ->
 
 
 # Authority epochs: a counter per member, bumped whenever something that may end their
-# right to an open socket happens (logout, password change, leaving a group, ...). Each
-# worker process polls the counters of its connected members and re-checks those whose
-# counter moved, so revocation needs no broadcast to arrive.
+# right to an open socket happens (logout, password change, ban, leaving a group, ...).
+# Once the change commits, every open socket of the member (chat, notifications, review
+# queue) is also told on the member's authority group and re-checks at once. The
+# broadcast may be lost, so each worker process also polls the counters of its connected
+# members and re-checks those whose counter moved: revocation never depends on it.
 
 
 def _epoch_key(user_id: int) -> str:
     return f"authority:{user_id}"
 
 
-def bump_authority(user_id: int) -> None:
+def authority_group(user_id: int) -> str:
+    """Every open socket of one member, whatever its kind."""
+    return f"authority.{user_id}"
+
+
+def session_digest(session_key: str | None) -> str:
+    """Names a session in broadcasts without carrying its key (a credential)."""
+    return hashlib.sha256((session_key or "").encode()).hexdigest()
+
+
+def bump_authority(user_id: int, *, ended_session: str | None = None) -> None:
+    """``ended_session``: the key of a session that ends now (a logout): its sockets close
+    without a re-check, which could run before the session is deleted."""
     key = _epoch_key(user_id)
     if not cache.add(key, 1, timeout=None):
         try:
             cache.incr(key)
         except ValueError:  # evicted in between
             cache.set(key, 1, timeout=None)
+    event = {"type": "authority.changed"}
+    if ended_session:
+        event["ended_session"] = session_digest(ended_session)
+    broadcast_on_commit(authority_group(user_id), event)
 
 
-def authority_epochs(user_ids: list[int]) -> dict[int, int]:
-    found = cache.get_many([_epoch_key(user_id) for user_id in user_ids])
+def authority_epochs(user_ids: list[int]) -> dict[int, int | None]:
+    """Each member's epoch; None for all while the cache is unreachable, which makes every
+    socket re-check against the database until it answers again (forum.watch)."""
+    try:
+        found = cache.get_many([_epoch_key(user_id) for user_id in user_ids])
+    except UNAVAILABLE:
+        logger.warning("authority epochs unavailable; sockets re-check against the database")
+        return dict.fromkeys(user_ids)
     return {user_id: found.get(_epoch_key(user_id), 0) for user_id in user_ids}

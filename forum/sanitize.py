@@ -8,6 +8,13 @@ a plain link, so no page makes a request to another origin on a reader's behalf.
 
 Rendering happens once, at write time; callers store both the source and the
 result of :func:`render_markdown`.
+
+Every input of allowed length renders in bounded time, by design rather than by luck:
+the parser's cost follows the number of tokens it builds, so text with more Markdown
+punctuation or lines (``MAX_MARKUP``) or more written links (``MAX_LINKS``) than any
+real post has is shown as plain text instead; bare addresses become links only while
+there are few of them (``MAX_LINKIFY``); and content nested deeper than ``MAX_DEPTH``
+(quotes in quotes, lists in lists) is shown as a paragraph at that depth, never dropped.
 """
 
 import re
@@ -15,6 +22,7 @@ from collections.abc import Collection
 
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.rules_block import StateBlock
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 
@@ -33,6 +41,25 @@ LINK_REL = "nofollow ugc noopener noreferrer"
 # A handle as accounts.HANDLE_PATTERN allows, after an "@" that does not follow
 # a word character (so e-mail addresses are left alone).
 MENTION_RE = re.compile(r"(?<![\w@])@([A-Za-z0-9_-]{3,30})(?![\w-])")
+
+# The inline parser's recursion limit (links in emphasis in links ...); it also bounds
+# the work each "[" costs.
+MAX_NESTING = 20
+# Block nesting (quotes, lists) deeper than this is shown as text at this depth.
+MAX_DEPTH = 16
+# Every character at which the inline parser stops to try its rules (Markdown
+# punctuation and line breaks) costs it a rule attempt or a token. A long post has a few
+# hundred; past this many the text is shown as plain text, which keeps the worst case
+# a small multiple of a typical long post.
+MAX_MARKUP = 3_000
+# Links written out ("](", "<", "@"): each costs the link parser a scan for its
+# destination. A real post has a few dozen; past this many the text is plain text too.
+MAX_LINKS = 300
+_LINK_SIGN_RE = re.compile(r"\]\(|<|@")
+# Bare addresses worth a look for linkify (a scheme, "www.", an e-mail's "@", a dot
+# before letters): past this many, only written links ([text](url), <url>) are links.
+MAX_LINKIFY = 200
+_LINK_CANDIDATE_RE = re.compile(r"://|www\.|@|\.[^\W\d_]{2}")
 
 
 def _image_as_link(self, tokens: list[Token], idx: int, options, env) -> str:
@@ -97,15 +124,63 @@ def _text_token(content: str, level: int) -> Token:
     return token
 
 
-def _build_parser() -> MarkdownIt:
-    md = MarkdownIt("js-default", {"breaks": True, "linkify": True, "maxNesting": 20})
+def _too_deep(state: StateBlock, start_line: int, end_line: int, silent: bool) -> bool:
+    """At ``MAX_DEPTH``, the rest of the block is one paragraph: its markers stay text."""
+    if state.level < MAX_DEPTH:
+        return False
+    paragraph = state.push("paragraph_open", "p", 1)
+    paragraph.map = [start_line, end_line]
+    inline = state.push("inline", "", 0)
+    inline.content = state.getLines(start_line, end_line, state.blkIndent, False).strip()
+    inline.map = [start_line, end_line]
+    inline.children = []
+    state.push("paragraph_close", "p", -1)
+    state.line = end_line
+    return True
+
+
+# Everything linkify-it's own pretest can match starts with one of these (its schemas,
+# "localhost", "www.", an IP's ".1", a dot before a top-level domain, an e-mail's "@").
+# Its pretest is a large regular expression run on every paragraph; this screen, much
+# cheaper, spares it the paragraphs that hold no address at all.
+_LINKIFY_SCREEN_RE = re.compile(
+    r"https?:|ftp:|//|mailto:|localhost|www\.|\.\d|\.[^\W\d_]{2}|@", re.IGNORECASE
+)
+
+
+class _ScreenedLinkify:
+    """linkify-it behind a cheap screen: the same answers, fewer expensive pretests."""
+
+    def __init__(self, linkify) -> None:
+        self._linkify = linkify
+
+    def pretest(self, text: str) -> bool:
+        return bool(_LINKIFY_SCREEN_RE.search(text)) and self._linkify.pretest(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self._linkify, name)
+
+
+def _build_parser(*, linkify: bool) -> MarkdownIt:
+    md = MarkdownIt("js-default", {"breaks": True, "linkify": linkify, "maxNesting": MAX_NESTING})
     md.enable("linkify")
     md.add_render_rule("image", _image_as_link)
     md.core.ruler.after("linkify", "mentions", _link_mentions)
+    md.block.ruler.before("table", "too_deep", _too_deep)
+    md.linkify = _ScreenedLinkify(md.linkify)
     return md
 
 
-_PARSER = _build_parser()
+_PARSER = _build_parser(linkify=True)
+_PARSER_NO_LINKIFY = _build_parser(linkify=False)
+_MARKUP_RE = _PARSER.inline.terminator_re
+_PARAGRAPH_BREAK_RE = re.compile(r"\n[ \t]*\n\s*")
+
+
+def _render_plain(source: str) -> str:
+    """Text as written, in paragraphs with line breaks, no Markdown: linear in its length."""
+    paragraphs = (_escape(part) for part in _PARAGRAPH_BREAK_RE.split(source.strip()) if part)
+    return "".join("<p>" + part.replace("\n", "<br>\n") + "</p>\n" for part in paragraphs)
 
 
 def clean_html(html: str) -> str:
@@ -118,7 +193,7 @@ def clean_html(html: str) -> str:
         url_schemes=set(URL_SCHEMES),
         link_rel=LINK_REL,
         strip_comments=True,
-    )
+    ).lstrip("\ufeff")  # the parser drops a leading BOM: gone now, a second pass is a no-op
 
 
 def render_markdown(source: str, *, mentions: Collection[str] = ()) -> str:
@@ -126,7 +201,13 @@ def render_markdown(source: str, *, mentions: Collection[str] = ()) -> str:
 
     ``mentions`` holds the lower-cased handles that exist; only those become links.
     """
-    return clean_html(_PARSER.render(source, {"mentions": frozenset(mentions)}))
+    if len(_MARKUP_RE.findall(source)) > MAX_MARKUP or (
+        len(_LINK_SIGN_RE.findall(source)) > MAX_LINKS
+    ):
+        return clean_html(_render_plain(source))
+    many_links = len(_LINK_CANDIDATE_RE.findall(source)) > MAX_LINKIFY
+    parser = _PARSER_NO_LINKIFY if many_links else _PARSER
+    return clean_html(parser.render(source, {"mentions": frozenset(mentions)}))
 
 
 def mentioned_handles(source: str, *, limit: int = 50) -> list[str]:

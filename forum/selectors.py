@@ -6,6 +6,7 @@ again; a page of posts is one range scan of the thread's materialised paths.
 """
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from importlib import import_module
 
 from django.conf import settings
@@ -22,23 +23,27 @@ from django.db.models import (
     Value,
 )
 from django.http import Http404
+from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from moderation import context_notes, permissions
 from moderation.models import Flag, FlagReason, NoteAttachment
 
+from .backends import UNREAD_ATTRIBUTE
 from .models import (
     Block,
     ChatMessage,
     ChatRoom,
     CrisisResource,
     JoinRequest,
+    LiveSession,
     Membership,
     Mute,
     Notification,
     Post,
     Reaction,
     RoomReadState,
+    SessionRSVP,
     Subscription,
     SupportGroup,
     Thread,
@@ -101,9 +106,10 @@ def groups_visible_to(user) -> QuerySet[SupportGroup]:
         return groups
     if not user.is_authenticated:
         return groups.filter(visibility=SupportGroup.Visibility.PUBLIC)
-    return groups.filter(
-        Q(visibility=SupportGroup.Visibility.PUBLIC) | Q(memberships__user=user)
-    ).distinct()
+    # A subquery on the member's own memberships (an index scan), not a join with every
+    # membership made DISTINCT: the directory's query no longer grows with the site.
+    mine = Membership.objects.filter(user=user).values("group_id")
+    return groups.filter(Q(visibility=SupportGroup.Visibility.PUBLIC) | Q(pk__in=mine))
 
 
 def group_directory(user, *, query: str = "", kind: str = "") -> QuerySet[SupportGroup]:
@@ -235,7 +241,8 @@ def thread_posts(user, thread: Thread, *, page: int, root: Post | None = None) -
 def _with_viewer_state(posts: QuerySet[Post], user) -> QuerySet[Post]:
     """Whether the viewer supports each post, and whether they blocked its author."""
     if not user.is_authenticated:
-        return posts
+        # Present, not missing: a template's failed lookup costs far more than a column.
+        return posts.annotate(viewer_supports=Value(False), author_blocked=Value(False))
     return posts.annotate(
         viewer_supports=Exists(Reaction.objects.filter(post=OuterRef("pk"), user=user)),
         author_blocked=Exists(Block.objects.filter(blocker=user, blocked=OuterRef("author"))),
@@ -257,6 +264,7 @@ def opening_post(user, thread: Thread) -> Post:
     posts = Post.objects.filter(thread=thread, parent__isnull=True).select_related("author")
     post = _with_context_note(_with_viewer_state(posts, user)).get()
     _resolve_context_notes([post])
+    post.continues_elsewhere = False
     return post
 
 
@@ -276,6 +284,8 @@ def _resolve_context_notes(posts) -> None:
     """The notes themselves come from the in-memory library: no query. A retired note is
     no longer shown."""
     if not any(post.context_note_id for post in posts):
+        for post in posts:
+            post.context_note = None  # set, so templates find it without a failed lookup
         return
     notes = context_notes.library().notes
     for post in posts:
@@ -292,8 +302,13 @@ def notifications_for(user: User, *, page: int) -> Window:
 
 
 def unread_notification_count(user) -> int:
+    """The header's badge: counted with the signed-in member when the request loaded them
+    (forum.backends), else here."""
     if not user.is_authenticated:
         return 0
+    counted = getattr(user, UNREAD_ATTRIBUTE, None)
+    if counted is not None:
+        return counted
     return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
 
 
@@ -462,3 +477,54 @@ def socket_refusal(
     if room.kind == ChatRoom.Kind.SESSION and not permissions.can_stay_in_session(user, room):
         return 4403
     return None
+
+
+# --- live sessions ----------------------------------------------------------------------------
+
+
+def _session_not_over(now: datetime) -> Q:
+    """Sessions not ended by a leader nor past their automatic end."""
+    grace = timedelta(minutes=settings.KINSHIP_SESSION_GRACE_MINUTES)
+    return Q(ended_at__isnull=True, ends_at__gt=now - grace)
+
+
+def _listed_sessions(user, group: SupportGroup) -> QuerySet[LiveSession]:
+    """The group's sessions with their RSVP count and whether ``user`` is going."""
+    sessions = LiveSession.objects.filter(group=group).annotate(rsvp_count=Count("rsvps"))
+    if user.is_authenticated:
+        sessions = sessions.annotate(
+            going=Exists(SessionRSVP.objects.filter(session=OuterRef("pk"), user=user))
+        )
+    return sessions
+
+
+def upcoming_sessions(
+    user, group: SupportGroup, *, limit: int, now: datetime | None = None
+) -> list[LiveSession]:
+    """The group's next sessions (the one running now included), soonest first; a cancelled
+    one stays listed until its time, marked, so nobody turns up for it."""
+    now = now or timezone.now()
+    upcoming = _listed_sessions(user, group).filter(
+        _session_not_over(now), Q(cancelled_at__isnull=True) | Q(starts_at__gt=now)
+    )
+    return list(upcoming.order_by("starts_at", "pk")[:limit])
+
+
+def past_sessions(
+    user, group: SupportGroup, *, limit: int, now: datetime | None = None
+) -> list[LiveSession]:
+    """The group's sessions that took place, latest first (cancelled ones are not listed)."""
+    past = (
+        _listed_sessions(user, group)
+        .exclude(_session_not_over(now or timezone.now()))
+        .filter(cancelled_at__isnull=True)
+    )
+    return list(past.order_by("-starts_at", "-pk")[:limit])
+
+
+def calendar_sessions(group: SupportGroup, *, limit: int) -> list[LiveSession]:
+    """The group's sessions still to come or running, for its calendar feed."""
+    upcoming = LiveSession.objects.filter(group=group, cancelled_at__isnull=True).filter(
+        _session_not_over(timezone.now())
+    )
+    return list(upcoming.select_related("group").order_by("starts_at", "pk")[:limit])

@@ -60,6 +60,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so its process_exception runs first: an outage is a 503, not a 500.
+    "forum.middleware.ServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "forum.urls"
@@ -90,6 +92,15 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# Over ASGI each request runs in a thread of its own, so a persistent connection is never
+# reused and every request would connect anew: DJANGO_DB_POOL=true lends connections from a
+# pool in each process instead (PostgreSQL; bench/README.md, "Pages", measures both).
+if env_bool("DJANGO_DB_POOL", False) and "postgresql" in DATABASES["default"]["ENGINE"]:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 2,
+        "max_size": int(os.environ.get("DJANGO_DB_POOL_SIZE", "10")),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis carries the cache and rate-limit counters when configured; without it a
@@ -98,9 +109,12 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Misses rather than errors while Redis is unreachable (forum/cache.py), and
+            # bounded waits, so an outage costs pages a moment, not a hang or a 500.
+            "BACKEND": "forum.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": os.environ.get("KINSHIP_CACHE_PREFIX", "kinship"),
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
         }
     }
 else:
@@ -135,12 +149,21 @@ else:
 KINSHIP_CHAT_HEARTBEAT_SECONDS = float(os.environ.get("KINSHIP_CHAT_HEARTBEAT_SECONDS", "20"))
 KINSHIP_CHAT_RECHECK_SECONDS = 2.0
 KINSHIP_CHAT_HISTORY = 50
+# A chat socket whose client takes no frame for this long (it stopped reading) is closed
+# with 1013 instead of buffering broadcasts for it without end; it resumes on reconnect.
+KINSHIP_CHAT_SLOW_SEND_SECONDS = float(os.environ.get("KINSHIP_CHAT_SLOW_SEND_SECONDS", "10"))
 
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 14
 SESSION_COOKIE_SAMESITE = "Lax"
 
 AUTH_USER_MODEL = "forum.User"
+# MemberBackend loads a signed-in member with their unread count in one query; ModelBackend
+# stays for the sessions it signed in (sign-up names it).
+AUTHENTICATION_BACKENDS = [
+    "forum.backends.MemberBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
@@ -237,6 +260,15 @@ KINSHIP_RATE_LIMITS = {
     # Searches (forum.views.search), per member or, signed out, per address: full-text
     # queries are the costliest reads a visitor can ask for.
     "search": (30, 60),
+    # A member's download of all their data, and attempts to confirm their password to delete
+    # their account (forum.privacy): the fullest read there is, and no password guessing.
+    "export": (5, 3600),
+    "account_delete": (5, 3600),
+    # Per client address: sign-up attempts and password-reset requests; reset links to
+    # one e-mail address (the same whether or not it has an account).
+    "signup": rate("KINSHIP_SIGNUP_RATE_LIMIT", "10/3600"),
+    "password_reset": rate("KINSHIP_PASSWORD_RESET_RATE_LIMIT", "5/3600"),
+    "password_reset_email": (3, 3600),
     # Per trust level (moderation.trust): "<action>.<level>" replaces "<action>" for
     # members at that level; levels without a variant use the plain limit.
     "thread.0": (2, 600),
@@ -247,6 +279,10 @@ KINSHIP_RATE_LIMITS = {
     "reply.3": (20, 60),
     "chat.3": (15, 10),
 }
+# Logging in (forum.login_throttle): this many failures for one handle from one address
+# within the seconds given lock that pair out for the cool-off; other addresses still may.
+KINSHIP_LOGIN_LOCKOUT = rate("KINSHIP_LOGIN_LOCKOUT", "5/900")
+KINSHIP_LOGIN_COOLOFF_SECONDS = int(os.environ.get("KINSHIP_LOGIN_COOLOFF_SECONDS", "900"))
 # Flags from this many different members hide content until a moderator reviews it
 # (crisis concerns never hide anything); queue items older than this many minutes
 # are highlighted.
@@ -259,6 +295,14 @@ KINSHIP_HOLD_MINUTES = int(os.environ.get("KINSHIP_HOLD_MINUTES", "60"))
 # out, overdue live sessions are finished. 0 leaves it to the release_held_posts and
 # sweep_sessions commands (cron) and to members' own page views.
 KINSHIP_CHORES_SECONDS = float(os.environ.get("KINSHIP_CHORES_SECONDS", "30"))
+# Sessions unused and notifications older than this many days are purged (forum.privacy,
+# manage.py purge_expired_data, and the chores loop above).
+try:
+    KINSHIP_RETENTION_DAYS = int(os.environ.get("KINSHIP_RETENTION_DAYS", "90"))
+except ValueError:
+    KINSHIP_RETENTION_DAYS = 0
+if KINSHIP_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("KINSHIP_RETENTION_DAYS must be a whole number of days, 1 or more.")
 
 # Trust (moderation.trust). Members earn levels 1 member, 2 regular and 3 trusted from days
 # since joining, posts and messages published, and at most so many removed by moderators;

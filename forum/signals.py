@@ -19,7 +19,8 @@ def user_changed(sender, instance: User, created: bool, **kwargs) -> None:
 @receiver(user_logged_out)
 def logged_out(sender, request, user, **kwargs) -> None:
     if user is not None:
-        realtime.bump_authority(user.pk)
+        session = getattr(request, "session", None)
+        realtime.bump_authority(user.pk, ended_session=getattr(session, "session_key", None))
 
 
 @receiver(post_save, sender=Membership)

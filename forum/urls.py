@@ -12,6 +12,7 @@ from .views import (
     groups,
     mentoring,
     pages,
+    privacy,
     protections,
     search,
     sessions,
@@ -35,9 +36,12 @@ urlpatterns = [
         ),
         name="login",
     ),
+    path("accounts/password_reset/", accounts.PasswordResetView.as_view(), name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("settings/", accounts.settings_page, name="settings"),
     path("settings/email/", accounts.change_email, name="change_email"),
+    path("settings/your-data/", privacy.your_data, name="your_data"),
+    path("settings/your-data/export/", privacy.export_data, name="export_data"),
     path("u/<str:handle>/", accounts.profile, name="profile"),
     path("u/<str:handle>/block/", accounts.block, name="block"),
     # Groups
@@ -210,3 +214,6 @@ urlpatterns = [
     path("moderation/", include("moderation.urls")),
     path("admin/", admin.site.urls),
 ]
+
+# An outage met outside a view (forum.middleware) is a 503 as well.
+handler500 = "forum.views.pages.server_error"

@@ -36,7 +36,7 @@ class Watched(Protocol):
     room_id: int
     handle: str
     conn_id: str
-    authority_epoch: int
+    authority_epoch: int | None
     session_expires_at: float  # a timestamp
 
     async def revalidate(self) -> None: ...
@@ -49,6 +49,7 @@ class Watch:
         self.sockets: set[Watched] = set()
         self.task: asyncio.Task | None = None
         self.last_members: dict[int, list[str]] = {}
+        self.beating: set[asyncio.Task] = set()
 
     def add(self, socket: Watched) -> None:
         self.sockets.add(socket)
@@ -87,7 +88,9 @@ class Watch:
         wall_clock = time.time()
         for socket in sockets:
             epoch = epochs.get(socket.user_id, 0)
-            if epoch != socket.authority_epoch or wall_clock >= socket.session_expires_at:
+            # None: the cache is unreachable, so every socket re-checks each round.
+            changed = epoch is None or epoch != socket.authority_epoch
+            if changed or wall_clock >= socket.session_expires_at:
                 socket.authority_epoch = epoch
                 asyncio.get_running_loop().create_task(socket.revalidate())
 
@@ -96,25 +99,41 @@ class Watch:
         seqs = await database_sync_to_async(selectors.latest_seqs)(
             sorted({socket.room_id for socket in sockets})
         )
+        loop = asyncio.get_running_loop()
         for socket in sockets:
-            try:
-                await socket.send_heartbeat(seqs.get(socket.room_id, 0))
-            except Exception:  # the connection is gone (closed, or its consumer crashed)
-                # Stop watching it, so its presence entry is no longer renewed and expires.
-                self.discard(socket)
+            # Each socket on its own: one whose client stopped reading must not hold up
+            # the heartbeats (nor the authority re-checks) of every other socket here.
+            task = loop.create_task(self._beat(socket, seqs.get(socket.room_id, 0)))
+            self.beating.add(task)
+            task.add_done_callback(self.beating.discard)
+
+    async def _beat(self, socket: Watched, latest_seq: int) -> None:
+        try:
+            await socket.send_heartbeat(latest_seq)
+        except Exception:  # the connection is gone (closed, or its consumer crashed)
+            # Stop watching it, so its presence entry is no longer renewed and expires.
+            self.discard(socket)
 
     async def refresh_presence(self) -> None:
+        """Renew every socket's entry and read every room's list: one round trip each for
+        the whole process, however many sockets (one per socket cost idle CPU)."""
         store, now = presence.store(), presence.now()
         sockets = list(self.sockets)
-        for socket in sockets:
-            await store.touch(socket.room_id, socket.conn_id, socket.handle, now=now)
-        for room_id in {socket.room_id for socket in sockets}:
-            await announce_presence(room_id, known=self.last_members)
+        await store.touch_many(
+            [(socket.room_id, socket.conn_id, socket.handle) for socket in sockets], now=now
+        )
+        rooms = await store.members_of(sorted({socket.room_id for socket in sockets}), now=now)
+        for room_id, members in rooms.items():
+            await announce_presence(room_id, known=self.last_members, members=members)
 
 
-async def announce_presence(room_id: int, *, known: dict[int, list[str]] | None = None) -> None:
-    """Send the room's member list to everyone in it (only if it changed, given ``known``)."""
-    members = await presence.store().members(room_id, now=presence.now())
+async def announce_presence(
+    room_id: int, *, known: dict[int, list[str]] | None = None, members: list[str] | None = None
+) -> None:
+    """Send the room's member list to everyone in it (only if it changed, given ``known``);
+    ``members``: the list if already read."""
+    if members is None:
+        members = await presence.store().members(room_id, now=presence.now())
     if known is not None:
         if known.get(room_id) == members:
             return

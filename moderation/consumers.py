@@ -4,14 +4,20 @@ It carries no queue data: on "queue_changed" the page fetches the list again ove
 HTTP, where every permission check already lives. ``"urgent": true`` marks a change
 that needs someone soon (crisis words), which the page announces assertively. Events come from
 forum.realtime.broadcast_queue_change, sent after the change commits.
+
+Like every socket, it re-checks its authority when told on the member's authority group
+(a logout, a password change, a change of role) and, as a backstop, in the notifications
+socket's watcher (forum.notify_consumer), which polls the authority epochs.
 """
 
 import json
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.contrib.auth import HASH_SESSION_KEY
 
-from forum import realtime
+from forum import notify_consumer, realtime, selectors
 from forum.models import User
 
 from . import permissions
@@ -22,6 +28,10 @@ CLOSE_FORBIDDEN = 4403
 
 class QueueConsumer(AsyncWebsocketConsumer):
     groups_joined: list[str]
+    user_id: int
+    authority_epoch: int | None
+    session_expires_at: float
+    closing: bool = False
 
     async def connect(self) -> None:
         self.groups_joined = []
@@ -33,25 +43,75 @@ class QueueConsumer(AsyncWebsocketConsumer):
         if ids is not None and not ids:
             await self.close(code=CLOSE_FORBIDDEN)
             return
+        session = self.scope["session"]
+        self.user_id = user.pk
+        self.session_key = session.session_key
+        self.session_hash = session.get(HASH_SESSION_KEY, "")
+        self.session_expires_at = session.get_expiry_date().timestamp()
+        self.authority_epoch = (await sync_to_async(realtime.authority_epochs)([user.pk]))[user.pk]
+        await self._listen(ids)
+        await self.channel_layer.group_add(realtime.authority_group(user.pk), self.channel_name)
+        await self.accept()
+        notify_consumer.watch().add(self)
+
+    async def _listen(self, ids: list[int] | None) -> None:
+        """Hear the queues of these groups (None: the site's), and no others."""
         # Site moderators hear every change on "modqueue.site"; group moderators, their groups'.
         names = (
             [realtime.queue_group(None)] if ids is None else [realtime.queue_group(i) for i in ids]
         )
-        for name in names:
+        for name in set(self.groups_joined) - set(names):
+            await self.channel_layer.group_discard(name, self.channel_name)
+        for name in set(names) - set(self.groups_joined):
             await self.channel_layer.group_add(name, self.channel_name)
         self.groups_joined = names
-        await self.accept()
 
-    def _still_moderates(self) -> bool:
-        user = User.objects.filter(pk=self.scope["user"].pk, is_active=True).first()
-        if user is None:
+    def _standing(self) -> tuple[int | None, list[int] | None, float]:
+        """(why the socket must close, or None; the groups moderated now; session expiry)."""
+        code = notify_consumer.socket_refusal(
+            user_id=self.user_id, session_key=self.session_key, session_hash=self.session_hash
+        )
+        if code is not None:
+            return code, [], 0.0
+        ids = permissions.moderated_group_ids(User.objects.get(pk=self.user_id))
+        if ids is not None and not ids:
+            return CLOSE_FORBIDDEN, [], 0.0
+        return None, ids, selectors.session_expiry(self.session_key) or 0.0
+
+    async def _still_moderates(self) -> bool:
+        """Re-check; close the socket, or follow a change of the groups moderated."""
+        code, ids, expires_at = await database_sync_to_async(self._standing)()
+        if code is not None:
+            await self._revoke(code)
             return False
-        ids = permissions.moderated_group_ids(user)
-        return ids is None or bool(ids)
+        self.session_expires_at = expires_at  # browsing may have extended the session
+        await self._listen(ids)
+        return True
+
+    async def _revoke(self, code: int) -> None:
+        if not self.closing:
+            self.closing = True
+            notify_consumer.watch().discard(self)
+            await self.close(code=code)
+
+    async def revalidate(self) -> None:
+        await self._still_moderates()
+
+    async def authority_changed(self, event: dict) -> None:
+        """The member's standing may have changed (forum.realtime.bump_authority)."""
+        if event.get("ended_session") == realtime.session_digest(self.session_key):
+            await self._revoke(CLOSE_UNAUTHENTICATED)  # this very session logged out
+        else:
+            await self._still_moderates()
 
     async def disconnect(self, code: int) -> None:
+        notify_consumer.watch().discard(self)
         for name in self.groups_joined:
             await self.channel_layer.group_discard(name, self.channel_name)
+        if hasattr(self, "user_id"):
+            await self.channel_layer.group_discard(
+                realtime.authority_group(self.user_id), self.channel_name
+            )
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
         """The client has nothing to say; a ping gets a pong, anything else is ignored."""
@@ -65,8 +125,7 @@ class QueueConsumer(AsyncWebsocketConsumer):
     async def queue_changed(self, event: dict) -> None:
         # Authority is re-checked on every ring (moderators are few, rings rare): someone
         # no longer moderating, or no longer active, stops hearing the queue at once.
-        if not await database_sync_to_async(self._still_moderates)():
-            await self.close(code=CLOSE_FORBIDDEN)
+        if self.closing or not await self._still_moderates():
             return
         frame = {"type": "queue_changed"}
         if event.get("urgent"):

@@ -264,6 +264,10 @@ class ModerationLogEntry(models.Model):
     and ``delete()`` refuse, the admin is read-only, and on PostgreSQL a trigger
     (migration 0002) refuses UPDATE and DELETE from any other client. People are kept
     as plain ids plus their handles at the time, so no cascade ever touches a row.
+
+    One exception: an erased account (forum.privacy.delete_account) becomes an anonymous
+    tombstone, and the names in its entries become the tombstone's (migration 0012 lets
+    exactly that through); every action, time, target and reason stays.
     """
 
     class Action(models.TextChoices):

@@ -17,11 +17,11 @@ from . import permissions
 SESSION_KEY = "kinship_can_review"  # [authority epoch, answer]
 
 
-def _epoch(user) -> int:
+def _epoch(user) -> int | None:
     return realtime.authority_epochs([user.pk])[user.pk]
 
 
-def _remember(request, user, epoch: int) -> bool:
+def _remember(request, user, epoch: int | None) -> bool:
     """Work the answer out and keep it with ``epoch``, read *before* the answer: a change
     in between moves the epoch again, so the next page works it out once more."""
     value = permissions.can_review(user)
@@ -38,7 +38,8 @@ def show_review_link(request) -> bool:
         return True
     known = request.session.get(SESSION_KEY)
     epoch = _epoch(user)
-    if isinstance(known, list) and len(known) == 2 and known[0] == epoch:
+    # No epoch (the cache is unreachable): worked out afresh on each page meanwhile.
+    if epoch is not None and isinstance(known, list) and len(known) == 2 and known[0] == epoch:
         return bool(known[1])
     return _remember(request, user, epoch)
 

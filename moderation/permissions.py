@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -21,10 +21,12 @@ from forum.models import (
     ChatMessage,
     ChatRoom,
     Conversation,
+    Goal,
     LiveSession,
     Membership,
     Mentorship,
     Post,
+    RecoveryProfile,
     SessionParticipant,
     SupportGroup,
     Thread,
@@ -300,6 +302,52 @@ def can_see_recovery_date(viewer, member: User, *, shares_group: bool) -> bool:
     if visibility == User.Visibility.EVERYONE:
         return True
     return visibility == User.Visibility.MY_GROUPS and shares_group
+
+
+# Accountability (forum.accountability): a member's goals, mood and day count. A check-in's
+# note has no rule here because nobody but its author ever sees it.
+
+
+def is_mentor_of(viewer, member: User) -> bool:
+    """``viewer`` mentors ``member`` in an active mentorship."""
+    if not viewer.is_authenticated or not viewer.is_active or viewer.pk == member.pk:
+        return False
+    return Mentorship.objects.filter(
+        mentor=viewer, mentee=member, state=Mentorship.State.ACTIVE
+    ).exists()
+
+
+def goals_visible_to(viewer, owner: User, goals: QuerySet[Goal]) -> QuerySet[Goal]:
+    """The owner's ``goals`` that ``viewer`` may see: all for the owner; "a group" goals for
+    members of that group while the owner is one too; "my mentor" goals for active mentors."""
+    if not viewer.is_authenticated or not viewer.is_active:
+        return goals.none()
+    if viewer.pk == owner.pk:
+        return goals
+    shared = Membership.objects.filter(user=owner, group__memberships__user=viewer)
+    shown = goals.filter(visibility=Goal.Visibility.GROUP, group__in=shared.values("group"))
+    if is_mentor_of(viewer, owner):
+        shown = shown | goals.filter(visibility=Goal.Visibility.MENTOR)
+    return shown
+
+
+def can_see_days(viewer, member: User, *, shares_group: bool) -> bool:
+    """The day count: the member's choice on their profile, or their active mentor when
+    the member lets mentors see it."""
+    if can_see_recovery_date(viewer, member, shares_group=shares_group):
+        return True
+    return (
+        member.recovery_date is not None
+        and RecoveryProfile.objects.filter(user=member, mentor_sees_days=True).exists()
+        and is_mentor_of(viewer, member)
+    )
+
+
+def can_see_check_ins(viewer, owner: User) -> bool:
+    """Mood and cravings (never the note): the owner's active mentors, if the owner shares."""
+    return RecoveryProfile.objects.filter(
+        user=owner, share_check_ins=True
+    ).exists() and is_mentor_of(viewer, owner)
 
 
 # Chat rooms: only members read and write them (and site moderators read them, to

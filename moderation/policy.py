@@ -13,11 +13,15 @@ the number of entries. The words read include simple obfuscation: letters spelt 
 a separator or two between them ("h e r o i n", "h.e.r.o.i.n") and digits or symbols for
 letters ("h3r01n", "@$$"), where an ambiguous one is read every way ("1": i, l or 1). The
 few candidates a lookup returns are checked letter by letter. Moderators' regular
-expressions stay regular expressions, one alternation per action, matched on the folded
-text: their cost grows with their number.
+expressions stay regular expressions, matched on the folded text; each one that must
+contain some literal text ("\\bcasino\\d+" must contain "casino") runs only on messages
+that contain it (a substring test in C), so a clean message costs a few such tests per
+expression; the rest share one alternation per action.
 """
 
 import re
+import re._constants as sre
+import re._parser as sre_parse
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -149,6 +153,49 @@ _JOIN_GAP = 2  # at most this much spacing or punctuation between letters spelt 
 _WILD_SLACK = 8  # letters a wildcard may stand for in a word spelt out singly
 _SEP_TOKEN, _WILD_TOKEN, _WORD_TOKEN = " ", "*", "+"
 _BACKREF = re.compile(r"\\[1-9]|\(\?P=")
+_REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT)
+# The one character of folded text that re's IGNORECASE matches to an ASCII letter ("i");
+# the others that would (long s, the Kelvin sign, capital I with a dot) fold to ASCII.
+_DOTLESS_I = "\u0131"
+
+
+def _needles(parsed: sre_parse.SubPattern | list) -> frozenset[str] | None:
+    """Lower-cased ASCII strings one of which every match of ``parsed`` contains (so a text
+    with none of them cannot match), or None when no such string is known. Prefers the
+    set whose shortest string is longest."""
+    best: frozenset[str] | None = None
+    run = ""
+
+    def keep(found: frozenset[str] | None) -> None:
+        nonlocal best
+        if found and (best is None or min(map(len, found)) > min(map(len, best))):
+            best = found
+
+    for op, arg in parsed:
+        if op is sre.LITERAL and arg < 128:
+            run += chr(arg).lower()
+            continue
+        if op is sre.AT:  # \b, ^, $: zero-width, the literal run goes on
+            continue
+        keep(frozenset({run}) if run else None)
+        run = ""
+        if op is sre.SUBPATTERN:
+            keep(_needles(arg[-1]))
+        elif op in _REPEATS and arg[0] >= 1:
+            keep(_needles(arg[2]))
+        elif op is sre.BRANCH:
+            branches = [_needles(branch) for branch in arg[1]]
+            if all(branches):
+                keep(frozenset().union(*branches))
+    keep(frozenset({run}) if run else None)
+    return best
+
+
+def _regex_needles(source: str) -> frozenset[str] | None:
+    try:
+        return _needles(sre_parse.parse(source, re.IGNORECASE))
+    except (re.error, RecursionError, OverflowError):
+        return None
 
 
 def _letter(ch: str) -> str:
@@ -383,6 +430,7 @@ class _Text:
         self.text = text
         self.folded, self.index = fold(text)
         self._hits: list[tuple[int, int, int, str]] | None = None
+        self._needles: frozenset[str] | None = None
 
     def original_span(self, start: int, end: int) -> tuple[int, int]:
         if self.index is None:
@@ -394,6 +442,15 @@ class _Text:
         if self._hits is None:
             self._hits = [] if lexicon is None else self._scan(lexicon)
         return self._hits
+
+    def needles(self, needles: tuple[str, ...]) -> frozenset[str]:
+        """Which of the expressions' ``needles`` occur in the text (one pass for every action)."""
+        if self._needles is None:
+            folded = self.folded
+            if _DOTLESS_I in folded:
+                folded = folded.replace(_DOTLESS_I, "i")
+            self._needles = frozenset([needle for needle in needles if needle in folded])
+        return self._needles
 
     def _scan(self, lexicon: _Lexicon) -> list[tuple[int, int, int, str]]:
         words = _Words(self.folded, lexicon.run_cap)
@@ -627,25 +684,34 @@ class _ActionMatcher:
     words: bool  # whether any word or wildcard entry has this action
     combined: re.Pattern | None
     solos: tuple[tuple[re.Pattern, int], ...]  # expressions that cannot share a regex
+    # Expressions that must contain one of their needles: run only where one is present.
+    screened: tuple[tuple[re.Pattern, int, frozenset[str]], ...] = ()
 
-    def first(self, folded: str) -> tuple[int, int, int] | None:
+    def _patterns(self, present: frozenset[str]) -> list[tuple[re.Pattern, int]]:
+        """The expressions to run on a text containing the needles ``present``."""
+        if not present:
+            return list(self.solos)
+        screened = self.screened
+        return [*self.solos, *((p, i) for p, i, needles in screened if needles & present)]
+
+    def first(self, folded: str, present: frozenset[str]) -> tuple[int, int, int] | None:
         """(start, end, entry index) of the earliest expression match, or None."""
         best = None
         if self.combined is not None:
             found = self.combined.search(folded)
             if found is not None:
                 best = (found.start(), found.end(), int(found.lastgroup[1:]))
-        for pattern, index in self.solos:
+        for pattern, index in self._patterns(present):
             found = pattern.search(folded)
             if found is not None and (best is None or found.start() < best[0]):
                 best = (found.start(), found.end(), index)
         return best
 
-    def spans(self, folded: str) -> list[tuple[int, int]]:
+    def spans(self, folded: str, present: frozenset[str]) -> list[tuple[int, int]]:
         spans = []
         if self.combined is not None:
             spans += [m.span() for m in self.combined.finditer(folded) if m.end() > m.start()]
-        for pattern, _index in self.solos:
+        for pattern, _index in self._patterns(present):
             spans += [m.span() for m in pattern.finditer(folded) if m.end() > m.start()]
         return spans
 
@@ -658,6 +724,7 @@ class CompiledRules:
     matchers: dict[str, _ActionMatcher] = field(default_factory=dict)
     skipped: tuple[WatchEntry, ...] = ()  # invalid entries, ignored
     lexicon: _Lexicon | None = None
+    needles: tuple[str, ...] = ()  # every screened expression's needles, for _Text.needles
 
     def __bool__(self) -> bool:
         return bool(self.matchers)
@@ -671,7 +738,7 @@ class CompiledRules:
         best = None
         if matcher.words:
             best = next(((s, i) for s, _e, i, a in seen.hits(self.lexicon) if a == action), None)
-        found = matcher.first(seen.folded)
+        found = matcher.first(seen.folded, seen.needles(self.needles))
         if found is not None and (best is None or found[0] < best[0]):
             best = (found[0], found[2])
         return None if best is None else self.entries[best[1]]
@@ -682,7 +749,7 @@ class CompiledRules:
         if matcher is None or not text:
             return text if isinstance(text, str) else text.text
         seen = text if isinstance(text, _Text) else _Text(text)
-        spans = matcher.spans(seen.folded)
+        spans = matcher.spans(seen.folded, seen.needles(self.needles))
         if matcher.words:
             spans += [(s, e) for s, e, _i, a in seen.hits(self.lexicon) if a == WatchAction.CENSOR]
         if not spans:
@@ -727,25 +794,34 @@ def compile_rules(entries: Iterable[WatchEntry]) -> CompiledRules:
         with_words.add(entry.action)
     matchers = {}
     for action in ACTION_ORDER:
-        parts, solos = [], []
+        parts, solos, screened, shared = [], [], [], []
         for source, index in expressions.get(action, []):
-            if _BACKREF.search(source):  # group numbers would shift inside a combined regex
+            needles = _regex_needles(source)
+            if needles is not None:
+                screened.append((re.compile(source, re.IGNORECASE), index, needles))
+            elif _BACKREF.search(source):  # group numbers would shift inside a combined regex
                 solos.append((re.compile(source, re.IGNORECASE), index))
             else:
                 parts.append(f"(?:{source})(?P<e{index}>)")
+                shared.append((source, index))
         combined = None
         if parts:
             try:
                 combined = re.compile("|".join(parts), re.IGNORECASE)
             except re.error:  # e.g. two expressions naming the same group: keep them apart
-                for source, index in expressions.get(action, []):
-                    if not _BACKREF.search(source):
-                        solos.append((re.compile(source, re.IGNORECASE), index))
-        if action in with_words or combined is not None or solos:
-            matchers[action] = _ActionMatcher(action in with_words, combined, tuple(solos))
+                solos += [(re.compile(source, re.IGNORECASE), index) for source, index in shared]
+        if action in with_words or combined is not None or solos or screened:
+            matchers[action] = _ActionMatcher(
+                action in with_words, combined, tuple(solos), tuple(screened)
+            )
     lexicon.freeze()
+    needles = {n for m in matchers.values() for _p, _i, found in m.screened for n in found}
     return CompiledRules(
-        tuple(kept), matchers, skipped=tuple(skipped), lexicon=lexicon if with_words else None
+        tuple(kept),
+        matchers,
+        skipped=tuple(skipped),
+        lexicon=lexicon if with_words else None,
+        needles=tuple(sorted(needles)),
     )
 
 

@@ -10,9 +10,15 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.cache.backends.base import BaseCache
+from django.core.cache.backends.locmem import LocMemCache
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 # Slow mode its moderators set on a place (forum.publishing._check_place_slow_mode).
 PLACE_SLOW_MODE = {"thread_slow_mode": "This thread", "room_slow_mode": "This room"}
+# This process's own counters, used only while the shared cache is unreachable.
+_local = LocMemCache("kinship-ratelimit-fallback", {"OPTIONS": {"MAX_ENTRIES": 10_000}})
 
 
 @dataclass
@@ -61,12 +67,21 @@ def hit(action: str, *, key: str, now: float | None = None, level: int | None = 
     now = time.time() if now is None else now
     window_start = int(now // window) * window
     cache_key = f"rl:{action}:{key}:{window_start}"
-    # add() is a no-op if the counter exists; incr() is atomic on Redis.
-    cache.add(cache_key, 0, timeout=window + 1)
     try:
-        count = cache.incr(cache_key)
-    except ValueError:  # evicted between add() and incr()
-        cache.set(cache_key, 1, timeout=window + 1)
-        count = 1
+        count = _count(cache, cache_key, window)
+    except (RedisConnectionError, RedisTimeoutError):
+        # Redis is unreachable: limits still hold, counted by this worker process alone
+        # until it answers again (never a refused page for a cache outage).
+        count = _count(_local, cache_key, window)
     if count > count_allowed:
         raise RateLimited(action=action, retry_after=max(1, int(window_start + window - now)))
+
+
+def _count(counters: BaseCache, cache_key: str, window: int) -> int:
+    # add() is a no-op if the counter exists; incr() is atomic on Redis.
+    counters.add(cache_key, 0, timeout=window + 1)
+    try:
+        return counters.incr(cache_key)
+    except ValueError:  # evicted between add() and incr()
+        counters.set(cache_key, 1, timeout=window + 1)
+        return 1

@@ -11,8 +11,8 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.contenttypes.prefetch import GenericPrefetch
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Case, CharField, Count, F, OuterRef, Q, QuerySet, Subquery, When
+from django.db.models.expressions import Window as Over
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -70,28 +70,64 @@ def open_items(user, ids: list[int] | None, *, group_filter: str = "") -> QueryS
     return items
 
 
-def queue_page(user, ids: list[int] | None, *, group_filter: str = "", page: int = 1) -> Window:
+def queue_page(
+    user, ids: list[int] | None, *, group_filter: str = "", page: int = 1
+) -> tuple[Window, int]:
     """One page of the open items this user reviews, most pressing first (urgent, then
-    the weightiest, then the oldest), as Rows; constant queries."""
+    the weightiest, then the oldest), as Rows, and how many wait in all; constant queries
+    whatever the kinds of content in the queue."""
     items = (
-        open_items(user, ids, group_filter=group_filter)
+        _with_description(open_items(user, ids, group_filter=group_filter))
         .select_related("group", "member", "appeal__entry")
-        .prefetch_related(
-            GenericPrefetch(
-                "target",
-                [
-                    Post.objects.select_related("thread__group"),
-                    Thread.objects.select_related("group"),
-                    ChatMessage.objects.select_related("room__group"),
-                    User.objects.all(),
-                ],
-            )
-        )
+        # Counted over every matching item before the page is cut: no COUNT query.
+        .annotate(waiting=Over(Count("pk")))
         .order_by("-is_urgent", "-weight", "opened_at", "pk")
     )
     window = window_of(items, page, QUEUE_PER_PAGE)
+    if window.items:
+        waiting = window.items[0].waiting
+    else:  # past the last page
+        waiting = open_items(user, ids, group_filter=group_filter).count()
     window.items = _rows(window.items)
-    return window
+    return window, waiting
+
+
+def _with_description(items: QuerySet[QueueItem]) -> QuerySet[QueueItem]:
+    """What each item is about and where (see _describe), in the same query: one subquery
+    per kind of target rather than one prefetch query per kind present."""
+    target = OuterRef("object_id")
+    posts = Post.objects.filter(pk=target)
+    threads = Thread.objects.filter(pk=target)
+    messages = ChatMessage.objects.filter(pk=target)
+    members = User.objects.filter(pk=target)
+
+    def by_kind(**columns: tuple[QuerySet, str]) -> Case:
+        return Case(
+            *(
+                When(
+                    Q(content_type__app_label="forum", content_type__model=model),
+                    then=Subquery(rows.values(column)[:1]),
+                )
+                for model, (rows, column) in columns.items()
+            ),
+            output_field=CharField(),
+        )
+
+    return items.annotate(
+        target_model=F("content_type__model"),
+        target_title=by_kind(
+            post=(posts, "thread__title"),
+            thread=(threads, "title"),
+            chatmessage=(messages, "room__name"),
+            user=(members, "handle"),
+        ),
+        target_group=by_kind(
+            post=(posts, "thread__group__name"),
+            thread=(threads, "group__name"),
+            chatmessage=(messages, "room__group__name"),
+        ),
+        target_room_kind=by_kind(chatmessage=(messages, "room__kind")),
+    )
 
 
 def queue_groups(ids: list[int] | None) -> list[SupportGroup]:
@@ -141,26 +177,26 @@ def _rows(items: list[QueueItem]) -> list[Row]:
 
 
 def _describe(item: QueueItem) -> tuple[str, str]:
-    """What the item is and where, from prefetched rows only."""
+    """What the item is and where, from the columns _with_description added."""
     if item.kind == QueueItem.Kind.APPEAL:
         entry = item.appeal.entry if item.appeal else None
         if entry is None:
             return "appeal", ""
         where = f"against “{entry.get_action_display()}” {entry.target_label}"
         return "appeal", where + (f" in {entry.group_name}" if entry.group_name else "")
-    obj = item.target
-    if obj is None:
+    model, title, group = item.target_model, item.target_title, item.target_group
+    if title is None:
         return "deleted content", item.group.name if item.group else ""
-    if isinstance(obj, Post):
-        return "post", f"in “{obj.thread.title}”, {obj.thread.group.name}"
-    if isinstance(obj, Thread):
-        return "thread", f"“{obj.title}” in {obj.group.name}"
-    if isinstance(obj, ChatMessage) and obj.room.kind == ChatRoom.Kind.DIRECT:
-        return "direct message", f"in a private conversation ({obj.room.group.name})"
-    if isinstance(obj, ChatMessage):
-        return "chat message", f"in {obj.room.group.name} / {obj.room.name}"
-    if isinstance(obj, User):
-        return "member", f"@{obj.handle}"
+    if model == "post":
+        return "post", f"in “{title}”, {group}"
+    if model == "thread":
+        return "thread", f"“{title}” in {group}"
+    if model == "chatmessage" and item.target_room_kind == ChatRoom.Kind.DIRECT:
+        return "direct message", f"in a private conversation ({group})"
+    if model == "chatmessage":
+        return "chat message", f"in {group} / {title}"
+    if model == "user":
+        return "member", f"@{title}"
     return "item", ""
 
 

@@ -131,14 +131,16 @@ def run_async(fn: Callable[[], Awaitable[Any]]) -> Any:
 
 
 async def _stop_chat_watch() -> None:
-    # The per-loop watcher of forum.watch ends by itself once its sockets are gone;
-    # stop it now, while this thread still serves its database calls.
+    # The per-loop watchers of forum.watch and forum.notify_consumer (notification and
+    # review-queue sockets) end by themselves once their sockets are gone; stop them now,
+    # while this thread still serves their database calls.
+    from forum import notify_consumer
     from forum.watch import watch
 
-    task = watch().task
-    if task is not None and not task.done():
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    for task in (watch().task, notify_consumer.watch().task):
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
 
 async def db(fn: Callable[..., Any], *args, **kwargs) -> Any:

@@ -162,7 +162,7 @@ class World:
         )
         return self.fresh_chat_message(message)
 
-    def own_chat_message(self) -> ChatMessage:
+    def own_chat_message(self, client_id: str = "own") -> ChatMessage:
         """A message by the actor in the open room; like ``own_post``, non-members and
         site staff wrote it while they were members, and anonymous visitors get someone
         else's."""
@@ -173,7 +173,10 @@ class World:
         if not was_member:
             join(actor, self.fresh_group())
         message, _created = publishing.publish_chat_message(
-            author=actor, room=self.room(), body=f"My own words, {actor.handle}.", client_id="own"
+            author=actor,
+            room=self.room(),
+            body=f"My own words, {actor.handle}.",
+            client_id=client_id,
         )
         if not was_member:
             memberships.leave_group(user=actor, group=self.fresh_group())

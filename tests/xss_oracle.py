@@ -178,3 +178,60 @@ def batched(
         length += extra
     if batch:
         yield batch
+
+
+# --- whole pages ---------------------------------------------------------------------------
+
+# Elements no Kinship page has of its own: one in a page can only have come from a payload.
+PAGE_FORBIDDEN_ELEMENTS = frozenset(
+    {
+        "iframe", "frame", "frameset", "object", "embed", "applet", "base", "svg", "math",
+        "img", "image", "video", "audio", "source", "track", "picture", "portal", "template",
+        "isindex", "xmp", "plaintext", "noembed", "noframes",
+    }
+)  # fmt: skip
+_SITE_LINK_RELS = frozenset({"stylesheet", "icon"})
+_STYLE_LOADS = re.compile(r"@import|url\s*\(|expression\s*\(|behavior\s*:", re.IGNORECASE)
+
+
+def find_executable_page(html: str) -> list[str]:
+    """Every reason a whole page could run script a member wrote, or load from elsewhere.
+
+    A page has the site's own ``<script src="/static/...">``, ``json_script`` data,
+    stylesheets, forms and meta tags; anything else script-capable, any event-handler,
+    style, srcdoc or formaction attribute, any URL with a scheme other than http, https
+    and mailto, and any meta refresh, counts."""
+    problems: list[str] = []
+    document = html5lib.parse(html, treebuilder="etree", namespaceHTMLElements=False)
+    for element in document.iter():
+        if not isinstance(element.tag, str):
+            continue
+        name = _local_name(element.tag)
+        attributes = {_attribute_name(k): v for k, v in element.attrib.items()}
+        if name in PAGE_FORBIDDEN_ELEMENTS:
+            problems.append(f"<{name}> element {attributes!r}")
+        elif name == "script":
+            src = attributes.get("src", "")
+            own_file = src.startswith("/static/") and not (element.text or "").strip()
+            data = attributes.get("type") == "application/json" and not src
+            if not (own_file or data) or set(attributes) - {"src", "defer", "type", "id"}:
+                problems.append(f"<script> {attributes!r}: {(element.text or '')[:80]!r}")
+        elif name == "link":
+            rel = set(attributes.get("rel", "").lower().split())
+            if not rel or rel - _SITE_LINK_RELS or not attributes.get("href", "").startswith("/"):
+                problems.append(f"<link> {attributes!r}")
+        elif name == "meta" and "http-equiv" in attributes:
+            problems.append(f"<meta http-equiv> {attributes!r}")
+        elif name == "style" and _STYLE_LOADS.search(element.text or ""):
+            problems.append(f"<style> that loads or runs something: {element.text[:80]!r}")
+        for attribute, value in attributes.items():
+            local = attribute.rsplit(":", 1)[-1]
+            if local.startswith("on"):
+                problems.append(f"event-handler attribute {attribute}={value!r} on <{name}>")
+            if local in FORBIDDEN_ATTRIBUTES:
+                problems.append(f"{attribute}={value!r} attribute on <{name}>")
+            if attribute in URL_ATTRIBUTES or local in {"href", "src", "action"}:
+                scheme = url_scheme(value)
+                if scheme is not None and scheme not in SAFE_SCHEMES:
+                    problems.append(f"{attribute}={value!r} on <{name}> has scheme {scheme!r}")
+    return problems

@@ -17,6 +17,9 @@ RESERVED_HANDLES = frozenset(
         "staff", "support", "system", "team", "undefined", "unknown", "you",
     }
 )  # fmt: skip
+# Erased accounts become tombstones named with this prefix (forum.privacy); nobody else
+# may take such a handle and pass for a former member.
+TOMBSTONE_PREFIX = "former-member-"
 
 
 def validate_handle(value: str) -> None:
@@ -25,7 +28,7 @@ def validate_handle(value: str) -> None:
             "A handle is 3 to 30 characters: letters, digits, hyphens and underscores.",
             code="invalid_handle",
         )
-    if value.lower() in RESERVED_HANDLES:
+    if value.lower() in RESERVED_HANDLES or value.lower().startswith(TOMBSTONE_PREFIX):
         raise ValidationError("That handle is reserved. Please choose another.", code="reserved")
 
 

@@ -36,7 +36,9 @@ class Conversation(models.Model):
     OPEN_STATES = (State.REQUESTED, State.IGNORED, State.ACCEPTED)
 
     room = models.OneToOneField(ChatRoom, on_delete=models.CASCADE, related_name="conversation")
-    # Deleting either account deletes the conversation, its room and its messages.
+    # A member who deletes their account stays as an anonymous stand-in (forum.privacy), so
+    # the conversation stays, closed, for the other participant; removing a user row (the
+    # admin) deletes the conversation, its room and its messages.
     starter = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
     )
@@ -111,6 +113,6 @@ class Conversation(models.Model):
 
 @receiver(post_delete, sender=Conversation)
 def delete_room(sender, instance: Conversation, **kwargs) -> None:
-    # A deleted account takes its conversations with it (CASCADE), and their rooms with
+    # A removed user row takes its conversations with it (CASCADE), and their rooms with
     # every message in them, the other participant's included: nothing private is left over.
     ChatRoom.objects.filter(pk=instance.room_id).delete()

@@ -17,6 +17,8 @@ from django.utils.formats import date_format
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
+from moderation import permissions
+
 from .. import accountability, selectors
 from ..forms import CheckInForm, GoalForm, RecoveryDateForm
 from ..models import CheckIn, Goal, Mentorship
@@ -278,7 +280,7 @@ def mentorship_goals(request, mentorship_id: int):
     shares = selectors.shares_a_group(mentor, mentee)
     goals = accountability.visible_goals(mentor, mentee)
     days = None
-    if accountability.can_see_days(mentor, mentee, shares_group=shares):
+    if permissions.can_see_days(mentor, mentee, shares_group=shares):
         days = accountability.recovery_days(mentee.recovery_date, today)
     context = {
         "mentorship": mentorship,

@@ -2,6 +2,7 @@
 
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -14,6 +15,7 @@ from .. import (
     accounts,
     content_warnings,
     engagement,
+    login_throttle,
     notify,
     publishing,
     quiet_hours,
@@ -25,6 +27,7 @@ from ..forms import (
     NotificationSettingsForm,
     ProfileForm,
     QuietHoursForm,
+    ResetRequestForm,
     SignupForm,
 )
 from ._util import posted, submit
@@ -34,13 +37,22 @@ from .conversations import profile_message_context
 def signup(request):
     if request.user.is_authenticated:
         return redirect("home")
-    form = SignupForm(posted(request))
+    form = SignupForm(posted(request), address=login_throttle.client_address(request))
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, f"Welcome, {user.handle}. Find a group to join below.")
         return redirect("directory")
     return render(request, "registration/signup.html", {"form": form})
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's reset page, with the requests limited (forms.ResetRequestForm)."""
+
+    form_class = ResetRequestForm
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "address": login_throttle.client_address(self.request)}
 
 
 @login_required
@@ -50,7 +62,7 @@ def profile(request, handle: str):
     context = {
         "member": member,
         # The day count, a milestone badge and goals, as the member chose (forum.accountability).
-        "show_days": accountability.can_see_days(request.user, member, shares_group=shares),
+        "show_days": permissions.can_see_days(request.user, member, shares_group=shares),
         "milestone": accountability.milestone_badge(request.user, member, shares_group=shares),
         "shared_goals": accountability.shared_goal_progress(request.user, member),
         "recent_posts": selectors.recent_posts_by(request.user, member),

@@ -7,12 +7,10 @@ floor, the queue, the end) runs over the session room's WebSocket (forum.live).
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -42,33 +40,11 @@ TRANSCRIPT_NOTICE = {
 # --- reading sessions ------------------------------------------------------------------------
 
 
-def _grace() -> timedelta:
-    return timedelta(minutes=settings.KINSHIP_SESSION_GRACE_MINUTES)
-
-
-def _not_over(now: datetime) -> Q:
-    """Sessions not ended by a leader nor past their automatic end."""
-    return Q(ended_at__isnull=True, ends_at__gt=now - _grace())
-
-
-def _listed(user, group: SupportGroup) -> QuerySet[LiveSession]:
-    """The group's sessions with their RSVP count and whether ``user`` is going."""
-    sessions = LiveSession.objects.filter(group=group).annotate(rsvp_count=Count("rsvps"))
-    if user.is_authenticated:
-        sessions = sessions.annotate(
-            going=Exists(SessionRSVP.objects.filter(session=OuterRef("pk"), user=user))
-        )
-    return sessions
-
-
 def upcoming_sessions(user, group: SupportGroup, *, limit: int) -> list[LiveSession]:
-    """The group's next sessions (the one running now included), soonest first; a cancelled
-    one stays listed until its time, marked, so nobody turns up for it."""
+    """The group's next sessions, dressed for a page."""
     now = timezone.now()
-    upcoming = _listed(user, group).filter(
-        _not_over(now), Q(cancelled_at__isnull=True) | Q(starts_at__gt=now)
-    )
-    return [_dress(session, group, now) for session in upcoming.order_by("starts_at", "pk")[:limit]]
+    listed = selectors.upcoming_sessions(user, group, limit=limit, now=now)
+    return [_dress(session, group, now) for session in listed]
 
 
 def _dress(session: LiveSession, group: SupportGroup, now: datetime) -> LiveSession:
@@ -112,12 +88,7 @@ def _get_session(user, slug: str, session_id: int) -> LiveSession:
 def sessions(request, slug: str):
     group = selectors.get_group_for(request.user, slug)
     now = timezone.now()
-    past = (
-        _listed(request.user, group)
-        .exclude(_not_over(now))
-        .filter(cancelled_at__isnull=True)
-        .order_by("-starts_at", "-pk")[:PAST_LIMIT]
-    )
+    past = selectors.past_sessions(request.user, group, limit=PAST_LIMIT, now=now)
     context = {
         "group": group,
         "upcoming": upcoming_sessions(request.user, group, limit=UPCOMING_LIMIT),
@@ -260,7 +231,7 @@ def session_new(request, slug: str):
         made = submit(
             form,
             lambda: publishing.schedule_session(
-                actor=request.user, group=group, **form.session_fields()
+                actor=request.user, group=group, plan=form.session_plan()
             ),
         )
         if made:
@@ -325,7 +296,7 @@ def session_edit(request, slug: str, session_id: int):
         saved = submit(
             form,
             lambda: publishing.edit_session(
-                actor=request.user, session=session, **form.session_fields()
+                actor=request.user, session=session, plan=form.session_plan()
             ),
         )
         if saved is not None:
@@ -537,11 +508,5 @@ def group_sessions_feed(request, slug: str):
         reader = _feed_reader(request.GET.get("token", ""), group)
         if reader is None:
             raise Http404("No such calendar.")
-    now = timezone.now()
-    upcoming = (
-        LiveSession.objects.filter(group=group, cancelled_at__isnull=True)
-        .filter(_not_over(now))
-        .select_related("group")
-        .order_by("starts_at", "pk")[:UPCOMING_LIMIT]
-    )
-    return _calendar(request, f"{group.name}: sessions", list(upcoming), f"{group.slug}.ics")
+    upcoming = selectors.calendar_sessions(group, limit=UPCOMING_LIMIT)
+    return _calendar(request, f"{group.name}: sessions", upcoming, f"{group.slug}.ics")

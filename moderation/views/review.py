@@ -114,11 +114,12 @@ def queue(request):
     if ids is not None and not ids:
         raise PermissionDenied("Only moderators review the queue.")
     group_filter = request.GET.get("group", "")
+    window, waiting = selectors.queue_page(
+        user, ids, group_filter=group_filter, page=page_number(request)
+    )
     context = {
-        "window": selectors.queue_page(
-            user, ids, group_filter=group_filter, page=page_number(request)
-        ),
-        "waiting": selectors.open_items(user, ids, group_filter=group_filter).count(),
+        "window": window,
+        "waiting": waiting,
         "groups": selectors.queue_groups(ids),
         "group_filter": group_filter,
         "query": _query_without_page(request),

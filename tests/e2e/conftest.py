@@ -3,6 +3,7 @@
 import os
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -33,8 +34,70 @@ def chromium():
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
+        yield SameOriginBrowser(browser)
         browser.close()
+
+
+# Requests any test's pages made to another origin than the site's, until a test reports them.
+FOREIGN_REQUESTS: list[str] = []
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _origin(url: str) -> str | None:
+    """'ws://127.0.0.1:8000/ws/x' -> 'http://127.0.0.1:8000'; None for data: and blob: URLs,
+    which load nothing from anywhere."""
+    parts = urlsplit(url)
+    if parts.scheme in {"data", "blob", "about"}:
+        return None
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+    return f"{scheme}://{parts.netloc}"
+
+
+def watch_origin(page) -> None:
+    """Record every request and WebSocket of ``page`` that leaves the site's origin: the
+    loopback server its first navigation went to."""
+    site: list[str] = []
+
+    def seen(url: str) -> None:
+        origin = _origin(url)
+        if origin is None:
+            return
+        if not site and urlsplit(origin).hostname in _LOOPBACK_HOSTS:
+            site.append(origin)
+        if origin not in site:
+            FOREIGN_REQUESTS.append(url)
+
+    page.on("request", lambda request: seen(request.url))
+    page.on("websocket", lambda socket: seen(socket.url))
+
+
+class SameOriginBrowser:
+    """The browser, with every page of every context watched by ``watch_origin``."""
+
+    def __init__(self, browser) -> None:
+        self._browser = browser
+
+    def new_context(self, **kwargs):
+        context = self._browser.new_context(**kwargs)
+        context.on("page", watch_origin)
+        return context
+
+    def new_page(self, **kwargs):
+        page = self._browser.new_page(**kwargs)
+        watch_origin(page)
+        return page
+
+    def __getattr__(self, name: str):
+        return getattr(self._browser, name)
+
+
+@pytest.fixture(autouse=True)
+def _no_foreign_requests():
+    """Fail any browser test whose pages asked another origin for anything."""
+    yield
+    foreign = FOREIGN_REQUESTS.copy()
+    FOREIGN_REQUESTS.clear()
+    assert foreign == [], f"requests left the site's origin: {foreign}"
 
 
 @pytest.fixture

@@ -116,12 +116,15 @@ def test_the_countdown_brings_the_room_in_when_it_opens(chromium, live_server):
     leader, member = make_user("lantern"), make_user("river")
     join(leader, group, Membership.Role.LEADER)
     join(member, group)
-    [session] = publishing.schedule_session(
-        actor=leader, group=group, title="Drop-in share", starts_on=timezone.localdate()
-        + timedelta(days=1), start_time=timezone.now().time(), end_time=(
-            timezone.now() + timedelta(hours=1)
-        ).time(), time_zone="UTC", opens_before_minutes=0,
-    )  # fmt: skip
+    plan = publishing.SessionPlan(
+        title="Drop-in share",
+        starts_on=timezone.localdate() + timedelta(days=1),
+        start_time=timezone.now().time(),
+        end_time=(timezone.now() + timedelta(hours=1)).time(),
+        time_zone="UTC",
+        opens_before_minutes=0,
+    )
+    [session] = publishing.schedule_session(actor=leader, group=group, plan=plan)
     opens = timezone.now() + timedelta(seconds=4)
     LiveSession.objects.filter(pk=session.pk).update(
         starts_at=opens, ends_at=opens + timedelta(hours=1)

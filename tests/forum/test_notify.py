@@ -429,7 +429,9 @@ def schedule(actor, group, **changes) -> list[LiveSession]:
         "time_zone": "Europe/London",
     }
     fields.update(changes)
-    return publishing.schedule_session(actor=actor, group=group, **fields)
+    return publishing.schedule_session(
+        actor=actor, group=group, plan=publishing.SessionPlan(**fields)
+    )
 
 
 @pytest.fixture

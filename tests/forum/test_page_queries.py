@@ -1,16 +1,20 @@
 """Pages run a small, constant number of queries whatever the data size."""
 
+from io import StringIO
+
 import pytest
-from django.db import connection
+from django.core.management import call_command
+from django.db import connection, transaction
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from forum import publishing
-from forum.models import Post, Thread
+from forum.models import Membership, Post, Thread, User
 from forum.models.threads import path_segment
 from tests.conftest import join, make_user
 
 # One of them reads the viewer's sanctions in force (may they reply?).
-THREAD_PAGE_MAX_QUERIES = 6
+THREAD_PAGE_MAX_QUERIES = 5
 GROUP_PAGE_MAX_QUERIES = 6
 
 
@@ -119,3 +123,60 @@ def test_directory_queries_do_not_grow_with_groups(client, member):
     client.get("/groups/")
     assert count_queries(client, "/groups/") == few
     assert few <= GROUP_PAGE_MAX_QUERIES
+
+
+# The pages bench/pages.py measures, at two sizes of the benchmark community (seed_bench).
+BENCH_THREAD_PAGE_MAX_QUERIES = 5
+BENCH_OTHER_PAGE_MAX_QUERIES = 6
+
+
+class Rollback(Exception):
+    """Undoes one size of the seeded community before the next is built."""
+
+
+def bench_page_queries(scale: float) -> dict[str, int]:
+    counts = {}
+    try:
+        with transaction.atomic():
+            call_command("seed_bench", scale=scale, stdout=StringIO())
+            thread = (
+                Thread.objects.filter(
+                    reply_count=29, group__visibility="public", hidden_at__isnull=True
+                )
+                .select_related("group")
+                .first()
+            )
+            member = Membership.objects.filter(group=thread.group, role="member").first().user
+            visitor, reader, moderator = Client(), Client(), Client()
+            reader.force_login(member)
+            moderator.force_login(User.objects.get(handle="bench-moderator-1"))
+            pages = {
+                "thread, logged out": (visitor, thread.get_absolute_url()),
+                "thread, logged in": (reader, thread.get_absolute_url()),
+                "group, logged out": (visitor, thread.group.get_absolute_url()),
+                "group, logged in": (reader, thread.group.get_absolute_url()),
+                "directory, logged out": (visitor, "/groups/"),
+                "directory, logged in": (reader, "/groups/"),
+                "review queue": (moderator, "/moderation/queue/"),
+            }
+            for name, (client, url) in pages.items():
+                client.get(url)  # a returning reader: session and caches warm
+                counts[name] = count_queries(client, url)
+            raise Rollback
+    except Rollback:
+        pass
+    return counts
+
+
+@pytest.mark.django_db
+def test_benchmarked_pages_run_the_same_queries_at_two_sizes():
+    small = bench_page_queries(0.003)
+    large = bench_page_queries(0.05)  # 17 times the posts and threads, 8 times the members
+    assert small == large
+    for name, count in large.items():
+        limit = (
+            BENCH_THREAD_PAGE_MAX_QUERIES
+            if name.startswith("thread")
+            else BENCH_OTHER_PAGE_MAX_QUERIES
+        )
+        assert count <= limit, (name, count)

@@ -21,10 +21,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def fetch(url: str):
+def fetch(url: str, headers: dict[str, str] | None = None):
     """(status, case-insensitive headers, body)."""
+    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - loopback only
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
             return response.status, response.headers, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.headers, error.read()
@@ -80,6 +81,14 @@ def test_pages_carry_security_headers(production_server):
     assert headers["Referrer-Policy"] == "same-origin"
     assert headers["X-Frame-Options"] == "DENY"
     assert b"Need help now?" in body
+
+
+def test_https_answers_carry_hsts(production_server):
+    # uvicorn trusts X-Forwarded-Proto from its loopback proxy, as behind a TLS terminator.
+    _, headers, _ = fetch(f"{production_server}/", {"X-Forwarded-Proto": "https"})
+    hsts = headers["Strict-Transport-Security"]
+    assert re.fullmatch(r"max-age=(\d+); includeSubDomains; preload", hsts), hsts
+    assert int(re.search(r"\d+", hsts).group()) >= 60 * 60 * 24 * 365
 
 
 def test_static_files_are_served_by_the_app_with_hashed_names(production_server):

@@ -13,6 +13,10 @@ from forum.sanitize import (
     ALLOWED_ATTRIBUTES,
     ALLOWED_TAGS,
     LINK_REL,
+    MAX_DEPTH,
+    MAX_LINKIFY,
+    MAX_LINKS,
+    MAX_MARKUP,
     clean_html,
     linked_mentions,
     mentioned_handles,
@@ -397,10 +401,75 @@ def test_deep_nesting_renders_and_stays_bounded(source):
     assert find_executable_html(html) == []
 
 
-def test_deeply_nested_quote_is_cut_off_not_lost_entirely():
+def test_ten_thousand_quote_markers_are_shown_not_lost():
     html = render_markdown(">" * 10_000 + " hello")
-    quotes = elements(html, "blockquote")
-    assert 1 <= len(quotes) <= 25
+    assert text_of(html).strip() == ">" * 10_000 + " hello"
+
+
+def test_quotes_deeper_than_the_limit_are_text_at_the_limit():
+    html = render_markdown("> " * 200 + "deepest words")
+    assert len(elements(html, "blockquote")) == MAX_DEPTH
+    assert max_depth(html) == MAX_DEPTH + 1  # the paragraph inside the deepest quote
+    # The markers past the limit and the words after them are shown, not dropped.
+    assert text_of(html).strip() == "> " * (200 - MAX_DEPTH) + "deepest words"
+
+
+def test_lists_deeper_than_the_limit_keep_every_item():
+    source = "".join("  " * level + f"- item {level}\n" for level in range(200))
+    html = render_markdown(source)
+    assert 1 < len(elements(html, "ul")) <= MAX_DEPTH
+    text = text_of(html)
+    assert all(f"item {level}" in text for level in range(200))
+
+
+def test_nesting_within_the_limit_renders_as_markdown():
+    html = render_markdown("> " * 5 + "five deep")
+    assert len(elements(html, "blockquote")) == 5
+    assert text_of(html).strip() == "five deep"
+
+
+def test_text_with_more_markup_than_the_limit_is_shown_as_plain_text():
+    source = "a *b* [c](https://c.example)\nline two\n\n" + "[" * MAX_MARKUP
+    html = render_markdown(source)
+    assert elements(html, "em") == [] and links(html) == []
+    assert [p.tag for p in elements(html) if p.tag != "br"] == ["p", "p"]
+    assert len(elements(html, "br")) == 1
+    assert text_of(html).split() == source.split()
+    assert clean_html(html) == html
+
+
+def test_markup_up_to_the_limit_is_still_markdown():
+    source = "a *b*" + "[" * (MAX_MARKUP - 2)
+    assert [el.text for el in elements(render_markdown(source), "em")] == ["b"]
+
+
+def test_plain_text_fallback_escapes_html():
+    html = render_markdown("<script>alert(1)</script> &amp; " + "*" * (MAX_MARKUP + 1))
+    assert elements(html, "script") == []
+    assert text_of(html).startswith("<script>alert(1)</script> &amp; ")
+
+
+def test_more_written_links_than_the_limit_are_shown_as_plain_text():
+    link = "[a](https://a.example/) "
+    assert len(links(render_markdown(link * MAX_LINKS))) == MAX_LINKS
+    html = render_markdown(link * (MAX_LINKS + 1))
+    assert links(html) == []
+    assert text_of(html).split() == (link * (MAX_LINKS + 1)).split()
+
+
+def test_bare_addresses_are_links_up_to_the_limit():
+    few = " ".join(f"https://a{n}.example/" for n in range(10))
+    assert len(links(render_markdown(few))) == 10
+
+
+def test_past_the_limit_bare_addresses_stay_text_but_written_links_work():
+    many = " ".join(f"https://a{n}.example/" for n in range(MAX_LINKIFY))
+    html = render_markdown("[written](https://w.example/) <https://auto.example/> " + many)
+    assert [a.get("href") for a in links(html)] == [
+        "https://w.example/",
+        "https://auto.example/",
+    ]
+    assert "https://a199.example/" in text_of(html)
 
 
 # --- idempotence ---------------------------------------------------------------------
@@ -456,3 +525,21 @@ def test_clean_html_is_idempotent_on_hostile_html():
         once = clean_html(sample)
         assert clean_html(once) == once, sample
         assert find_executable_html(once) == [], sample
+
+
+LINKIFY_SAMPLES = [
+    "http://a.example", "HTTPS://A.EXAMPLE/x", "ftp://f.example", "//cdn.example/x",
+    "mailto:a@b.example", "a@b.example", "localhost:8000", "www.example.com", "10.0.0.1",
+    "example.com", "example.org/path", "пример.рф", "xn--p1ai.example", "see x.io)",
+    "e.g. this", "no address here", "3.14 and 2.5", "end.", "a.b", "<http://x.example>",
+]  # fmt: skip
+
+
+def test_the_linkify_screen_never_hides_what_linkify_would_find():
+    from forum.sanitize import _LINKIFY_SCREEN_RE, _PARSER
+
+    pretest = _PARSER.linkify._linkify.pretest
+    rng = random.Random(11)
+    mixed = ["".join(rng.choice(ATOMS) for _ in range(8)) for _ in range(3000)]
+    for text in LINKIFY_SAMPLES + mixed:
+        assert _LINKIFY_SCREEN_RE.search(text) or not pretest(text), text

@@ -47,7 +47,9 @@ def schedule(actor, group, **changes) -> list[LiveSession]:
         "time_zone": "Europe/London",
     }
     fields.update(changes)
-    return publishing.schedule_session(actor=actor, group=group, **fields)
+    return publishing.schedule_session(
+        actor=actor, group=group, plan=publishing.SessionPlan(**fields)
+    )
 
 
 def errors_of(call) -> dict[str, list[str]]:
@@ -251,14 +253,16 @@ def test_editing_changes_this_occurrence_and_its_room(circle):
     edited = publishing.edit_session(
         actor=leader,
         session=session,
-        title="Step study",
-        format=LiveSession.Format.STUDY,
-        starts_on=FUTURE + timedelta(weeks=1, days=1),
-        start_time=time(18, 30),
-        end_time=time(20),
-        time_zone="America/New_York",
-        co_leaders=member.handle,
-        capacity=30,
+        plan=publishing.SessionPlan(
+            title="Step study",
+            format=LiveSession.Format.STUDY,
+            starts_on=FUTURE + timedelta(weeks=1, days=1),
+            start_time=time(18, 30),
+            end_time=time(20),
+            time_zone="America/New_York",
+            co_leaders=member.handle,
+            capacity=30,
+        ),
     )
     assert edited.title == "Step study"
     assert edited.starts_at == datetime(2030, 10, 23, 22, 30, tzinfo=UTC)
@@ -278,17 +282,28 @@ def test_editing_a_started_session_may_keep_its_start(circle):
     edited = publishing.edit_session(
         actor=leader,
         session=session,
-        title="Renamed while running",
-        starts_on=local.date(),
-        start_time=local.time(),
-        end_time=(local + timedelta(hours=1)).time(),
-        time_zone="UTC",
+        plan=publishing.SessionPlan(
+            title="Renamed while running",
+            starts_on=local.date(),
+            start_time=local.time(),
+            end_time=(local + timedelta(hours=1)).time(),
+            time_zone="UTC",
+        ),
     )
     assert edited.title == "Renamed while running"
-    errors = errors_of(lambda: publishing.edit_session(
-        actor=leader, session=edited, title="Moved back", starts_on=date(2020, 1, 1),
-        start_time=time(19), end_time=time(20), time_zone="UTC",
-    ))  # fmt: skip
+    errors = errors_of(
+        lambda: publishing.edit_session(
+            actor=leader,
+            session=edited,
+            plan=publishing.SessionPlan(
+                title="Moved back",
+                starts_on=date(2020, 1, 1),
+                start_time=time(19),
+                end_time=time(20),
+                time_zone="UTC",
+            ),
+        )
+    )
     assert "starts_on" in errors
 
 
@@ -299,10 +314,19 @@ def test_an_ended_or_cancelled_session_cannot_be_edited(circle):
     publishing.cancel_session(actor=leader, session=cancelled[0])
     for session, word in ((ended[0], "over"), (cancelled[0], "cancelled")):
         session.refresh_from_db()
-        errors = errors_of(lambda s=session: publishing.edit_session(
-            actor=leader, session=s, title="Again", starts_on=FUTURE, start_time=time(19),
-            end_time=time(20), time_zone="UTC",
-        ))  # fmt: skip
+        errors = errors_of(
+            lambda s=session: publishing.edit_session(
+                actor=leader,
+                session=s,
+                plan=publishing.SessionPlan(
+                    title="Again",
+                    starts_on=FUTURE,
+                    start_time=time(19),
+                    end_time=time(20),
+                    time_zone="UTC",
+                ),
+            )
+        )
         assert word in errors["__all__"][0]
 
 
@@ -311,9 +335,16 @@ def test_a_member_may_not_edit(circle):
     [session] = schedule(leader, group, co_leaders=member.handle)
     with pytest.raises(PermissionDenied):
         publishing.edit_session(
-            actor=member, session=session, title="Mine now", starts_on=FUTURE,
-            start_time=time(19), end_time=time(20), time_zone="UTC",
-        )  # fmt: skip
+            actor=member,
+            session=session,
+            plan=publishing.SessionPlan(
+                title="Mine now",
+                starts_on=FUTURE,
+                start_time=time(19),
+                end_time=time(20),
+                time_zone="UTC",
+            ),
+        )
 
 
 # --- cancelling ------------------------------------------------------------------------------

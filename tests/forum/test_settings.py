@@ -1,5 +1,6 @@
 """Settings come from the environment; production values pass `check --deploy`."""
 
+import json
 import os
 import subprocess
 import sys
@@ -45,3 +46,29 @@ def test_missing_secret_key_fails_at_start_with_a_clear_message():
 def test_debug_mode_runs_without_a_secret_key():
     result = run_manage("check", DJANGO_DEBUG="true")
     assert result.returncode == 0, result.stderr
+
+
+# What a real deploy sets: no DJANGO_DEBUG at all, a secret key and the host names.
+DEPLOY = {k: v for k, v in PRODUCTION.items() if k != "DJANGO_DEBUG"}
+
+
+def test_deploy_check_passes_with_debug_left_unset():
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", **DEPLOY)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_settings_send_hsts_and_secure_cookies():
+    show = (
+        "from django.conf import settings as s; import json; print(json.dumps([s.DEBUG, "
+        "s.SECURE_HSTS_SECONDS, s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.SECURE_SSL_REDIRECT, "
+        "s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_REFERRER_POLICY]))"
+    )
+    result = run_manage("shell", "-c", show, **DEPLOY)
+    assert result.returncode == 0, result.stderr
+    last_line = result.stdout.strip().splitlines()[-1]  # after the shell's own banner
+    debug, hsts, subdomains, redirect, session_secure, csrf_secure, referrer = json.loads(last_line)
+    assert debug is False
+    assert hsts >= 60 * 60 * 24 * 365
+    assert subdomains and redirect and session_secure and csrf_secure
+    assert referrer in {"same-origin", "no-referrer"}

@@ -483,6 +483,10 @@ PAGES: dict[str, Page] = {
     "`notifications`": Page("notifications", _plain("notifications")),
     "`settings`": Page("settings", _plain("settings")),
     "`change_email`": Page("change_email", _plain("change_email")),
+    "`your_data`": Page("your_data", _plain("your_data")),
+    "`export_data` (POST, download one's own data)": Page(
+        "export_data", _plain("export_data"), "post"
+    ),
     "`profile` (another member's)": Page(
         "profile", lambda w: reverse("profile", kwargs={"handle": w.poster.handle})
     ),
@@ -491,6 +495,7 @@ PAGES: dict[str, Page] = {
     ),
     "`group_create`": Page("group_create", _plain("group_create")),
     "`signup`": Page("signup", _plain("signup")),
+    "`password_reset`": Page("password_reset", _plain("password_reset")),
     "`crisis_help`": Page("crisis_help", _plain("crisis_help")),
     "`healthz`": Page("healthz", _plain("healthz")),
     "`attendance`": Page("attendance", _plain("attendance")),
@@ -694,10 +699,13 @@ SITE_WIDE = {
     "`notifications`",
     "`settings`",
     "`change_email`",
+    "`your_data`",
+    "`export_data` (POST, download one's own data)",
     "`profile` (another member's)",
     "`block` (POST, another member)",
     "`group_create`",
     "`signup`",
+    "`password_reset`",
     "`crisis_help`",
     "`healthz`",
     "`attendance`",

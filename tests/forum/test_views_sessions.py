@@ -43,7 +43,9 @@ def schedule(leader, group, **changes) -> LiveSession:
         "time_zone": "Europe/London",
     }
     fields.update(changes)
-    return publishing.schedule_session(actor=leader, group=group, **fields)[0]
+    return publishing.schedule_session(
+        actor=leader, group=group, plan=publishing.SessionPlan(**fields)
+    )[0]
 
 
 def set_times(session: LiveSession, *, starts_in: timedelta, minutes: int = 60) -> LiveSession:
@@ -461,9 +463,17 @@ def test_editing_through_the_form_starts_from_the_session(client, circle):
 def test_cancelling_through_the_form(client, circle):
     group, leader, member = circle
     first, *rest = publishing.schedule_session(
-        actor=leader, group=group, title="Weekly", starts_on=FUTURE, start_time=time(19),
-        end_time=time(20), time_zone="UTC", weekly=True,
-    )  # fmt: skip
+        actor=leader,
+        group=group,
+        plan=publishing.SessionPlan(
+            title="Weekly",
+            starts_on=FUTURE,
+            start_time=time(19),
+            end_time=time(20),
+            time_zone="UTC",
+            weekly=True,
+        ),
+    )
     client.force_login(member)
     assert client.post(url("session_cancel", first)).status_code == 403
     client.force_login(leader)

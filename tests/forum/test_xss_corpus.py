@@ -12,9 +12,10 @@ import unicodedata
 import pytest
 from django.core.exceptions import ValidationError
 from django.template import Context, Template
+from django.test import Client
 from django.utils.html import escape
 
-from forum import publishing, sanitize
+from forum import publishing, sanitize, selectors
 from forum.models import Post, Thread, User
 from forum.models.accounts import validate_handle
 from tests.conftest import join
@@ -22,6 +23,7 @@ from tests.xss_oracle import (
     assert_no_executable_html,
     batched,
     find_executable_html,
+    find_executable_page,
     load_payloads,
 )
 
@@ -126,6 +128,19 @@ def test_every_payload_as_a_reply_is_stored_safe(payloads, public_group, member,
         if problems:
             failures.append(f"{batch!r} -> {html!r}: {problems}")
     _report(failures, len(stored), "stored replies")
+
+    # ...and so are the thread's pages, parsed whole, as a reader sees them.
+    client = Client()
+    client.force_login(member)
+    shown = 0
+    for page in range(1, len(stored) // selectors.POSTS_PER_PAGE + 2):
+        response = client.get(thread.get_absolute_url(), {"page": page})
+        assert response.status_code == 200
+        html = response.content.decode()
+        shown += html.count('<div class="post-body">')
+        failures += [f"page {page}: {problem}" for problem in find_executable_page(html)]
+    assert shown == len(stored) + 1  # every reply, and the opening post
+    _report(failures, len(stored), "thread pages")
 
 
 def test_every_payload_alone_is_a_valid_title_or_refused_as_too_long(payloads):

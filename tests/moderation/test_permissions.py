@@ -627,10 +627,16 @@ class SessionWorld:
         """A session of the group next week, for scheduling rows."""
         convenor = User.objects.get(handle="convenor")
         made = publishing.schedule_session(
-            actor=convenor, group=self.fresh_group(), title="Next week",
-            starts_on=timezone.localdate() + timedelta(days=7), start_time=time(19),
-            end_time=time(20), time_zone="UTC",
-        )  # fmt: skip
+            actor=convenor,
+            group=self.fresh_group(),
+            plan=publishing.SessionPlan(
+                title="Next week",
+                starts_on=timezone.localdate() + timedelta(days=7),
+                start_time=time(19),
+                end_time=time(20),
+                time_zone="UTC",
+            ),
+        )
         session = LiveSession.objects.select_related("group").get(pk=made[0].pk)
         session.group = self.fresh_group()
         return session
@@ -648,10 +654,18 @@ def build_session_world(visibility: str, column: str) -> SessionWorld:
     )
     co_leaders = "second" + (" actor" if column == "co-leader" else "")
     made = publishing.schedule_session(
-        actor=convenor, group=group, title="Tonight", co_leaders=co_leaders,
-        starts_on=timezone.localdate() + timedelta(days=1), start_time=time(19),
-        end_time=time(20), time_zone="UTC", opening_script_id=script.pk,
-    )  # fmt: skip
+        actor=convenor,
+        group=group,
+        plan=publishing.SessionPlan(
+            title="Tonight",
+            co_leaders=co_leaders,
+            starts_on=timezone.localdate() + timedelta(days=1),
+            start_time=time(19),
+            end_time=time(20),
+            time_zone="UTC",
+            opening_script_id=script.pk,
+        ),
+    )
     started = timezone.now() - timedelta(minutes=5)
     LiveSession.objects.filter(pk=made[0].pk).update(
         starts_at=started, ends_at=started + timedelta(hours=1)
@@ -685,14 +699,16 @@ def _pinnable(w) -> int:
 # for "no" it must refuse, with 404 where the actor may not know the group exists.
 SESSION_ROWS: dict[str, tuple[Callable, Callable]] = {
     "schedule a session": (_may_schedule, lambda w: publishing.schedule_session(
-        actor=w.actor, group=w.fresh_group(), title="Saturday share",
-        starts_on=timezone.localdate() + timedelta(days=3), start_time=time(10),
-        end_time=time(11), time_zone="Europe/London",
+        actor=w.actor, group=w.fresh_group(), plan=publishing.SessionPlan(
+            title="Saturday share", starts_on=timezone.localdate() + timedelta(days=3),
+            start_time=time(10), end_time=time(11), time_zone="Europe/London",
+        ),
     )),
     "edit a session": (_may_schedule, lambda w: publishing.edit_session(
-        actor=w.actor, session=w.later(), title="Renamed",
-        starts_on=timezone.localdate() + timedelta(days=8), start_time=time(19),
-        end_time=time(20), time_zone="UTC",
+        actor=w.actor, session=w.later(), plan=publishing.SessionPlan(
+            title="Renamed", starts_on=timezone.localdate() + timedelta(days=8),
+            start_time=time(19), end_time=time(20), time_zone="UTC",
+        ),
     )),
     "cancel a session": (_may_schedule, lambda w: publishing.cancel_session(
         actor=w.actor, session=w.later()

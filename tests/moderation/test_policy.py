@@ -274,6 +274,37 @@ def test_expressions_with_back_references_or_shared_group_names_still_work():
     assert outcome("abcd", compiled) is Outcome.PUBLISH
 
 
+# An expression that must contain literal text runs only on texts containing it: these
+# check that the screen never keeps a matching expression from running.
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("try CASINO99 tonight", Outcome.REJECT),
+        ("try casino 99 tonight", Outcome.PUBLISH),
+        ("\u212aASINO77", Outcome.REJECT),  # the Kelvin sign, folded to k
+        ("kas\u0131no77", Outcome.REJECT),  # a dotless i, which IGNORECASE reads as i
+        ("poker 21 at mine", Outcome.FLAG),
+        ("PokerNight", Outcome.PUBLISH),
+        ("call 0123456789", Outcome.HOLD),  # an expression with no literal text
+        ("a quiet evening", Outcome.PUBLISH),
+    ],
+)
+def test_expressions_with_literal_text_match_wherever_it_appears(text, expected):
+    compiled = rules(
+        (r"\b[ck]asino\d{2,}\b", "regex", "block"),
+        (r"\b(poker|blackjack)\s*\d+", "regex", "flag"),
+        (r"[0-9]{8,}", "regex", "hold"),
+    )
+    assert outcome(text, compiled) is expected
+
+
+def test_a_censoring_expression_with_literal_text_masks_its_match():
+    compiled = rules((r"\bpromo\d+", "regex", "censor"), (r"(?x) free \s+ chips", "regex", "flag"))
+    verdict = evaluate(Submission("reply", "Use PROMO50 for free  chips"), compiled)
+    assert verdict.outcome is Outcome.FLAG
+    assert verdict.text == f"Use {MASK * 7} for free  chips"
+
+
 def test_the_strongest_action_wins_whatever_the_order():
     entries = [
         ("alpha", "word", "censor"),

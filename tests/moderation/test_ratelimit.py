@@ -5,6 +5,7 @@ tests/conftest.py clears the cache between tests.
 """
 
 import pytest
+from django.test import override_settings
 
 from moderation import ratelimit
 from moderation.ratelimit import RateLimited, hit
@@ -107,3 +108,22 @@ def test_message_names_the_wait(seconds, wait):
     error = RateLimited(action="reply", retry_after=seconds)
     assert error.message_wait == wait
     assert str(error) == f"That is faster than Kinship allows. Please wait {wait}."
+
+
+def test_limits_still_hold_while_redis_is_unreachable(unused_tcp_port):
+    # The shared counters are out of reach: this process counts on its own meanwhile,
+    # so the limit still applies and nothing fails.
+    unreachable = {
+        "default": {
+            "BACKEND": "forum.cache.ResilientRedisCache",
+            "LOCATION": f"redis://127.0.0.1:{unused_tcp_port}/0",
+        }
+    }
+    key = f"outage-{unused_tcp_port}"
+    with override_settings(CACHES=unreachable):
+        for offset in (0, 1, 2):
+            hit("reply", key=key, now=WINDOW_START + offset)
+        with pytest.raises(RateLimited) as excinfo:
+            hit("reply", key=key, now=WINDOW_START + 30)
+    assert excinfo.value.retry_after == 30
+    assert ratelimit._local.get(f"rl:reply:{key}:{int(WINDOW_START)}") == 4

@@ -1239,16 +1239,18 @@ class Command(BaseCommand):
             made = publishing.schedule_session(
                 actor=leader,
                 group=group,
-                title=SERIES_TITLE,
-                topic=md(SERIES_TOPIC),
-                starts_on=timezone.localdate() + timedelta(days=1),
-                start_time=time(19),
-                end_time=time(20),
-                time_zone="Europe/London",
-                weekly=True,
-                co_leaders=MEMBER2,
-                fellowship_after=True,
-                **readings,
+                plan=publishing.SessionPlan(
+                    title=SERIES_TITLE,
+                    topic=md(SERIES_TOPIC),
+                    starts_on=timezone.localdate() + timedelta(days=1),
+                    start_time=time(19),
+                    end_time=time(20),
+                    time_zone="Europe/London",
+                    weekly=True,
+                    co_leaders=MEMBER2,
+                    fellowship_after=True,
+                    **readings,
+                ),
             )
             self.tally["sessions created"] += len(made)
         self.ensure_live_session(group, users, readings)
@@ -1267,15 +1269,17 @@ class Command(BaseCommand):
         [session] = publishing.schedule_session(
             actor=leader,
             group=group,
-            title=LIVE_TITLE,
-            topic=md(LIVE_TOPIC),
-            starts_on=timezone.localdate() + timedelta(days=1),
-            start_time=time(12),
-            end_time=time(13),
-            time_zone="Europe/London",
-            co_leaders=MEMBER2,
-            fellowship_after=True,
-            **readings,
+            plan=publishing.SessionPlan(
+                title=LIVE_TITLE,
+                topic=md(LIVE_TOPIC),
+                starts_on=timezone.localdate() + timedelta(days=1),
+                start_time=time(12),
+                end_time=time(13),
+                time_zone="Europe/London",
+                co_leaders=MEMBER2,
+                fellowship_after=True,
+                **readings,
+            ),
         )
         # The write path schedules only from now on; this one is already under way.
         starts = now - timedelta(minutes=10)

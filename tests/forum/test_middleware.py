@@ -1,0 +1,278 @@
+"""Outages answer a clear 503 (templates/503.html, Retry-After, no traceback), pages that
+can do without Redis keep working, and everything recovers by itself (forum/middleware.py,
+forum/cache.py).
+
+Redis: a private redis-server this module stops and starts again. PostgreSQL: a real
+uvicorn whose DATABASE_URL points at a closed loopback port; the recovery half then opens
+that port as a relay to the test database (PostgreSQL runs only).
+"""
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.db import OperationalError, connection
+from django.test import Client, override_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+IN_CI = os.environ.get("CI") == "true"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def assert_clear_503(status: int, headers, body: bytes) -> None:
+    assert status == 503
+    assert headers["Retry-After"] == "30"
+    assert b"Kinship is back in a moment" in body
+    assert b"Traceback" not in body and b"Error" not in body
+
+
+class PrivateRedis:
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            if IN_CI:
+                pytest.fail("redis-server is not installed (CI=true: not skipping)")
+            pytest.skip("redis-server is not installed")
+        self.argv = [binary, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        import redis
+
+        self.process = subprocess.Popen(  # noqa: S603
+            [*self.argv, "--port", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        client.close()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def private_redis():
+    server = PrivateRedis()
+    server.start()
+    # Restored before tests/conftest.py clears the cache, which needs a reachable one.
+    redis_settings = override_settings(
+        CACHES={
+            "default": {
+                "BACKEND": "forum.cache.ResilientRedisCache",
+                "LOCATION": server.url,
+                "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
+            }
+        },
+        CHANNEL_LAYERS={
+            "default": {
+                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "CONFIG": {"hosts": [{"address": server.url}]},
+            }
+        },
+    )
+    try:
+        with redis_settings:
+            yield server
+    finally:
+        server.stop()
+
+
+@pytest.mark.django_db
+def test_pages_work_through_a_redis_outage_and_what_needs_redis_is_a_clear_503(
+    private_redis, member, public_group, membership_of
+):
+    client = Client(raise_request_exception=False)
+    client.force_login(member)  # the session is in the database and in Redis
+    assert client.get("/").status_code == 200
+
+    private_redis.stop()
+    # Pages read the session and the cache as misses and answer from the database.
+    home = client.get("/")
+    assert home.status_code == 200
+    assert b"river" in home.content  # still signed in: the session came from the database
+    assert client.get(f"/g/{public_group.slug}/").status_code == 200
+    assert client.get("/groups/").status_code == 200
+    # Rate-limited reads count in this process meanwhile (moderation.ratelimit).
+    assert client.get("/search/", {"q": "still"}).status_code == 200
+    health = client.get("/healthz")
+    assert health.status_code == 503
+    assert health.json()["failed"] == ["cache", "channel_layer"]
+    # A logout must not leave a cached session behind: it waits for Redis, and says so.
+    response = client.post("/accounts/logout/")
+    assert_clear_503(response.status_code, response.headers, response.content)
+
+    private_redis.start()
+    assert client.get("/healthz").status_code == 200
+    assert client.post("/accounts/logout/").status_code == 302
+    assert b"river" not in client.get("/").content
+
+
+@pytest.mark.django_db
+def test_an_outage_met_outside_the_view_is_a_503_too(client, monkeypatch, settings):
+    # Saving the session happens in middleware, after the view: handler500 answers it.
+    settings.DEBUG = False
+
+    def database_gone(self, request, response):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(
+        "django.contrib.sessions.middleware.SessionMiddleware.process_response", database_gone
+    )
+    client.raise_request_exception = False
+    response = client.get("/help/")
+    assert_clear_503(response.status_code, response.headers, response.content)
+
+
+@pytest.mark.django_db
+def test_a_bug_is_still_a_500(client, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("a bug, not an outage")
+
+    monkeypatch.setattr("forum.views.pages.selectors.crisis_resources", broken)
+    client.raise_request_exception = False
+    response = client.get("/help/")
+    assert response.status_code == 500
+    assert "Retry-After" not in response.headers
+
+
+# --- PostgreSQL unreachable, against a real server ------------------------------------
+
+
+class Relay:
+    """Forwards a loopback port to PostgreSQL while open; closed, the port refuses."""
+
+    def __init__(self, port: int, target: tuple[str, int]) -> None:
+        self.port, self.target = port, target
+        self.listener: socket.socket | None = None
+        self.sockets: list[socket.socket] = []
+
+    def open(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        if self.listener is not None:
+            self.listener.close()
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+def fetch(url: str):
+    try:
+        with urllib.request.urlopen(url, timeout=15) as response:  # noqa: S310 - loopback
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+@pytest.fixture
+def server_behind_relay(django_db_setup, django_db_blocker, tmp_path):
+    """uvicorn with DATABASE_URL on a closed port; yields (base url, relay or None)."""
+    with django_db_blocker.unblock():
+        params = dict(connection.settings_dict)
+    on_postgres = connection.vendor == "postgresql"
+    port = free_port()
+    database = params["NAME"] if on_postgres else "kinship"
+    user = params.get("USER") or "postgres"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    env.pop("REDIS_URL", None)
+    env.update(
+        DJANGO_DEBUG="true",  # loopback only; the 503 shows no traceback in debug either
+        DATABASE_URL=f"postgres://{user}@127.0.0.1:{port}/{database}",
+        DJANGO_CONN_MAX_AGE="0",
+        KINSHIP_CHORES_SECONDS="0",
+    )
+    if params.get("PASSWORD"):
+        env["PGPASSWORD"] = params["PASSWORD"]
+    web = free_port()
+    log = (tmp_path / "uvicorn.log").open("wb")
+    server = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "uvicorn", "forum.asgi:application", "--host", "127.0.0.1",
+         "--port", str(web), "--lifespan", "off"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{web}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            fetch(f"{base}/healthz")
+            break
+        except OSError:
+            assert server.poll() is None, (tmp_path / "uvicorn.log").read_text()
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.2)
+    target = (params.get("HOST") or "127.0.0.1", int(params.get("PORT") or 5432))
+    relay = Relay(port, target) if on_postgres else None
+    try:
+        yield base, relay
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        log.close()
+        if relay is not None:
+            relay.close()
+
+
+def test_database_outage_is_a_clear_503_and_recovers_by_itself(server_behind_relay):
+    base, relay = server_behind_relay
+    for path in ("/", "/groups/"):
+        assert_clear_503(*fetch(base + path))
+    status, _, body = fetch(f"{base}/healthz")
+    assert status == 503
+    assert b'"failed": ["database"]' in body
+
+    if relay is None:
+        pytest.skip("the recovery half needs PostgreSQL (DATABASE_URL is not postgres://)")
+    relay.open()  # PostgreSQL is back
+    status, _, body = fetch(f"{base}/healthz")
+    assert status == 200, body
+    status, _, body = fetch(f"{base}/groups/")
+    assert status == 200
+    assert b"Kinship is back in a moment" not in body
