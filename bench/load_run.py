@@ -123,17 +123,22 @@ async def measure(args, runs: list[Run], sessions: list[str], pids: dict[str, in
                 "sockets_closed": figures["disconnected_clients"],
                 "error_frames": sum(figures["errors"].values()),
                 "errors": figures["errors"],
+                "closes_sample": figures["disconnects_sample"][:2],
             }
         )
     for run in runs:
         await run.close()
     sent = sum(r["sent"] for r in rooms)
+    acked = sum(r["acked"] for r in rooms)
+    # The write path's throughput: acks from the first send to the last ack.
+    first_send = min(min(run.sent_ns.values(), default=0) for run in runs)
+    last_ack = max(run.last_ack_ns for run in runs)
     errors = sum(r["send_failures"] + r["error_frames"] + r["sockets_closed"] for r in rooms)
     result.update(
         sockets=sum(len(run.clients) for run in runs),
         messages_sent=sent,
-        messages_acked=sum(r["acked"] for r in rooms),
-        acked_per_s=sum(r["acked"] for r in rooms) / send_seconds,
+        messages_acked=acked,
+        acked_per_s=acked / max(1e-9, (last_ack - first_send) / 1e9) if acked else 0.0,
         deliveries=len(latencies),
         latency_ms=stats(latencies),
         ack_ms=stats(acks),
