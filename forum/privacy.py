@@ -34,7 +34,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from moderation import ratelimit
+from moderation import permissions, ratelimit
 from moderation.models import Appeal, Flag, ModerationLogEntry, ModeratorNote, Sanction
 
 from . import live, publishing, realtime
@@ -465,6 +465,30 @@ def _notification(user: User, notification: Notification) -> dict[str, Any]:
         "created_at": _when(notification.created_at),
         "read_at": _when(notification.read_at),
     }
+
+
+# --- chat left behind ------------------------------------------------------------------------
+
+
+def chat_left_behind(user: User) -> models.QuerySet[ChatMessage]:
+    """The member's chat messages still shown in group rooms they can no longer open (a
+    group they left or were removed from). The room's socket, where messages are deleted,
+    refuses them, so this is where they take those words back."""
+    own = ChatMessage.objects.filter(author=user, removed_at__isnull=True).exclude(
+        room__kind=ChatRoom.Kind.DIRECT
+    )
+    groups = SupportGroup.objects.filter(pk__in=own.values("room__group_id"))
+    shut = [group.pk for group in groups if not permissions.can_read_rooms(user, group)]
+    return own.filter(room__group_id__in=shut)
+
+
+def withdraw_chat_left_behind(*, user: User) -> int:
+    """Withdraw each of them as the author would over the socket: erased, and gone from every
+    screen. Returns how many."""
+    left = list(chat_left_behind(user).select_related("room"))
+    for message in left:
+        publishing.withdraw_chat_message(author=user, message=message)
+    return len(left)
 
 
 # --- erasure ---------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ urlpatterns = [
     path("settings/email/", accounts.change_email, name="change_email"),
     path("settings/your-data/", privacy.your_data, name="your_data"),
     path("settings/your-data/export/", privacy.export_data, name="export_data"),
+    path("settings/your-data/chat/", privacy.withdraw_left_chat, name="withdraw_left_chat"),
     path("u/<str:handle>/", accounts.profile, name="profile"),
     path("u/<str:handle>/block/", accounts.block, name="block"),
     # Groups

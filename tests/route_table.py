@@ -350,6 +350,7 @@ FORUM: dict[str, Case] = {
     "change_email": page("`change_email`"),
     "your_data": plain("your_data"),
     "export_data": plain("export_data"),
+    "withdraw_left_chat": plain("withdraw_left_chat"),
     "profile": page("`profile` (another member's)"),
     "block": page("`block` (POST, another member)"),
     "directory": page("`directory`"),

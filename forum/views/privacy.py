@@ -34,7 +34,19 @@ def your_data(request):
             logout(request)
             messages.success(request, "Your account is deleted. Take care of yourself.")
             return redirect("home")
-    return render(request, "forum/your_data.html", {"form": form})
+    left_behind = privacy.chat_left_behind(request.user).count()
+    return render(request, "forum/your_data.html", {"form": form, "left_behind": left_behind})
+
+
+@login_required
+@require_POST
+def withdraw_left_chat(request):
+    count = privacy.withdraw_chat_left_behind(user=request.user)
+    if count:
+        messages.success(request, f"Deleted {count} chat message{'s' if count != 1 else ''}.")
+    else:
+        messages.info(request, "There were no chat messages left to delete.")
+    return redirect("your_data")
 
 
 @login_required

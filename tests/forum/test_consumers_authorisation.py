@@ -48,8 +48,9 @@ CHAT_ROWS = (
     "remove another's chat message",
 )
 # A former member deleting their own message: allowed by the rules, but the room's socket
-# (the only place chat messages are deleted) refuses non-members at the handshake.
-NO_PATH_YET = {("delete own chat message", "non-member")}
+# refuses non-members at the handshake; they delete over HTTP instead ("Your data",
+# tests/forum/test_views_privacy.py).
+NOT_OVER_THE_SOCKET = {("delete own chat message", "non-member")}
 
 
 @pytest.fixture
@@ -160,7 +161,8 @@ def test_chat_frames_match_the_permissions_table(visibility, role):
     before = _versions(own, own_to_edit, others)
     seen = run_async(scenario)
     expected = {
-        row: "no" if (row, role) in NO_PATH_YET else cell for row, cell in documented.items()
+        row: "no" if (row, role) in NOT_OVER_THE_SOCKET else cell
+        for row, cell in documented.items()
     }
     assert seen == expected
     # A refused frame changed nothing: each message moved only if its row said yes.

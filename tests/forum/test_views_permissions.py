@@ -487,6 +487,9 @@ PAGES: dict[str, Page] = {
     "`export_data` (POST, download one's own data)": Page(
         "export_data", _plain("export_data"), "post"
     ),
+    "`withdraw_left_chat` (POST, delete one's chat messages in groups one left)": Page(
+        "withdraw_left_chat", _plain("withdraw_left_chat"), "post"
+    ),
     "`profile` (another member's)": Page(
         "profile", lambda w: reverse("profile", kwargs={"handle": w.poster.handle})
     ),
@@ -701,6 +704,7 @@ SITE_WIDE = {
     "`change_email`",
     "`your_data`",
     "`export_data` (POST, download one's own data)",
+    "`withdraw_left_chat` (POST, delete one's chat messages in groups one left)",
     "`profile` (another member's)",
     "`block` (POST, another member)",
     "`group_create`",

@@ -7,8 +7,9 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import reverse
 
-from forum.models import User
-from tests.conftest import PASSWORD, make_user
+from forum import memberships, publishing
+from forum.models import ChatMessage, ChatRoom, User
+from tests.conftest import PASSWORD, join, make_group, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -107,3 +108,43 @@ def test_password_guesses_on_the_delete_form_are_limited(settings):
     assert "faster than Kinship allows" in response.content.decode()
     member.refresh_from_db()
     assert member.is_active
+
+
+def test_a_former_member_deletes_their_chat_messages_in_the_groups_they_left():
+    left, stayed = make_group("open-circle"), make_group("evening-circle")
+    member, other = make_user("lantern"), make_user("meadow")
+    for group in (left, stayed):
+        join(member, group)
+        join(other, group)
+    rooms = {
+        group: ChatRoom.objects.create(group=group, name="General", slug="general")
+        for group in (left, stayed)
+    }
+
+    def say(room, author, body):
+        return publishing.publish_chat_message(author=author, room=room, body=body, client_id=body)[
+            0
+        ]
+
+    gone = [say(rooms[left], member, f"Mine, left {n}") for n in range(2)]
+    kept = say(rooms[stayed], member, "Mine, still here")
+    theirs = say(rooms[left], other, "Theirs")
+    memberships.leave_group(user=member, group=left)
+
+    client = signed_in(member)
+    page = client.get(reverse("your_data")).content.decode()
+    assert "You wrote 2 chat messages in groups you are no longer in" in page
+    response = client.post(reverse("withdraw_left_chat"), follow=True)
+    assert "Deleted 2 chat messages." in response.content.decode()
+    for message in gone:
+        message.refresh_from_db()
+        assert message.removed_by == ChatMessage.RemovedBy.AUTHOR and message.source == ""
+    # A room they can still open keeps theirs (they delete it there), and nobody else's moved.
+    for message in (kept, theirs):
+        message.refresh_from_db()
+        assert message.removed_at is None and message.source
+    again = client.post(reverse("withdraw_left_chat"), follow=True).content.decode()
+    assert "There were no chat messages left to delete." in again
+    assert (
+        "None. Messages in groups you are in" in client.get(reverse("your_data")).content.decode()
+    )
