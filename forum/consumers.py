@@ -6,6 +6,7 @@ protocol is documented in docs/chat-protocol.md.
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -192,10 +193,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.authority_epoch = (await database_sync_to_async(realtime.authority_epochs)([user.pk]))[
             user.pk
         ]
+        groups = (realtime.room_group(room.pk), realtime.authority_group(user.pk))
         try:
-            await self.channel_layer.group_add(realtime.room_group(room.pk), self.channel_name)
-            await self.channel_layer.group_add(realtime.authority_group(user.pk), self.channel_name)
+            for group in groups:
+                await self.channel_layer.group_add(group, self.channel_name)
         except UNAVAILABLE:
+            # A half-made join is undone, so no group keeps a socket that is closing.
+            for group in groups:
+                with contextlib.suppress(*UNAVAILABLE):
+                    await self.channel_layer.group_discard(group, self.channel_name)
             await self._try_again_later()
             return
         await self.accept()

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm, PasswordResetForm
 from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
+from django.forms.utils import ErrorDict
 
 from moderation import ratelimit
 
@@ -107,13 +108,18 @@ class SignupForm(BaseUserCreationForm):
             raise ValidationError("That e-mail address cannot be used. Try another, or log in.")
         return email
 
-    def clean(self):
-        # Every attempt counts, so the "taken" answers cannot be used to sweep for handles.
+    def full_clean(self) -> None:
+        super().full_clean()
+        if not self.is_bound:
+            return
+        # Every attempt counts, and past the limit the form says that and nothing else, so
+        # the "taken" answers cannot be used to sweep for handles.
         try:
             ratelimit.hit("signup", key=self.address)
         except ratelimit.RateLimited as error:
-            raise ValidationError(str(error), code="rate_limited") from None
-        return super().clean()
+            self._errors = ErrorDict()
+            self.cleaned_data = {}
+            self.add_error(None, ValidationError(str(error), code="rate_limited"))
 
 
 class ResetRequestForm(PasswordResetForm):

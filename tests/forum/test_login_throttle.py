@@ -220,6 +220,8 @@ def test_failed_signups_count_too(client, settings):
     response = client.post("/accounts/signup/", {"handle": "river"}, REMOTE_ADDR=HOME)
     assert response.status_code == 200
     assert "faster than Kinship allows" in error_text(response)
+    # Past the limit the form says nothing about the handle, taken or free.
+    assert "That handle is taken" not in response.content.decode()
 
 
 def ask_reset(client, email, address=HOME):

@@ -27,6 +27,7 @@ from forum.models import (
     Notification,
     Post,
     PostRevision,
+    Reaction,
     SupportGroup,
     Thread,
     User,
@@ -82,8 +83,9 @@ def test_export_holds_every_kind_of_the_members_own_data():
     assert roles == ["mentee", "mentor"]
     assert f"{OWN} note" in text
     assert "A moderator warned you." in [n["text"] for n in data["notifications"]]
+    reaction = Reaction.objects.get(user=world.member)
     assert data["reactions"] == [
-        {"post_id": world.other_reply.pk, "created_at": data["reactions"][0]["created_at"]}
+        {"post_id": world.other_reply.pk, "created_at": reaction.created_at.isoformat()}
     ]
 
 
