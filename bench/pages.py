@@ -44,11 +44,14 @@ PAGES = [
     "hello",
     "thread-out",
     "thread-in",
+    "threads-out",
+    "threads-in",
     "group",
     "directory",
     "queue",
 ]
 SERVERS = ("asgi", "asgi-persistent", "wsgi")
+MANY_THREADS = 2000
 TARGETS = {"requests_per_s": 400, "p99_ms": 50, "ratio_to_hello": 0.1, "logged_in_ratio": 0.7}
 # wrk counts 3xx as success; every page here must answer 200 to count.
 WRK_SCRIPT = """
@@ -64,6 +67,15 @@ function done(summary, latency, requests)
     for status, n in pairs(thread:get("statuses")) do total[status] = (total[status] or 0) + n end
   end
   for status, n in pairs(total) do io.write(string.format("STATUS %d %d\\n", status, n)) end
+end
+"""
+# Pages with many addresses (threads-out, threads-in) take each in turn.
+WRK_PATHS_SCRIPT = """
+local paths = {%s}
+local next_path = 0
+function request()
+  next_path = next_path %% #paths + 1
+  return wrk.format("GET", paths[next_path])
 end
 """
 
@@ -193,6 +205,14 @@ def prepare(explain: bool) -> None:
         store.create()
         return store.session_key
 
+    # Many threads of the public groups, read one after another: each read once in a run,
+    # so none is in the cache, where thread-out and thread-in read one thread over and over.
+    many = [
+        t.get_absolute_url()
+        for t in Thread.objects.filter(group__visibility="public", hidden_at__isnull=True)
+        .select_related("group")
+        .order_by("pk")[:MANY_THREADS]
+    ]
     cookie = settings.SESSION_COOKIE_NAME
     world = {
         "reader": reader.handle,
@@ -201,6 +221,8 @@ def prepare(explain: bool) -> None:
             "hello": ["/hello/", None],
             "thread-out": [thread.get_absolute_url(), None],
             "thread-in": [thread.get_absolute_url(), session_for(reader)],
+            "threads-out": [many, None],
+            "threads-in": [many, session_for(reader)],
             "group": [thread.group.get_absolute_url(), session_for(reader)],
             "directory": ["/groups/", session_for(reader)],
             "queue": ["/moderation/queue/", session_for(moderator)],
@@ -229,7 +251,12 @@ def query_plans(world: dict) -> dict:
         client = Client(HTTP_HOST="127.0.0.1")
         if session:
             client.cookies[world["cookie"]] = session
-        client.get(url)  # warm: sessions and caches as for a returning reader
+        if isinstance(url, list):
+            # Warm on one thread, plan another: what reading a thread nobody read costs.
+            client.get(url[-1])
+            url = url[-2]
+        else:
+            client.get(url)  # warm: sessions and caches as for a returning reader
         with CaptureQueriesContext(connection) as queries:
             status = client.get(url).status_code
         page = []
@@ -308,6 +335,7 @@ def to_ms(value: str) -> float:
 
 
 def wrk(url: str, cookie: str | None, *, duration: int, connections: int, script: Path) -> dict:
+    """``url`` is the server's address and one path, or (with a paths script) the first."""
     command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script),
                "--timeout", "10s", url]  # fmt: skip
     if cookie:
@@ -367,14 +395,19 @@ def profile(server: Server, url: str, cookie: str | None, args, out: Path, scrip
 
 def measure_server(kind: str, env: dict, world: dict, args, tmp: Path) -> dict:
     server = Server(kind, env, tmp / f"{kind}.log")
-    script = tmp / "status.lua"
-    script.write_text(WRK_SCRIPT)
+    (tmp / "status.lua").write_text(WRK_SCRIPT)
     cookie_name = world["cookie"]
     results = {}
     try:
         for name in args.pages:
             url, session = world["pages"][name]
             cookie = f"{cookie_name}={session}" if session else None
+            script = tmp / "status.lua"
+            if isinstance(url, list):
+                script = tmp / f"{name}.lua"
+                paths = ", ".join(json.dumps(path) for path in url)
+                script.write_text(WRK_SCRIPT + WRK_PATHS_SCRIPT % paths)
+                url = url[0]
             refusal = check_page(server.base, name, url, cookie, world)
             if refusal:
                 log(f"{kind} {name}: NOT MEASURED: {refusal}")
@@ -443,7 +476,7 @@ def machine() -> dict:
 
 def table(results: dict) -> str:
     lines = [
-        f"{'server':15} {'page':10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'server':15} {'page':11} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'x hello':>8} {'non-200':>8} {'load':>6}"
     ]
     for kind, pages in results.items():
@@ -452,10 +485,10 @@ def table(results: dict) -> str:
                 continue
             f = pages[name]
             if "error" in f:
-                lines.append(f"{kind:15} {name:10} not measured: {f['error']}")
+                lines.append(f"{kind:15} {name:11} not measured: {f['error']}")
                 continue
             lines.append(
-                f"{kind:15} {name:10} {f['requests_per_s']:8.0f} {f['p50_ms']:8.2f} "
+                f"{kind:15} {name:11} {f['requests_per_s']:8.0f} {f['p50_ms']:8.2f} "
                 f"{f['p99_ms']:8.2f} {f['ratio_to_hello'] or 0:8.3f} {f['non_200']:8d} "
                 f"{f['load_average']:6.2f}"
             )

@@ -1,29 +1,43 @@
-"""Signing in: Django's ModelBackend, reading the header's unread badge with the member.
+"""Signing in: Django's ModelBackend, reading with the member what every page asks next.
 
-Every page a member sees loads them by id (the session) and shows how many notifications
-they have not read. Counting in the same query saves each signed-in page a round trip;
-the count is the viewer's own and is read afresh on every request, never cached.
+Every page a member sees loads them by id (the session), shows how many notifications
+they have not read, and most ask whether a sanction bars them. Reading both with the
+member saves each signed-in page two round trips; both are read afresh on every request,
+never cached. The statement is written by hand (forum.sql).
 """
 
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, IntegerField, OuterRef, Subquery
-from django.db.models.functions import Coalesce
+from django.db import connection
+from django.utils import timezone
+
+from moderation import permissions
+from moderation.models import Sanction
 
 from .models import Notification, User
+from .sql import names
 
 UNREAD_ATTRIBUTE = "unread_notification_count"
+UNSANCTIONED_ATTRIBUTE = "unsanctioned"
 
 
-def unread_count_subquery() -> Subquery:
-    unread = (
-        Notification.objects.filter(recipient=OuterRef("pk"), read_at__isnull=True)
-        .order_by()
-        .values("recipient")
-        .annotate(n=Count("pk"))
-        .values("n")
+def _member_sql() -> str:
+    user, u_id = names(User, "id")
+    note, n_recipient, n_read = names(Notification, "recipient", "read_at")
+    sanction, s_member, s_lifted, s_kind, s_ends = names(
+        Sanction, "member", "lifted_at", "kind", "ends_at"
     )
-    return Coalesce(Subquery(unread, output_field=IntegerField()), 0)
+    # The same sanctions as moderation.permissions.sanctions_in_force.
+    return f"""
+        SELECT u.*,
+            (SELECT COUNT(*) FROM {note} n WHERE n.{n_recipient} = u.{u_id} AND n.{n_read} IS NULL)
+                AS {UNREAD_ATTRIBUTE},
+            NOT EXISTS(
+                SELECT 1 FROM {sanction} s WHERE s.{s_member} = u.{u_id} AND s.{s_lifted} IS NULL
+                AND s.{s_kind} <> %s AND (s.{s_ends} IS NULL OR s.{s_ends} > %s)
+            ) AS {UNSANCTIONED_ATTRIBUTE}
+        FROM {user} u WHERE u.{u_id} = %s
+    """  # noqa: S608 (names come from the models, values are parameters)
 
 
 class MemberBackend(ModelBackend):
@@ -36,9 +50,11 @@ class MemberBackend(ModelBackend):
         return user
 
     def get_user(self, user_id):
-        user = (
-            User._default_manager.annotate(**{UNREAD_ATTRIBUTE: unread_count_subquery()})
-            .filter(pk=user_id)
-            .first()
-        )
-        return user if user is not None and self.user_can_authenticate(user) else None
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        params = [Sanction.Kind.WARNING.value, now, user_id]
+        user = next(iter(User._default_manager.raw(_member_sql(), params)), None)
+        if user is None or not self.user_can_authenticate(user):
+            return None
+        if getattr(user, UNSANCTIONED_ATTRIBUTE):
+            permissions.remember_no_sanctions(user)
+        return user

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from moderation import permissions
 
-from . import notify
+from . import notify, page_cache
 from .models import (
     Block,
     ChatRoom,
@@ -42,6 +42,7 @@ def toggle_support(*, user: User, post: Post) -> bool:
     """Add or take back a "support" reaction; returns whether it is now given."""
     permissions.check_can_support(user, post)
     with transaction.atomic():
+        page_cache.thread_changed(post.thread_id)  # the count changes in place, unsignalled
         deleted, _ = Reaction.objects.filter(post=post, user=user).delete()
         if deleted:
             Post.objects.filter(pk=post.pk).update(support_count=F("support_count") - 1)

@@ -37,7 +37,7 @@ from django.utils import timezone
 from moderation import permissions, ratelimit
 from moderation.models import Appeal, Flag, ModerationLogEntry, ModeratorNote, Sanction
 
-from . import live, publishing, realtime
+from . import live, page_cache, publishing, realtime
 from .models import (
     AttendanceProof,
     ChatMessage,
@@ -528,6 +528,8 @@ def delete_account(*, user: User, password: str, keep_posts: bool) -> User:
         _rename_in_admin_log(user.pk, tombstone.handle)
         end_sessions(session_keys)
         transaction.on_commit(lambda: _forget_cache(user.pk))
+        # Their words and handle leave pages everywhere: no visitor copy may keep them.
+        page_cache.site_changed()
     return tombstone
 
 

@@ -11,6 +11,7 @@ from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
+from django.db import connection
 from django.db.models import (
     Count,
     Exists,
@@ -29,6 +30,7 @@ from django.utils.crypto import constant_time_compare
 from moderation import context_notes, permissions
 from moderation.models import Flag, FlagReason, NoteAttachment
 
+from . import page_cache
 from .backends import UNREAD_ATTRIBUTE
 from .models import (
     Block,
@@ -51,6 +53,7 @@ from .models import (
 )
 from .models.site import DEFAULT_CRISIS_RESOURCES
 from .realtime import message_payload
+from .sql import names
 
 THREADS_PER_PAGE = 25
 POSTS_PER_PAGE = 50
@@ -196,6 +199,87 @@ def get_thread_for(user, *, slug: str, thread_id: int) -> Thread:
     return thread
 
 
+@dataclass(frozen=True)
+class ThreadViewer:
+    """What the thread page needs to know of its viewer, beyond what everyone sees."""
+
+    role: str | None = None
+    follows: bool = False
+    muted: bool = False
+    supports: frozenset[int] = frozenset()  # posts of this thread they support
+    blocked: frozenset[int] = frozenset()  # members they blocked
+
+
+def _thread_viewer(user, thread: Thread) -> ThreadViewer:
+    """The viewer's role, following, muting, supports and blocks in one statement
+    (written by hand: forum.sql)."""
+    if not user.is_authenticated:
+        return ThreadViewer()
+    membership, m_user, m_group, m_role = names(Membership, "user", "group", "role")
+    subscription, s_user, s_thread = names(Subscription, "user", "thread")
+    mute, u_user, u_thread = names(Mute, "user", "thread")
+    reaction, r_user, r_post = names(Reaction, "user", "post")
+    post, p_id, p_thread = names(Post, "id", "thread")
+    block, b_blocker, b_blocked = names(Block, "blocker", "blocked")
+    sql = f"""
+        SELECT 'role', 0, {m_role} FROM {membership} WHERE {m_user} = %s AND {m_group} = %s
+        UNION ALL
+        SELECT 'follows', 0, '' FROM {subscription} WHERE {s_user} = %s AND {s_thread} = %s
+        UNION ALL
+        SELECT 'muted', 0, '' FROM {mute} WHERE {u_user} = %s AND {u_thread} = %s
+        UNION ALL
+        SELECT 'supports', r.{r_post}, '' FROM {reaction} r JOIN {post} p ON p.{p_id} = r.{r_post}
+            WHERE r.{r_user} = %s AND p.{p_thread} = %s
+        UNION ALL
+        SELECT 'blocked', {b_blocked}, '' FROM {block} WHERE {b_blocker} = %s
+    """  # noqa: S608 (names come from the models, values are parameters)
+    me, group, here = user.pk, thread.group_id, thread.pk
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [me, group, me, here, me, here, me, here, me])
+        rows = cursor.fetchall()
+    facts = {kind: set() for kind in ("supports", "blocked")}
+    role, follows, muted = None, False, False
+    for kind, number, text in rows:
+        if kind == "role":
+            role = text
+        elif kind == "follows":
+            follows = True
+        elif kind == "muted":
+            muted = True
+        else:
+            facts[kind].add(number)
+    return ThreadViewer(
+        role=role,
+        follows=follows,
+        muted=muted,
+        supports=frozenset(facts["supports"]),
+        blocked=frozenset(facts["blocked"]),
+    )
+
+
+def thread_to_read(user, *, slug: str, thread_id: int) -> Thread:
+    """get_thread_for, for the thread page: the thread and its group come from the cache
+    (forum.page_cache) and one statement reads the viewer's part (``thread.viewer``)."""
+    thread = page_cache.shared(
+        f"thread:{slug}:{thread_id}",
+        thread_id,
+        lambda: (
+            Thread.objects.filter(pk=thread_id, group__slug=slug)
+            .select_related("group", "author")
+            .first()
+        ),
+    )
+    if thread is None:
+        raise Http404("No such thread.")
+    thread.viewer = _thread_viewer(user, thread)
+    thread.viewer_follows = thread.viewer.follows
+    thread.viewer_muted = thread.viewer.muted
+    _set_viewer_role(thread.group, user, thread.viewer.role)
+    permissions.check_can_view_group(user, thread.group)
+    permissions.check_can_view_thread(user, thread)
+    return thread
+
+
 def get_post_for(user, post_id: int) -> Post:
     """A post with its thread and group; 404 if the user may not see the group."""
     posts = Post.objects.filter(pk=post_id).select_related("thread__group", "author")
@@ -213,40 +297,51 @@ def get_post_for(user, post_id: int) -> Post:
     return post
 
 
-def thread_posts(user, thread: Thread, *, page: int, root: Post | None = None) -> Window:
-    """A page of the reply tree, depth-first, below the opening post or below ``root``.
+def thread_page(
+    user, thread: Thread, *, page: int, root: Post | None = None
+) -> tuple[Post | None, Window]:
+    """The opening post (on the first page of a whole thread, else None) and a page of the
+    reply tree, depth-first, below the opening post or below ``root``.
 
-    Replies deeper than VISIBLE_DEPTH under the root are left for their own page.
+    Replies deeper than VISIBLE_DEPTH under the root are left for their own page. The
+    rows are shared between readers (forum.page_cache); ``thread`` comes from
+    thread_to_read, whose ``viewer`` says what they support and whom they blocked.
     """
-    if root is None:
-        posts = Post.objects.filter(thread=thread, depth__gte=1, depth__lte=VISIBLE_DEPTH)
-        base_depth = 1
-    else:
-        posts = Post.objects.filter(
-            thread=thread,
-            path__startswith=root.path,
-            depth__gt=root.depth,
-            depth__lte=root.depth + VISIBLE_DEPTH,
-        )
-        base_depth = root.depth + 1
-    posts = _with_viewer_state(posts.select_related("author").order_by("path"), user)
-    window = window_of(_with_context_note(posts), page, POSTS_PER_PAGE)
-    _resolve_context_notes(window.items)
+    with_opening = root is None and page == 1
+
+    def read() -> list[Post]:
+        if root is None:
+            # The opening post's path begins every other path in its thread: it sorts first.
+            posts = Post.objects.filter(thread=thread, depth__lte=VISIBLE_DEPTH)
+        else:
+            posts = Post.objects.filter(
+                thread=thread,
+                path__startswith=root.path,
+                depth__gt=root.depth,
+                depth__lte=root.depth + VISIBLE_DEPTH,
+            )
+        posts = _with_context_note(posts.select_related("author").order_by("path"))
+        start = (page - 1) * POSTS_PER_PAGE + (root is None and page > 1)
+        return list(posts[start : start + POSTS_PER_PAGE + 1 + with_opening])
+
+    rows = page_cache.shared(f"posts:{thread.pk}:{page}:{root.pk if root else ''}", thread.pk, read)
+    _resolve_context_notes(rows)
+    _set_viewer_state(rows, thread.viewer)
+    opening = rows.pop(0) if with_opening else None
+    window = Window(items=rows[:POSTS_PER_PAGE], page=page, has_next=len(rows) > POSTS_PER_PAGE)
+    base_depth = 1 if root is None else root.depth + 1
     for post in window.items:
         post.display_depth = post.depth - base_depth
         post.continues_elsewhere = post.display_depth == VISIBLE_DEPTH - 1 and post.reply_count > 0
-    return window
+    if opening is not None:
+        opening.continues_elsewhere = False
+    return opening, window
 
 
-def _with_viewer_state(posts: QuerySet[Post], user) -> QuerySet[Post]:
-    """Whether the viewer supports each post, and whether they blocked its author."""
-    if not user.is_authenticated:
-        # Present, not missing: a template's failed lookup costs far more than a column.
-        return posts.annotate(viewer_supports=Value(False), author_blocked=Value(False))
-    return posts.annotate(
-        viewer_supports=Exists(Reaction.objects.filter(post=OuterRef("pk"), user=user)),
-        author_blocked=Exists(Block.objects.filter(blocker=user, blocked=OuterRef("author"))),
-    )
+def _set_viewer_state(posts, viewer: ThreadViewer) -> None:
+    for post in posts:
+        post.viewer_supports = post.pk in viewer.supports
+        post.author_blocked = post.author_id in viewer.blocked
 
 
 def blocked_by(user: User) -> list[User]:
@@ -260,10 +355,15 @@ def blocked_handles(user) -> list[str]:
     return list(Block.objects.filter(blocker=user).values_list("blocked__handle", flat=True))
 
 
-def opening_post(user, thread: Thread) -> Post:
-    posts = Post.objects.filter(thread=thread, parent__isnull=True).select_related("author")
-    post = _with_context_note(_with_viewer_state(posts, user)).get()
+def subthread_root(thread: Thread, post_id: int) -> Post:
+    """The post a "Continue this thread" page is rooted at, read as its thread page reads
+    posts (``thread`` from thread_to_read); 404 if it is not in this thread."""
+    posts = Post.objects.filter(pk=post_id, thread=thread).select_related("author", "parent")
+    post = _with_context_note(posts).first()
+    if post is None:
+        raise Http404("No such post in this thread.")
     _resolve_context_notes([post])
+    _set_viewer_state([post], thread.viewer)
     post.continues_elsewhere = False
     return post
 

@@ -1,12 +1,15 @@
 """Changes that may end a member's right to an open chat socket bump their authority
-epoch (forum.realtime); each worker re-checks those sockets within seconds."""
+epoch (forum.realtime); each worker re-checks those sockets within seconds. Changes to
+what a thread page shows retire the visitors' cached copies (forum.page_cache)."""
 
 from django.contrib.auth.signals import user_logged_out
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from . import realtime
-from .models import Block, Membership, User
+from moderation.models import ContextNote, NoteAttachment
+
+from . import page_cache, realtime
+from .models import Block, Membership, Post, SupportGroup, Thread, User
 
 
 @receiver(post_save, sender=User)
@@ -36,3 +39,25 @@ def block_made(sender, instance: Block, created: bool, **kwargs) -> None:
         from . import mentoring  # builds on the whole app: imported once it is ready
 
         mentoring.end_between(blocker=instance.blocker, blocked=instance.blocked)
+
+
+@receiver(post_save, sender=Post)
+@receiver(post_delete, sender=Post)
+def post_changed(sender, instance: Post, **kwargs) -> None:
+    page_cache.thread_changed(instance.thread_id)
+
+
+@receiver(post_save, sender=Thread)
+@receiver(post_delete, sender=Thread)
+def thread_changed(sender, instance: Thread, **kwargs) -> None:
+    page_cache.thread_changed(instance.pk)
+
+
+@receiver(post_save, sender=SupportGroup)
+@receiver(post_delete, sender=SupportGroup)
+@receiver(post_save, sender=ContextNote)
+@receiver(post_delete, sender=ContextNote)
+@receiver(post_save, sender=NoteAttachment)
+@receiver(post_delete, sender=NoteAttachment)
+def shown_on_many_threads_changed(sender, **kwargs) -> None:
+    page_cache.site_changed()

@@ -72,12 +72,16 @@ def is_site_moderator(user) -> bool:
 # --- sanctions in force ------------------------------------------------------------------
 
 
+SANCTIONS_ATTRIBUTE = "_sanctions_in_force"
+
+
 def sanctions_in_force(user) -> list[Sanction]:
     """The member's sanctions that are neither lifted nor over; one query per user
     instance. Expired sanctions simply stop matching: nothing has to run at the end."""
     if not user.is_authenticated:
         return []
-    cached = user.__dict__.get("_sanctions_in_force")
+    # getattr, not the instance's __dict__: request.user is a lazy proxy of the member.
+    cached = getattr(user, SANCTIONS_ATTRIBUTE, None)
     if cached is None:
         now = timezone.now()
         cached = list(
@@ -87,12 +91,19 @@ def sanctions_in_force(user) -> list[Sanction]:
             .select_related("rule")
             .order_by("ends_at")
         )
-        user.__dict__["_sanctions_in_force"] = cached
+        setattr(user, SANCTIONS_ATTRIBUTE, cached)
     return cached
 
 
+def remember_no_sanctions(user) -> None:
+    """The member was loaded knowing that no sanction is in force (forum.backends): this
+    request needs no query for them."""
+    setattr(user, SANCTIONS_ATTRIBUTE, [])
+
+
 def forget_sanctions(user) -> None:
-    user.__dict__.pop("_sanctions_in_force", None)
+    if hasattr(user, SANCTIONS_ATTRIBUTE):
+        delattr(user, SANCTIONS_ATTRIBUTE)
 
 
 def sanction_in_force(user, kind: str, group: SupportGroup | None = None) -> Sanction | None:

@@ -3,8 +3,8 @@
 import pytest
 from django.core.cache import cache
 
-from forum import memberships
-from forum.models import Membership, SupportGroup, User
+from forum import memberships, publishing
+from forum.models import Membership, SupportGroup, Thread, User
 
 PASSWORD = "calm-river-9431"
 
@@ -83,6 +83,16 @@ def admin_user(db) -> User:
 
 def join(user: User, group: SupportGroup, role: str = Membership.Role.MEMBER) -> Membership:
     return memberships.add_member(user=user, group=group, role=role)
+
+
+def thread_among(settings, group: SupportGroup, author: User, *others: User, **text) -> Thread:
+    """A thread by ``author`` in ``group``, which they and ``others`` join; rate limits and
+    the duplicate window are out of the way of tests that post a lot."""
+    settings.KINSHIP_RATE_LIMITS = {k: (10_000, 60) for k in settings.KINSHIP_RATE_LIMITS}
+    settings.KINSHIP_DUPLICATE_WINDOW_SECONDS = 0
+    for user in (author, *others):
+        join(user, group)
+    return publishing.publish_thread(author=author, group=group, **text)
 
 
 @pytest.fixture

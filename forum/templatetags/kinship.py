@@ -1,5 +1,7 @@
 """Template helpers for Kinship pages."""
 
+import re
+
 from django import template
 from django.utils import timezone
 from django.utils.timesince import timesince
@@ -28,6 +30,16 @@ def ago(moment) -> str:
     """ "just now" for the last minute, then "3 hours ago" (the largest two units)."""
     if moment is None:
         return ""
-    if (timezone.now() - moment).total_seconds() < 60:
+    now = timezone.now()
+    if (now - moment).total_seconds() < 60:
         return "just now"
-    return f"{timesince(moment)} ago"
+    return f"{timesince(moment, now)} ago"
+
+
+# forum.fragments fills these in cached posts, so "ago" is as of each page, not of the cache.
+AGO_HOLE = re.compile("\x00ago:([^\x00]+)\x00")
+
+
+@register.filter
+def ago_hole(moment) -> str:
+    return "" if moment is None else f"\x00ago:{moment.isoformat()}\x00"

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from moderation import permissions, trust
 from moderation.ratelimit import RateLimited
 
-from .. import engagement, publishing, selectors
+from .. import engagement, fragments, page_cache, publishing, selectors
 from ..forms import EditPostForm, ReplyForm, ThreadForm
 from ..models import HeldPost, Post, Thread
 from ..models.threads import PATH_STEP
@@ -88,14 +88,15 @@ def _thread_context(request, thread, *, root: Post | None = None) -> dict:
     user = request.user
     # First: releasing the viewer's due held posts may add replies to this page.
     held = publishing.held_posts_of(author=user) if publishing.may_have_held_posts(user) else []
-    return {
+    opening, window = selectors.thread_page(user, thread, page=page_number(request), root=root)
+    context = {
         "held_replies": [h for h in held if h.thread_id == thread.pk],
         "member_tz": member_timezone(user),
         "thread": thread,
         "group": thread.group,
-        "opening": selectors.opening_post(user, thread) if root is None else None,
+        "opening": opening,
         "root": root,
-        "window": selectors.thread_posts(user, thread, page=page_number(request), root=root),
+        "window": window,
         "can_reply": permissions.can_reply(user, thread),
         "can_post": permissions.can_post_in_group(user, thread.group),
         "can_lead": permissions.can_lead_group(user, thread.group),
@@ -107,22 +108,30 @@ def _thread_context(request, thread, *, root: Post | None = None) -> dict:
         ),
         "slow_mode_choices": SLOW_MODE_CHOICES,
         "follows": getattr(thread, "viewer_follows", False),
-        "reply_form": ReplyForm(quiet_hours_set=has_quiet_hours(user)),
+        "reply_form": fragments.blank_form(ReplyForm(quiet_hours_set=has_quiet_hours(user))),
         "support_resources": _support_resources(request, thread.pk),
     }
+    fragments.render_posts(request, [root, opening, *window.items], context)
+    return context
 
 
 def thread_detail(request, slug: str, thread_id: int):
-    thread = selectors.get_thread_for(request.user, slug=slug, thread_id=thread_id)
-    return render(request, "forum/thread.html", _thread_context(request, thread))
+    shared = page_cache.visitor_page(
+        request, slug=slug, thread_id=thread_id, page=page_number(request)
+    )
+    if shared is not None and shared.content is not None:
+        return HttpResponse(shared.content)
+    thread = selectors.thread_to_read(request.user, slug=slug, thread_id=thread_id)
+    response = render(request, "forum/thread.html", _thread_context(request, thread))
+    if shared is not None:
+        shared.store(response)
+    return response
 
 
 def subthread(request, slug: str, thread_id: int, post_id: int):
     """ "Continue this thread": the tree re-rooted at a deep post."""
-    thread = selectors.get_thread_for(request.user, slug=slug, thread_id=thread_id)
-    root = Post.objects.filter(pk=post_id, thread=thread).select_related("author", "parent").first()
-    if root is None:
-        raise Http404("No such post in this thread.")
+    thread = selectors.thread_to_read(request.user, slug=slug, thread_id=thread_id)
+    root = selectors.subthread_root(thread, post_id)
     return render(request, "forum/thread.html", _thread_context(request, thread, root=root))
 
 

@@ -12,7 +12,7 @@ from forum import content_warnings, publishing
 from forum.models import Notification, Post, Thread, User
 from moderation import actions
 from moderation.models import ModerationLogEntry
-from tests.conftest import join, make_user
+from tests.conftest import join, make_user, thread_among
 
 BODY = "The night it went wrong"
 
@@ -28,12 +28,8 @@ def veteran(handle: str) -> User:
 
 @pytest.fixture
 def thread(settings, public_group, member, other_member) -> Thread:
-    settings.KINSHIP_RATE_LIMITS = {k: (10_000, 60) for k in settings.KINSHIP_RATE_LIMITS}
-    settings.KINSHIP_DUPLICATE_WINDOW_SECONDS = 0
-    join(member, public_group)
-    join(other_member, public_group)
-    return publishing.publish_thread(
-        author=member, group=public_group, title="Checking in", body="Day 12 today."
+    return thread_among(
+        settings, public_group, member, other_member, title="Checking in", body="Day 12 today."
     )
 
 

@@ -9,17 +9,13 @@ from django.utils import timezone
 
 from forum import publishing, selectors
 from forum.models import HeldPost, Notification, Post, Thread
-from tests.conftest import join
+from tests.conftest import join, thread_among
 
 
 @pytest.fixture
 def thread(settings, public_group, member, other_member) -> Thread:
-    settings.KINSHIP_RATE_LIMITS = {k: (10_000, 60) for k in settings.KINSHIP_RATE_LIMITS}
-    settings.KINSHIP_DUPLICATE_WINDOW_SECONDS = 0
-    join(member, public_group)
-    join(other_member, public_group)
-    return publishing.publish_thread(
-        author=member, group=public_group, title="Thirty days", body="Made it to **30**."
+    return thread_among(
+        settings, public_group, member, other_member, title="Thirty days", body="Made it to **30**."
     )
 
 

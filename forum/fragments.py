@@ -1,0 +1,141 @@
+"""Rendered posts, shared between readers through the cache, and blank forms.
+
+A thread page spent most of its time rendering ``partials/post.html`` thirty times
+(bench/README.md, "Pages"). Each post's HTML is cached under a key computed from every
+input the template reads: the post's fields, its author's handle, its context note, and
+the few facts about the viewer that change it (signed in, author, supporter, blocker,
+content-warning display, permissions). Nothing is invalidated: a change to any input is a
+new key, so no write path can leave a stale post behind, and the old entry ages out.
+
+Two parts of a post differ for every reader and stay out of the cache as holes, filled
+for each page: the CSRF token of its forms, and "3 hours ago".
+"""
+
+import hashlib
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.core.cache import cache
+from django.forms import Form
+from django.middleware.csrf import get_token
+from django.template import Context
+from django.template.loader import get_template
+
+from . import content_warnings
+from .templatetags.kinship import AGO_HOLE, ago
+
+TEMPLATE = "partials/post.html"
+FORM_TEMPLATE = "partials/form.html"
+# Long enough that busy threads stay warm; short, because an old key's words (an edited
+# or erased post) stay in the cache's memory, unreachable, until it expires.
+TIMEOUT = 10 * 60
+# NUL cannot reach a post from a member (forms refuse it, the sanitiser drops it), so the
+# holes (this one and the template's ``ago_hole``) cannot be forged by what someone writes.
+CSRF_HOLE = "\x00csrf\x00"
+
+
+def _template_version(name: str) -> str:
+    """Part of every key, so a deploy that changes the template changes every post."""
+    version = _versions.get(name)
+    if version is None:
+        source = get_template(name).template.source
+        version = _versions[name] = hashlib.blake2b(source.encode(), digest_size=8).hexdigest()
+    return version
+
+
+_versions: dict[str, str] = {}
+_blank_forms: dict[tuple, str] = {}
+
+
+def blank_form(form: Form) -> str:
+    """An unbound form's fields as ``partials/form.html`` shows them: the same for every
+    reader, so rendered once per process (widgets render through templates, slowly)."""
+    fields = tuple((name, str(field.label)) for name, field in form.fields.items())
+    key = (type(form), fields, _template_version(FORM_TEMPLATE))
+    html = _blank_forms.get(key)
+    if html is None:
+        html = _blank_forms[key] = get_template(FORM_TEMPLATE).render({"form": form})
+    return html
+
+
+def _key(post, viewer: dict) -> str:
+    note = post.context_note
+    inputs = (
+        _template_version(TEMPLATE),
+        post.pk,
+        getattr(post, "display_depth", 0),
+        post.is_opening,
+        post.author_id,
+        post.author.handle if post.author_id else None,
+        post.created_at,
+        post.edited_at,
+        post.removed_by_author_at,
+        post.hidden_at,
+        post.hidden_pending_review,
+        post.hidden_reason,
+        post.content_warning,
+        post.html,
+        post.moderator_note,
+        (note.id, note.correction_html, note.sources) if note else None,
+        post.support_count,
+        post.reply_count,
+        post.continues_elsewhere,
+        post.viewer_supports,
+        post.author_blocked,
+        content_warnings.display_for(post, viewer["user"]),
+        viewer["user"].is_authenticated and post.author_id == viewer["user"].pk,
+        # Asked only of a post held for review, as the template does (it costs a query).
+        bool(viewer["may_approve"]) if post.is_hidden and post.hidden_pending_review else None,
+        viewer["facts"],
+    )
+    return "post:" + hashlib.blake2b(repr(inputs).encode(), digest_size=16).hexdigest()
+
+
+def render_posts(request, posts: Iterable, context: dict) -> None:
+    """Set ``post.rendered`` on each post: its HTML for this viewer, from the cache where
+    another reader (or this one) already rendered the same thing.
+
+    ``context`` is the thread page's: group, thread and the viewer's permissions.
+    """
+    posts = [post for post in posts if post is not None]
+    if not posts:
+        return
+    user = request.user
+    viewer = {
+        "user": user,
+        "may_approve": context["may_approve"],
+        "facts": (
+            user.is_authenticated,
+            context["group"].slug,
+            context["thread"].pk,
+            context["can_reply"],
+            context["can_post"],
+            context["can_lead"],
+            context["can_hide"],
+        ),
+    }
+    keys = {post.pk: _key(post, viewer) for post in posts}
+    found = cache.get_many(list(keys.values()))
+    missing = {}
+    template = get_template(TEMPLATE).template
+    for post in posts:
+        html = found.get(keys[post.pk])
+        if html is None:
+            html = template.render(
+                Context({**context, "post": post, "user": user, "csrf_token": CSRF_HOLE})
+            )
+            missing[keys[post.pk]] = html
+        post.rendered = html
+    if missing:
+        cache.set_many(missing, TIMEOUT)
+    token = get_token(request) if any(CSRF_HOLE in post.rendered for post in posts) else None
+    for post in posts:
+        post.rendered = fill(post.rendered, token)
+
+
+def fill(html: str, csrf_token: str | None) -> str:
+    """This reader's CSRF token and "ago" texts in a post (rendered by the template, so safe
+    to show: the holes are filled with a token and a text that contain no markup)."""
+    if csrf_token is not None:
+        html = html.replace(CSRF_HOLE, csrf_token)
+    return AGO_HOLE.sub(lambda hole: ago(datetime.fromisoformat(hole[1])), html)

@@ -1,0 +1,113 @@
+"""Thread pages from the cache: whole pages for visitors, and for members the rows that
+read the same for everyone (the thread, its group, a page of posts).
+
+Every visitor sees the same thread page, so one rendering serves them all; members add
+only what is theirs (forum.selectors.thread_to_read). Each page or set of rows is stored
+under the versions of its thread and of the whole site, read before the database is; a
+write replaces the version, so later readers miss and build afresh:
+
+- a post or thread saved or deleted: its thread's version (forum.signals);
+- a support given or taken back, whose count is updated in place: its thread's version
+  (forum.engagement);
+- a group, a context note or a note's attachment saved or deleted, or an account erased
+  (forum.privacy): the site's version, as these reach many threads and are rare.
+
+Versions are replaced at once and again when the transaction commits, so a reader who read
+the old rows just before the commit cannot file them under the new version. A page lives
+TIMEOUT seconds at most, which bounds what a missed version or a cache outage could show.
+Pages carrying anything of one visitor (a message, a CSRF token, a cookie) are not stored.
+"""
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from django.contrib.messages import get_messages
+from django.core.cache import cache
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+
+TIMEOUT = 60
+SITE_VERSION = "page-v:site"
+
+
+def _thread_version(thread_id: int) -> str:
+    return f"page-v:thread:{thread_id}"
+
+
+def _replace(key: str) -> None:
+    cache.set(key, uuid.uuid4().hex, None)
+
+
+def _replace_now_and_on_commit(key: str) -> None:
+    _replace(key)
+    transaction.on_commit(lambda: _replace(key))
+
+
+def thread_changed(thread_id: int) -> None:
+    _replace_now_and_on_commit(_thread_version(thread_id))
+
+
+def site_changed() -> None:
+    _replace_now_and_on_commit(SITE_VERSION)
+
+
+def _versions(thread_id: int) -> tuple[str, str] | None:
+    keys = [SITE_VERSION, _thread_version(thread_id)]
+    found = cache.get_many(keys)
+    if len(found) < len(keys):
+        for key in keys:
+            if key not in found:
+                cache.add(key, uuid.uuid4().hex, None)
+        found = cache.get_many(keys)
+        if len(found) < len(keys):  # the cache is not answering
+            return None
+    return found[SITE_VERSION], found[_thread_version(thread_id)]
+
+
+T = TypeVar("T")
+
+
+def shared(name: str, thread_id: int, build: Callable[[], T]) -> T:
+    """Rows of thread ``thread_id`` that read the same for every viewer, built by ``build``
+    once per version of the thread and the site (not stored when None)."""
+    versions = _versions(thread_id)
+    if versions is None:
+        return build()
+    key = f"rows:{name}:{versions[0]}:{versions[1]}"
+    value = cache.get(key)
+    if value is None:
+        value = build()
+        if value is not None:
+            cache.set(key, value, TIMEOUT)
+    return value
+
+
+@dataclass
+class VisitorPage:
+    key: str
+    content: bytes | None
+
+    def store(self, response: HttpResponse) -> None:
+        if (
+            response.status_code == 200
+            and not response.cookies
+            and b"csrfmiddlewaretoken" not in response.content
+        ):
+            cache.set(self.key, response.content, TIMEOUT)
+
+
+def visitor_page(
+    request: HttpRequest, *, slug: str, thread_id: int, page: int
+) -> VisitorPage | None:
+    """This visitor's page (``content`` None until someone renders it), or None where it
+    may not be shared: a member's page, a request other than GET, a visitor with a message
+    waiting to be shown, or a cache that is not answering."""
+    if request.method != "GET" or request.user.is_authenticated or len(get_messages(request)):
+        return None
+    versions = _versions(thread_id)
+    if versions is None:
+        return None
+    key = f"page:thread:{slug}:{thread_id}:{page}:{versions[0]}:{versions[1]}"
+    return VisitorPage(key=key, content=cache.get(key))
