@@ -10,8 +10,12 @@ forum.realtime.authority_epochs).
 """
 
 import logging
+import pickle
+import threading
 import time
+from collections import OrderedDict
 
+from django.core.cache import cache
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -81,3 +85,68 @@ class ResilientRedisCache(SharedClientRedisCache):
     def ping(self) -> None:
         """Raise unless Redis answers (for /healthz)."""
         self._cache.get_client(write=True).ping()
+
+
+class LocalFirstCache:
+    """The shared cache with a bounded least-recently-used copy in this process in front.
+
+    Only for keys that name their value for good (rendered posts keyed by their inputs,
+    pages and rows keyed by versions): no other process can make a local entry stale, so
+    the local copy needs no invalidation, and keeps it ``ttl`` seconds at most (an
+    entry's life is its shared timeout plus that). ``copies``: each read gets its own
+    unpickled copy, for values a request changes (model instances). Reads during a Redis
+    outage are misses, like ResilientRedisCache's ``get``.
+    """
+
+    def __init__(self, *, size: int, ttl: float, copies: bool = False) -> None:
+        self.size, self.ttl, self.copies = size, ttl, copies
+        self._local: OrderedDict[str, tuple[float, object]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _keep(self, items: dict) -> None:
+        expires = time.monotonic() + self.ttl
+        with self._lock:
+            for key, value in items.items():
+                self._local[key] = (expires, pickle.dumps(value) if self.copies else value)
+                self._local.move_to_end(key)
+            while len(self._local) > self.size:
+                self._local.popitem(last=False)
+
+    def _local_many(self, keys: list[str]) -> dict:
+        now = time.monotonic()
+        found = {}
+        with self._lock:
+            for key in keys:
+                entry = self._local.get(key)
+                if entry is None:
+                    continue
+                if entry[0] <= now:
+                    del self._local[key]
+                    continue
+                self._local.move_to_end(key)
+                found[key] = entry[1]
+        if self.copies:
+            return {key: pickle.loads(value) for key, value in found.items()}  # noqa: S301 (our own)
+        return found
+
+    def get_many(self, keys: list[str]) -> dict:
+        found = self._local_many(keys)
+        missing = [key for key in keys if key not in found]
+        if missing:
+            try:
+                shared = cache.get_many(missing)
+            except UNAVAILABLE:
+                shared = {}
+            self._keep(shared)
+            found.update(shared)
+        return found
+
+    def set_many(self, items: dict, timeout: int) -> None:
+        self._keep(items)
+        cache.set_many(items, timeout)
+
+    def get(self, key: str):
+        return self.get_many([key]).get(key)
+
+    def set(self, key: str, value, timeout: int) -> None:
+        self.set_many({key: value}, timeout)

@@ -15,13 +15,13 @@ import hashlib
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.core.cache import cache
 from django.forms import Form
 from django.middleware.csrf import get_token
 from django.template import Context
 from django.template.loader import get_template
 
 from . import content_warnings
+from .cache import LocalFirstCache
 from .templatetags.kinship import AGO_HOLE, ago
 
 TEMPLATE = "partials/post.html"
@@ -29,6 +29,8 @@ FORM_TEMPLATE = "partials/form.html"
 # Long enough that busy threads stay warm; short, because an old key's words (an edited
 # or erased post) stay in the cache's memory, unreachable, until it expires.
 TIMEOUT = 10 * 60
+# Each process keeps the posts it served last (about 2 to 5 KiB each) in front of Redis.
+cache = LocalFirstCache(size=2048, ttl=60)
 # NUL cannot reach a post from a member (forms refuse it, the sanitiser drops it), so the
 # holes (this one and the template's ``ago_hole``) cannot be forged by what someone writes.
 CSRF_HOLE = "\x00csrf\x00"

@@ -14,7 +14,8 @@ write replaces the version, so later readers miss and build afresh:
 
 Versions are replaced at once and again when the transaction commits, so a reader who read
 the old rows just before the commit cannot file them under the new version. A page lives
-TIMEOUT seconds at most, which bounds what a missed version or a cache outage could show.
+TIMEOUT seconds in Redis and LOCAL_TTL more in a worker at most, which bounds what a missed
+version or a cache outage could show.
 Pages carrying anything of one visitor (a message, a CSRF token, a cookie) are not stored.
 """
 
@@ -28,8 +29,16 @@ from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 
+from .cache import UNAVAILABLE, LocalFirstCache
+
 TIMEOUT = 60
 SITE_VERSION = "page-v:site"
+# Versions are read from Redis on every request; what they name is kept in each process
+# too, for LOCAL_TTL seconds at most.
+LOCAL_TTL = 10
+pages = LocalFirstCache(size=128, ttl=LOCAL_TTL)
+# Model instances, which each request changes: each read is a copy.
+rows = LocalFirstCache(size=256, ttl=LOCAL_TTL, copies=True)
 
 
 def _thread_version(thread_id: int) -> str:
@@ -54,15 +63,19 @@ def site_changed() -> None:
 
 
 def _versions(thread_id: int) -> tuple[str, str] | None:
+    """The site's and the thread's versions; None while the cache is not answering."""
     keys = [SITE_VERSION, _thread_version(thread_id)]
-    found = cache.get_many(keys)
-    if len(found) < len(keys):
-        for key in keys:
-            if key not in found:
-                cache.add(key, uuid.uuid4().hex, None)
+    try:
         found = cache.get_many(keys)
-        if len(found) < len(keys):  # the cache is not answering
-            return None
+        if len(found) < len(keys):
+            for key in keys:
+                if key not in found:
+                    cache.add(key, uuid.uuid4().hex, None)
+            found = cache.get_many(keys)
+    except UNAVAILABLE:
+        return None
+    if len(found) < len(keys):
+        return None
     return found[SITE_VERSION], found[_thread_version(thread_id)]
 
 
@@ -76,11 +89,11 @@ def shared(name: str, thread_id: int, build: Callable[[], T]) -> T:
     if versions is None:
         return build()
     key = f"rows:{name}:{versions[0]}:{versions[1]}"
-    value = cache.get(key)
+    value = rows.get(key)
     if value is None:
         value = build()
         if value is not None:
-            cache.set(key, value, TIMEOUT)
+            rows.set(key, value, TIMEOUT)
     return value
 
 
@@ -95,7 +108,7 @@ class VisitorPage:
             and not response.cookies
             and b"csrfmiddlewaretoken" not in response.content
         ):
-            cache.set(self.key, response.content, TIMEOUT)
+            pages.set(self.key, response.content, TIMEOUT)
 
 
 def visitor_page(
@@ -110,4 +123,4 @@ def visitor_page(
     if versions is None:
         return None
     key = f"page:thread:{slug}:{thread_id}:{page}:{versions[0]}:{versions[1]}"
-    return VisitorPage(key=key, content=cache.get(key))
+    return VisitorPage(key=key, content=pages.get(key))

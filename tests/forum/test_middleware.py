@@ -23,6 +23,8 @@ import pytest
 from django.db import OperationalError, connection
 from django.test import Client, override_settings
 
+from forum import publishing
+
 ROOT = Path(__file__).resolve().parents[2]
 IN_CI = os.environ.get("CI") == "true"
 
@@ -111,6 +113,11 @@ def test_pages_work_through_a_redis_outage_and_what_needs_redis_is_a_clear_503(
     client = Client(raise_request_exception=False)
     client.force_login(member)  # the session is in the database and in Redis
     assert client.get("/").status_code == 200
+    thread = publishing.publish_thread(
+        author=member, group=public_group, title="Still here", body="Day three."
+    )
+    visitor = Client(raise_request_exception=False)
+    assert visitor.get(thread.get_absolute_url()).status_code == 200  # now in the cache
 
     private_redis.stop()
     # Pages read the session and the cache as misses and answer from the database.
@@ -119,6 +126,11 @@ def test_pages_work_through_a_redis_outage_and_what_needs_redis_is_a_clear_503(
     assert b"river" in home.content  # still signed in: the session came from the database
     assert client.get(f"/g/{public_group.slug}/").status_code == 200
     assert client.get("/groups/").status_code == 200
+    # Thread pages, cached pages and rendered posts included, come from the database.
+    for reader in (client, visitor):
+        page = reader.get(thread.get_absolute_url())
+        assert page.status_code == 200
+        assert b"Day three." in page.content
     # Rate-limited reads count in this process meanwhile (moderation.ratelimit).
     assert client.get("/search/", {"q": "still"}).status_code == 200
     health = client.get("/healthz")

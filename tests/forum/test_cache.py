@@ -1,0 +1,63 @@
+"""forum.cache.LocalFirstCache: a bounded copy in each process in front of the shared cache."""
+
+import pytest
+from django.core.cache import cache
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from forum import cache as cache_module
+from forum.cache import LocalFirstCache
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(cache_module.time, "monotonic", lambda: now[0])
+    return now
+
+
+def test_a_value_is_served_from_the_process_then_from_the_shared_cache():
+    local = LocalFirstCache(size=4, ttl=10)
+    local.set("k", "v", 60)
+    cache.delete("k")
+    assert local.get("k") == "v"  # this process's copy
+    other_process = LocalFirstCache(size=4, ttl=10)
+    assert other_process.get("k") is None
+    cache.set("k", "from another worker", 60)
+    assert other_process.get("k") == "from another worker"
+
+
+def test_a_local_copy_lives_ttl_seconds_at_most(clock):
+    local = LocalFirstCache(size=4, ttl=10)
+    local.set("k", "v", 60)
+    cache.delete("k")
+    clock[0] += 9.9
+    assert local.get("k") == "v"
+    clock[0] += 0.2
+    assert local.get("k") is None
+
+
+def test_the_least_recently_used_entries_go_first():
+    local = LocalFirstCache(size=2, ttl=10)
+    local.set_many({"a": 1, "b": 2}, 60)
+    assert local.get("a") == 1  # now "b" is the least recently used
+    local.set("c", 3, 60)
+    cache.clear()
+    assert local.get_many(["a", "b", "c"]) == {"a": 1, "c": 3}
+
+
+def test_copies_keep_one_request_from_changing_the_next_ones_value():
+    local = LocalFirstCache(size=4, ttl=10, copies=True)
+    local.set("rows", [{"support_count": 1}], 60)
+    cache.delete("rows")
+    first = local.get("rows")
+    first[0]["viewer_supports"] = True
+    assert local.get("rows") == [{"support_count": 1}]
+
+
+def test_while_redis_is_down_a_read_is_a_miss(monkeypatch):
+    def down(keys):
+        raise RedisConnectionError("Connection refused")
+
+    monkeypatch.setattr(cache_module.cache, "get_many", down)
+    local = LocalFirstCache(size=4, ttl=10)
+    assert local.get_many(["k"]) == {}
