@@ -43,7 +43,8 @@ async def handler(ws: ServerConnection) -> None:
 
 
 async def main(port: int) -> None:
-    async with serve(handler, "127.0.0.1", port, max_size=8 * 1024) as server:
+    # Without per-message compression, as Kinship's workers are deployed.
+    async with serve(handler, "127.0.0.1", port, max_size=8 * 1024, compression=None) as server:
         print(f"baseline listening on 127.0.0.1:{port}", flush=True)
         await server.serve_forever()
 

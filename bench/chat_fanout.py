@@ -33,6 +33,7 @@ import json
 import os
 import platform
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -202,10 +203,18 @@ class Services:
                 )
 
 
+# One per bench run: the sessions made in setup must be valid in every worker.
+SECRET_KEY = secrets.token_urlsafe(50)
+
+
 def app_env(services: Services, **extra: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
     env.update(
-        DJANGO_DEBUG="true",  # loopback bench: no secret key, 127.0.0.1 allowed
+        # Production settings, on plain HTTP over loopback.
+        DJANGO_DEBUG="false",
+        DJANGO_SECRET_KEY=SECRET_KEY,
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        DJANGO_SECURE_SSL_REDIRECT="false",
         DJANGO_LOG_LEVEL="INFO",  # channels-redis reports "over capacity" drops at INFO
         DATABASE_URL=services.database_url,
         REDIS_URL=services.redis_url,
@@ -300,9 +309,10 @@ class Server:
     @classmethod
     def uvicorn(cls, name: str, env: dict, tmp: Path):
         port = free_port()
+        # As docs/operations.md deploys it: no per-message compression.
         argv = [sys.executable, "-m", "uvicorn", "forum.asgi:application", "--host", "127.0.0.1",
                 "--port", str(port), "--lifespan", "off", "--log-level", "warning",
-                "--no-access-log"]  # fmt: skip
+                "--no-access-log", "--ws-per-message-deflate", "false"]  # fmt: skip
         return cls(name, argv, env, port, tmp)
 
     @classmethod

@@ -40,6 +40,17 @@ def _member_sql() -> str:
     """  # noqa: S608 (names come from the models, values are parameters)
 
 
+def load_member(user_id: int) -> User | None:
+    """The member with their unread count, and knowing whether a sanction is in force (so
+    permission checks need no query when none is), active or not; None if there is none."""
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    params = [Sanction.Kind.WARNING.value, now, user_id]
+    user = next(iter(User._default_manager.raw(_member_sql(), params)), None)
+    if user is not None and getattr(user, UNSANCTIONED_ATTRIBUTE):
+        permissions.remember_no_sanctions(user)
+    return user
+
+
 class MemberBackend(ModelBackend):
     def authenticate(self, request, username=None, password=None, **kwargs):
         user = super().authenticate(request, username=username, password=password, **kwargs)
@@ -50,11 +61,5 @@ class MemberBackend(ModelBackend):
         return user
 
     def get_user(self, user_id):
-        now = connection.ops.adapt_datetimefield_value(timezone.now())
-        params = [Sanction.Kind.WARNING.value, now, user_id]
-        user = next(iter(User._default_manager.raw(_member_sql(), params)), None)
-        if user is None or not self.user_can_authenticate(user):
-            return None
-        if getattr(user, UNSANCTIONED_ATTRIBUTE):
-            permissions.remember_no_sanctions(user)
-        return user
+        user = load_member(user_id)
+        return user if user is not None and self.user_can_authenticate(user) else None

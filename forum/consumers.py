@@ -27,6 +27,7 @@ from moderation import actions, permissions
 from moderation.ratelimit import RateLimited
 
 from . import engagement, live, presence, publishing, realtime, selectors
+from .backends import load_member
 from .cache import UNAVAILABLE
 from .models import ChatMessage, ChatRoom, LiveSession, User
 from .watch import announce_presence, watch
@@ -419,7 +420,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return  # readers who cannot write here do not show as typing
         await self.channel_layer.group_send(
             realtime.room_group(self.room_id),
-            {"type": "chat.event", "frame": {"type": "typing", "handle": self.handle}},
+            realtime.chat_event({"type": "typing", "handle": self.handle}),
         )
 
     async def _on_read(self, frame: dict) -> None:
@@ -492,7 +493,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     def _with_fresh_state(self, change):
         # Fresh rows each time: the room's state or the member's role may have changed.
-        user = User.objects.get(pk=self.user_id)
+        user = load_member(self.user_id)
+        if user is None:
+            raise User.DoesNotExist
         room = ChatRoom.objects.select_related("group").get(pk=self.room_id)
         return change(user, room)
 
@@ -541,19 +544,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
 
     async def chat_event(self, event: dict) -> None:
-        """A broadcast from the channel layer: already a complete, sanitised frame."""
-        await self._deliver(event["frame"])
+        """A broadcast from the channel layer: already a complete, sanitised frame, or its
+        JSON (forum.realtime.chat_event)."""
+        await self._deliver(event.get("text") or json.dumps(event["frame"]))
 
     async def send_heartbeat(self, latest_seq: int) -> None:
-        await self._deliver({"type": "heartbeat", "latest_seq": latest_seq})
+        await self._deliver(json.dumps({"type": "heartbeat", "latest_seq": latest_seq}))
 
-    async def _deliver(self, frame: dict) -> None:
-        """Send a broadcast or heartbeat, but not to a client that stopped reading: rather
-        than buffer every broadcast for it without end, the socket closes (1013) and the
-        client resumes from the database when it reconnects."""
+    async def _deliver(self, text: str) -> None:
+        """Send a broadcast or heartbeat (its JSON), but not to a client that stopped
+        reading: rather than buffer every broadcast for it without end, the socket closes
+        (1013) and the client resumes from the database when it reconnects."""
         try:
             async with asyncio.timeout(settings.KINSHIP_CHAT_SLOW_SEND_SECONDS):
-                await self._send(frame)
+                if not self.closing:
+                    await self.send(text_data=text)
         except TimeoutError:
             if not self.closing:
                 logger.info("chat socket of %s stopped reading; closing it", self.handle)

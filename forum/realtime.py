@@ -7,6 +7,7 @@ Payloads are complete and already sanitised: fan-out never touches the database.
 """
 
 import hashlib
+import json
 import logging
 from typing import Any
 
@@ -100,11 +101,16 @@ def broadcast_on_commit(group: str, event: dict[str, Any]) -> None:
     transaction.on_commit(send)
 
 
+def chat_event(frame: dict[str, Any]) -> dict[str, Any]:
+    """A room broadcast. The frame goes as the JSON every socket sends: encoded once here,
+    not once per socket (forum.consumers.ChatConsumer.chat_event)."""
+    return {"type": "chat.event", "text": json.dumps(frame)}
+
+
 def broadcast_room_change(*, room: ChatRoom, kind: str, message: ChatMessage) -> None:
     """Broadcast a stored message change: kind is message, message_updated or message_removed."""
     broadcast_on_commit(
-        room_group(room.pk),
-        {"type": "chat.event", "frame": {"type": kind, "message": message_payload(message)}},
+        room_group(room.pk), chat_event({"type": kind, "message": message_payload(message)})
     )
 
 

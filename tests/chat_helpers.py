@@ -309,3 +309,8 @@ async def open_socket(room, user=None, *, after: int | None = None, **kwargs) ->
     connected, detail = await socket.connect()
     assert connected, f"handshake refused with {detail}"
     return socket
+
+
+def broadcast_frame(event: dict) -> dict:
+    """The frame a room broadcast carries, as JSON (forum.realtime.chat_event) or as is."""
+    return json.loads(event["text"]) if "text" in event else event["frame"]

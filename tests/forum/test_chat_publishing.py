@@ -19,6 +19,7 @@ from django.urls import resolve
 from forum import publishing, realtime
 from forum.models import ChatMessage, ChatRoom, Membership
 from moderation import actions, ratelimit
+from tests.chat_helpers import broadcast_frame
 from tests.conftest import join, make_group, make_user
 from tests.xss_oracle import batched, find_executable_html, load_payloads
 
@@ -41,7 +42,7 @@ class RecordingLayer:
         self.sent.append((group, event))
 
     def frames(self, kind: str | None = None) -> list[dict]:
-        frames = [event["frame"] for _group, event in self.sent]
+        frames = [broadcast_frame(event) for _group, event in self.sent]
         return [f for f in frames if kind is None or f["type"] == kind]
 
 

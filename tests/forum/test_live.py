@@ -31,6 +31,7 @@ from forum.models import (
 )
 from moderation import permissions
 from moderation.models import ModerationLogEntry, Sanction
+from tests.chat_helpers import broadcast_frame
 from tests.conftest import join, make_group, make_user
 
 pytestmark = pytest.mark.django_db
@@ -769,7 +770,7 @@ def test_every_change_of_state_takes_the_rooms_next_seq_and_broadcasts_it(world,
         seq = room_seq(session)
         assert seq == before + 1, step  # exactly one number per change
         frames = [
-            event["frame"]
+            broadcast_frame(event)
             for group, event in broadcasts
             if group == realtime.room_group(session.room_id)
         ]

@@ -31,7 +31,7 @@ from forum.models import (
 from moderation import actions
 from moderation.models import Flag, ModerationLogEntry, QueueItem, Rule
 from moderation.ratelimit import RateLimited
-from tests.chat_helpers import db, open_socket, run_async
+from tests.chat_helpers import broadcast_frame, db, open_socket, run_async
 from tests.conftest import join, make_group, make_user
 from tests.permissions_world import lift_limits
 
@@ -141,7 +141,7 @@ class Recorder:
         return [event for name, event in self.sent if name == group]
 
     def frames(self, room: ChatRoom) -> list[dict]:
-        return [event["frame"] for event in self.to(realtime.room_group(room.pk))]
+        return [broadcast_frame(event) for event in self.to(realtime.room_group(room.pk))]
 
 
 def recording_layer(monkeypatch) -> Recorder:

@@ -181,6 +181,58 @@ def test_trust_level_is_gathered_from_the_database(circle):
     assert permissions.trust_level(elder, group) == Level.MEMBER
 
 
+def test_the_standing_counts_what_stayed_up_and_what_moderators_took_down(circle):
+    group, newcomer, _moderator, room = circle
+    elder = veteran("elder", group, published=0)
+    now = timezone.now()
+
+    def thread(title: str, **hidden) -> Post:
+        made = Thread.objects.create(group=group, author=elder, title=title, **hidden)
+        return Post.objects.create(thread=made, author=elder, source="o", html="o", path=title)
+
+    shown = thread("shown")
+    removed_thread = thread("gone", hidden_at=now)  # its opening post counts as removed
+    thread("waiting", hidden_at=now, hidden_pending_review=True)  # neither
+    for n, fields in enumerate(
+        [
+            {},  # published
+            {"hidden_at": now},  # removed by a moderator
+            {"hidden_at": now, "hidden_pending_review": True},  # held: neither
+            {"removed_by_author_at": now},  # taken back by its author: neither
+        ]
+    ):
+        Post.objects.create(
+            thread=shown.thread, parent=shown, author=elder, source="r", html="r",
+            path=f"r{n}", **fields,
+        )  # fmt: skip
+    # A reply in the removed thread: not published, and not removed on its own.
+    Post.objects.create(
+        thread=removed_thread.thread, parent=removed_thread, author=elder, source="r",
+        html="r", path="rx",
+    )  # fmt: skip
+    messages = [
+        {},  # published
+        {"removed_at": now, "removed_by": ChatMessage.RemovedBy.MODERATOR},  # removed
+        {"removed_at": now, "removed_by": ChatMessage.RemovedBy.AUTHOR},  # neither
+    ]
+    for n, fields in enumerate(messages):
+        ChatMessage.objects.create(
+            room=room, author=elder, client_id=f"c{n}", source="m", html="m", seq=n + 1,
+            version=n + 1, **fields,
+        )  # fmt: skip
+    old = Sanction.objects.create(member=elder, group=group, kind=Sanction.Kind.WARNING)
+    Sanction.objects.filter(pk=old.pk).update(created_at=now - timedelta(days=91))
+    Sanction.objects.create(member=elder, group=group, kind=Sanction.Kind.WARNING)
+
+    standing = permissions.trust_standing(elder, group)
+    # Published: the shown opening post and reply, one message. Removed: the removed
+    # thread's opening post, the removed reply, the removed message.
+    assert (standing.published, standing.removed, standing.recent_sanctions) == (3, 3, 1)
+    assert 119 < standing.days < 121
+    assert not standing.moderates
+    assert permissions.trust_standing(newcomer, group).published == 0
+
+
 def test_a_new_members_first_thread_and_reply_are_held_then_approved(circle):
     group, newcomer, moderator, _room = circle
     thread = publishing.publish_thread(author=newcomer, group=group, title="Hi", body="Day one.")

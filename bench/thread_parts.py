@@ -1,0 +1,142 @@
+"""Where a thread page's time goes, in process: the whole request, then each part of it.
+
+One run: a fresh PostgreSQL database on the server DATABASE_URL names, seeded by
+`manage.py seed_bench`, and a private redis-server (bench/pages.py's helpers), production
+settings. A child process inside Django reads one thread of 30 posts through the test
+client, as a visitor and as a member of its group, first warming what the cache keeps, then
+N times; the thread page's functions are wrapped where they are called and their time
+summed. Not a load test (bench/pages.py is): this says which part of one request to look at.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python \\
+        bench/thread_parts.py --scale 0.1 --requests 200
+
+See bench/README.md ("Pages: pages.py", "What each read costs now").
+"""
+
+import argparse
+import collections
+import functools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from pages import PYTHON, ROOT, app_env, fresh_database, log, manage, private_redis
+
+# (module, function) pairs timed where the thread page calls them.
+PARTS = [
+    ("forum.views.threads", "thread_detail"),
+    ("forum.views.threads", "_thread_context"),
+    ("forum.views.threads", "render"),
+    ("forum.page_cache", "visitor_page"),
+    ("forum.selectors", "thread_to_read"),
+    ("forum.selectors", "_thread_viewer"),
+    ("forum.selectors", "thread_page"),
+    ("forum.fragments", "render_posts"),
+    ("forum.fragments", "_key"),
+    ("forum.fragments", "fill"),
+]
+
+
+def measure(requests: int) -> dict:
+    """In the child: milliseconds per request, whole and by part, for each reader."""
+    import importlib
+
+    import django
+
+    django.setup()
+    from django.test import Client
+
+    from forum.models import Membership, Thread
+
+    spent = collections.Counter()
+
+    def timed(function, label):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[label] += time.perf_counter() - started
+
+        return wrapper
+
+    for module_name, name in PARTS:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        if hasattr(module, name):  # older code (a "before" run) lacks some parts
+            setattr(module, name, timed(getattr(module, name), f"{module_name}.{name}"))
+
+    thread = (
+        Thread.objects.filter(reply_count=29, group__visibility="public", hidden_at__isnull=True)
+        .select_related("group")
+        .order_by("pk")
+        .first()
+    )
+    reader = Membership.objects.filter(group=thread.group, role="member").first().user
+    url = thread.get_absolute_url()
+    figures = {}
+    for who in ("visitor", "member"):
+        client = Client(HTTP_HOST="127.0.0.1")
+        if who == "member":
+            client.force_login(reader)
+        for _ in range(20):
+            assert client.get(url).status_code == 200
+        spent.clear()
+        started = time.perf_counter()
+        for _ in range(requests):
+            client.get(url)
+        total = (time.perf_counter() - started) / requests * 1000
+        figures[who] = {
+            "ms_per_request": round(total, 2),
+            "parts_ms": {
+                label: round(seconds / requests * 1000, 2) for label, seconds in spent.most_common()
+            },
+        }
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=float, default=0.1, help="seed_bench --scale (0.1)")
+    parser.add_argument("--requests", type=int, default=200, help="requests per reader (200)")
+    parser.add_argument("--json", type=Path, help="write the figures to this file")
+    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:  # the child, inside Django
+        print(json.dumps(measure(args.requests)))
+        return
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kinship-parts-")))
+        database_url = stack.enter_context(fresh_database(os.environ.get("DATABASE_URL", "")))
+        env = app_env(database_url, stack.enter_context(private_redis()), tmp / "static")
+        env["DJANGO_ALLOWED_HOSTS"] = "127.0.0.1,testserver"
+        manage(env, "migrate", "--noinput", "-v0")
+        manage(env, "collectstatic", "--noinput", "-v0")
+        log(manage(env, "seed_bench", "--scale", str(args.scale)).strip())
+        child = subprocess.run(  # noqa: S603 - fixed argument list
+            [PYTHON, __file__, "--measure", "--requests", str(args.requests)],
+            cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if child.returncode != 0:
+            sys.exit(f"measuring failed:\n{child.stderr}")
+        figures = json.loads(child.stdout)
+    for who, result in figures.items():
+        print(f"{who}: {result['ms_per_request']} ms per request")
+        for label, ms in result["parts_ms"].items():
+            print(f"  {label:40} {ms:7.2f} ms")
+    if args.json:
+        args.json.write_text(json.dumps({"scale": args.scale, "figures": figures}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
