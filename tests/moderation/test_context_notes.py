@@ -6,6 +6,7 @@ from django.contrib.contenttypes.models import ContentType
 from forum import publishing
 from forum.models import ChatMessage, ChatRoom, Post
 from moderation.models import ContextNote, Flag, FlagReason, NoteAttachment, QueueItem
+from tests.chat_helpers import broadcast_frame
 from tests.conftest import join
 from tests.forum.test_page_queries import THREAD_PAGE_MAX_QUERIES, count_queries
 
@@ -136,7 +137,11 @@ def sent(monkeypatch) -> list[dict]:
 
     frames: list[dict] = []
     monkeypatch.setattr(
-        realtime, "broadcast_on_commit", lambda group, event: frames.append(event.get("frame"))
+        realtime,
+        "broadcast_on_commit",
+        lambda group, event: frames.append(
+            broadcast_frame(event) if "text" in event else event.get("frame")
+        ),
     )
     return frames
 
