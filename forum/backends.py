@@ -6,6 +6,8 @@ member saves each signed-in page two round trips; both are read afresh on every 
 never cached. The statement is written by hand (forum.sql).
 """
 
+import functools
+
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
 from django.db import connection
@@ -21,6 +23,7 @@ UNREAD_ATTRIBUTE = "unread_notification_count"
 UNSANCTIONED_ATTRIBUTE = "unsanctioned"
 
 
+@functools.cache
 def _member_sql() -> str:
     user, u_id = names(User, "id")
     note, n_recipient, n_read = names(Notification, "recipient", "read_at")

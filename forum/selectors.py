@@ -5,6 +5,7 @@ belongs to, so moderation.permissions can answer without asking the database
 again; a page of posts is one range scan of the thread's materialised paths.
 """
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import import_module
@@ -210,18 +211,15 @@ class ThreadViewer:
     blocked: frozenset[int] = frozenset()  # members they blocked
 
 
-def _thread_viewer(user, thread: Thread) -> ThreadViewer:
-    """The viewer's role, following, muting, supports and blocks in one statement
-    (written by hand: forum.sql)."""
-    if not user.is_authenticated:
-        return ThreadViewer()
+@functools.cache
+def _thread_viewer_sql() -> str:
     membership, m_user, m_group, m_role = names(Membership, "user", "group", "role")
     subscription, s_user, s_thread = names(Subscription, "user", "thread")
     mute, u_user, u_thread = names(Mute, "user", "thread")
     reaction, r_user, r_post = names(Reaction, "user", "post")
     post, p_id, p_thread = names(Post, "id", "thread")
     block, b_blocker, b_blocked = names(Block, "blocker", "blocked")
-    sql = f"""
+    return f"""
         SELECT 'role', 0, {m_role} FROM {membership} WHERE {m_user} = %s AND {m_group} = %s
         UNION ALL
         SELECT 'follows', 0, '' FROM {subscription} WHERE {s_user} = %s AND {s_thread} = %s
@@ -233,9 +231,16 @@ def _thread_viewer(user, thread: Thread) -> ThreadViewer:
         UNION ALL
         SELECT 'blocked', {b_blocked}, '' FROM {block} WHERE {b_blocker} = %s
     """  # noqa: S608 (names come from the models, values are parameters)
+
+
+def _thread_viewer(user, thread: Thread) -> ThreadViewer:
+    """The viewer's role, following, muting, supports and blocks in one statement
+    (written by hand: forum.sql)."""
+    if not user.is_authenticated:
+        return ThreadViewer()
     me, group, here = user.pk, thread.group_id, thread.pk
     with connection.cursor() as cursor:
-        cursor.execute(sql, [me, group, me, here, me, here, me, here, me])
+        cursor.execute(_thread_viewer_sql(), [me, group, me, here, me, here, me, here, me])
         rows = cursor.fetchall()
     facts = {kind: set() for kind in ("supports", "blocked")}
     role, follows, muted = None, False, False
@@ -298,7 +303,7 @@ def get_post_for(user, post_id: int) -> Post:
 
 
 def thread_page(
-    user, thread: Thread, *, page: int, root: Post | None = None
+    thread: Thread, *, page: int, root: Post | None = None
 ) -> tuple[Post | None, Window]:
     """The opening post (on the first page of a whole thread, else None) and a page of the
     reply tree, depth-first, below the opening post or below ``root``.

@@ -7,6 +7,7 @@ the same rules as a table, and tests/moderation/test_permissions.py checks every
 cell of that table against these functions and against the views.
 """
 
+import functools
 import math
 from datetime import timedelta
 
@@ -642,6 +643,7 @@ def check_can_moderate_member(actor, member: User, groups: list[SupportGroup]) -
 # --- trust (moderation.trust decides; these gather the facts) ---------------------------------
 
 
+@functools.cache
 def _trust_counts_sql() -> str:
     post, p_author, p_thread, p_parent, p_removed, p_hidden, p_pending = names(
         Post,

@@ -88,7 +88,7 @@ def _thread_context(request, thread, *, root: Post | None = None) -> dict:
     user = request.user
     # First: releasing the viewer's due held posts may add replies to this page.
     held = publishing.held_posts_of(author=user) if publishing.may_have_held_posts(user) else []
-    opening, window = selectors.thread_page(user, thread, page=page_number(request), root=root)
+    opening, window = selectors.thread_page(thread, page=page_number(request), root=root)
     context = {
         "held_replies": [h for h in held if h.thread_id == thread.pk],
         "member_tz": member_timezone(user),
