@@ -307,12 +307,14 @@ class Server:
         )
 
     @classmethod
-    def uvicorn(cls, name: str, env: dict, tmp: Path):
+    def uvicorn(cls, name: str, env: dict, tmp: Path, *, ws: str = "auto", deflate: bool = False):
+        """A Kinship worker with uvicorn's ``--ws`` protocol and, unless ``deflate``,
+        without per-message compression, as docs/operations.md deploys it."""
         port = free_port()
-        # As docs/operations.md deploys it: no per-message compression.
         argv = [sys.executable, "-m", "uvicorn", "forum.asgi:application", "--host", "127.0.0.1",
                 "--port", str(port), "--lifespan", "off", "--log-level", "warning",
-                "--no-access-log", "--ws-per-message-deflate", "false"]  # fmt: skip
+                "--no-access-log", "--ws", ws,
+                "--ws-per-message-deflate", str(deflate).lower()]  # fmt: skip
         return cls(name, argv, env, port, tmp)
 
     @classmethod

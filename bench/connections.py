@@ -48,7 +48,6 @@ from chat_fanout import (
     Services,
     app_env,
     cpu_seconds,
-    free_port,
     log,
     machine,
     machine_busy_seconds,
@@ -89,17 +88,6 @@ def raise_fd_limit() -> int:
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return hard
-
-
-def worker_process(name: str, env: dict, tmp: Path, ws: str, deflate: bool) -> Server:
-    """A worker as chat_fanout.py starts one, with uvicorn's ``--ws`` protocol and, unless
-    ``deflate``, without per-message compression, as docs/operations.md deploys it."""
-    port = free_port()
-    argv = [sys.executable, "-m", "uvicorn", "forum.asgi:application", "--host", "127.0.0.1",
-            "--port", str(port), "--lifespan", "off", "--log-level", "warning",
-            "--no-access-log", "--ws", ws,
-            "--ws-per-message-deflate", str(deflate).lower()]  # fmt: skip
-    return Server(name, argv, env, port, tmp)
 
 
 # --- the HTTP load generator (run as a separate process) -------------------------------
@@ -368,7 +356,8 @@ def main() -> None:
             thread = tagged(manage(setup_env, "shell", "-c", THREAD_SETUP), "THREAD")
             thread_path = f"/g/{world['group']}/t/{thread}/"
             workers = [
-                worker_process(f"worker-{n}", env, tmp, args.ws, args.ws_deflate) for n in range(2)
+                Server.uvicorn(f"worker-{n}", env, tmp, ws=args.ws, deflate=args.ws_deflate)
+                for n in range(2)
             ]
             for worker in workers:
                 worker.wait_ready(http=True)

@@ -45,7 +45,7 @@ from chat_fanout import (
     tagged,
     wait_for_quiet_machine,
 )
-from connections import raise_fd_limit, worker_process
+from connections import raise_fd_limit
 
 
 def room_runs(args, workers: list[Server], group: str) -> list[Run]:
@@ -223,7 +223,7 @@ def main() -> None:
             world = json.loads(tagged(manage(env, "shell", "-c", SETUP), "BENCH"))
             wait_for_quiet_machine(patience=args.quiet_wait)
             workers = [
-                worker_process(f"load-worker-{n}", env, tmp, "auto", args.ws_deflate)
+                Server.uvicorn(f"load-worker-{n}", env, tmp, deflate=args.ws_deflate)
                 for n in range(2)
             ]
             for worker in workers:

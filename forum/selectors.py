@@ -194,7 +194,12 @@ def get_thread_for(user, *, slug: str, thread_id: int) -> Thread:
     thread = threads.first()
     if thread is None:
         raise Http404("No such thread.")
-    _set_viewer_role(thread.group, user, getattr(thread, "viewer_role", None))
+    return _viewable(user, thread, getattr(thread, "viewer_role", None))
+
+
+def _viewable(user, thread: Thread, role: str | None) -> Thread:
+    """``thread`` with the viewer's ``role`` on its group; 404 if they may not see it."""
+    _set_viewer_role(thread.group, user, role)
     permissions.check_can_view_group(user, thread.group)
     permissions.check_can_view_thread(user, thread)
     return thread
@@ -279,10 +284,7 @@ def thread_to_read(user, *, slug: str, thread_id: int) -> Thread:
     thread.viewer = _thread_viewer(user, thread)
     thread.viewer_follows = thread.viewer.follows
     thread.viewer_muted = thread.viewer.muted
-    _set_viewer_role(thread.group, user, thread.viewer.role)
-    permissions.check_can_view_group(user, thread.group)
-    permissions.check_can_view_thread(user, thread)
-    return thread
+    return _viewable(user, thread, thread.viewer.role)
 
 
 def get_post_for(user, post_id: int) -> Post:
