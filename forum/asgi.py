@@ -20,15 +20,27 @@ from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from . import live, notify, privacy, publishing  # noqa: E402
+from .consumers import SERVER_SEND  # noqa: E402
 from .routing import websocket_urlpatterns  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
+
+def keep_server_send(app):
+    """Puts the server's own send in the scope: forum.fanout writes room broadcasts with it,
+    past the session middleware's send, which does nothing for a websocket frame."""
+
+    async def with_server_send(scope, receive, send) -> None:
+        await app({**scope, SERVER_SEND: send}, receive, send)
+
+    return with_server_send
+
+
 router = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        "websocket": keep_server_send(
+            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

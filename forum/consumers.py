@@ -6,7 +6,6 @@ protocol is documented in docs/chat-protocol.md.
 """
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -26,7 +25,7 @@ from django.http import Http404
 from moderation import actions, permissions
 from moderation.ratelimit import RateLimited
 
-from . import engagement, live, presence, publishing, realtime, selectors
+from . import engagement, fanout, live, presence, publishing, realtime, selectors
 from .backends import load_member
 from .cache import UNAVAILABLE
 from .models import ChatMessage, ChatRoom, LiveSession, User
@@ -38,6 +37,8 @@ T = TypeVar("T")
 MAX_FRAME_BYTES = 8 * 1024
 TYPING_INTERVAL = 3.0
 CLOSE_TOO_BIG = 1009
+# Where forum.asgi keeps the server's own send for forum.fanout.
+SERVER_SEND = "kinship.server_send"
 # "Try again later": a service the socket needs is unreachable, or the client stopped
 # reading. The client reconnects after a pause and resumes with ?after=.
 CLOSE_TRY_AGAIN = 1013
@@ -158,8 +159,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def dispatch(self, message: dict) -> None:
         # Channels closes stale database connections (a hop to the sync thread) before
-        # every message. A broadcast never touches the database, and with a room of
-        # sockets that hop per socket per message dominated worker CPU (bench/README.md).
+        # every message. A broadcast never touches the database (bench/README.md).
         if message["type"] == "chat.event":
             await self.chat_event(message)
             return
@@ -188,21 +188,23 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.session_expires_at = session.get_expiry_date().timestamp()
         self.room_id, self.user_id, self.handle = room.pk, user.pk, user.handle
         self.session_id = room.live_session.pk if room.kind == ChatRoom.Kind.SESSION else None
+        # Room broadcasts and changes of the member's standing come through the relay,
+        # held until the connect frames are sent.
+        self.outlet = fanout.Outlet(
+            self.scope.get(SERVER_SEND, self.base_send),
+            user_id=user.pk,
+            on_authority=self._authority_changed_in_room,
+            on_stalled=self._stalled,
+        )
         self.conn_id = uuid.uuid4().hex
         self.last_typing = 0.0
         self.closing = False
         self.authority_epoch = (await database_sync_to_async(realtime.authority_epochs)([user.pk]))[
             user.pk
         ]
-        groups = (realtime.room_group(room.pk), realtime.authority_group(user.pk))
         try:
-            for group in groups:
-                await self.channel_layer.group_add(group, self.channel_name)
+            await fanout.relay().join(room.pk, self.outlet)
         except UNAVAILABLE:
-            # A half-made join is undone, so no group keeps a socket that is closing.
-            for group in groups:
-                with contextlib.suppress(*UNAVAILABLE):
-                    await self.channel_layer.group_discard(group, self.channel_name)
             await self._try_again_later()
             return
         await self.accept()
@@ -230,6 +232,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await announce_presence(room.pk, known=watch().last_members)
         except UNAVAILABLE:  # the watch renews presence once Redis answers again
             logger.warning("presence unavailable on connect", exc_info=True)
+        self.outlet.open()
 
     async def _try_again_later(self) -> None:
         """The database or Redis is unreachable: say so and close with a code the client
@@ -289,10 +292,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await database_sync_to_async(self._leave_session)()
             except Exception:  # attendance is closed at the session's end in any case
                 logger.warning("attendance update on disconnect failed", exc_info=True)
-        await self.channel_layer.group_discard(realtime.room_group(self.room_id), self.channel_name)
-        await self.channel_layer.group_discard(
-            realtime.authority_group(self.user_id), self.channel_name
-        )
+        await fanout.relay().leave(self.room_id, self.outlet)
         if getattr(self, "leaders_group", None):
             await self.channel_layer.group_discard(self.leaders_group, self.channel_name)
         try:
@@ -322,6 +322,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if handler is None:
             await self._send_error("unknown_type", "Unknown frame type.")
             return
+        self.outlet.hold()  # the answer goes first: an ack before the message's broadcast
         try:
             await handler(self, frame)
         except FrameError as error:
@@ -329,6 +330,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except UNAVAILABLE:  # e.g. a typing notice while the channel layer is down
             logger.warning("chat frame %s failed: Redis unavailable", frame_type, exc_info=True)
             await self._send(UNAVAILABLE_FRAME)
+        finally:
+            self.outlet.open()
 
     async def _on_send(self, frame: dict) -> None:
         client_id = _field(frame, "client_id", str)
@@ -544,32 +547,37 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
 
     async def chat_event(self, event: dict) -> None:
-        """A broadcast from the channel layer: already a complete, sanitised frame, or its
-        JSON (forum.realtime.chat_event)."""
-        await self._deliver(event.get("text") or json.dumps(event["frame"]))
+        """A broadcast to this socket alone (a live session's leaders' alerts); a room's
+        come through forum.fanout. Sent in turn with those."""
+        self.outlet.push(realtime.event_text(event))
 
     async def send_heartbeat(self, latest_seq: int) -> None:
-        await self._deliver(json.dumps({"type": "heartbeat", "latest_seq": latest_seq}))
+        self.outlet.push(json.dumps({"type": "heartbeat", "latest_seq": latest_seq}))
 
-    async def _deliver(self, text: str) -> None:
-        """Send a broadcast or heartbeat (its JSON), but not to a client that stopped
-        reading: rather than buffer every broadcast for it without end, the socket closes
-        (1013) and the client resumes from the database when it reconnects."""
-        try:
-            async with asyncio.timeout(settings.KINSHIP_CHAT_SLOW_SEND_SECONDS):
-                if not self.closing:
-                    await self.send(text_data=text)
-        except TimeoutError:
-            if not self.closing:
-                logger.info("chat socket of %s stopped reading; closing it", self.handle)
-                self.closing = True
-                self.slow_close = asyncio.get_running_loop().create_task(
-                    self.close(code=CLOSE_TRY_AGAIN)
-                )
+    def _stalled(self) -> None:
+        """The client stopped reading: rather than buffer every broadcast for it without
+        end, the socket closes (1013) and the client resumes from the database when it
+        reconnects."""
+        if not self.closing:
+            logger.info("chat socket of %s stopped reading; closing it", self.handle)
+            self.closing = True
+            self.slow_close = asyncio.get_running_loop().create_task(
+                self.close(code=CLOSE_TRY_AGAIN)
+            )
+
+    def _authority_changed_in_room(self, event: dict) -> None:
+        """The relay holds the outlet: no later room frame goes out before the re-check."""
+
+        async def recheck() -> None:
+            try:
+                await self.authority_changed(event)
+            finally:
+                self.outlet.open()
+
+        self.rechecking = asyncio.get_running_loop().create_task(recheck())
 
     async def authority_changed(self, event: dict) -> None:
-        """The member's standing may have changed (forum.realtime.bump_authority). Awaited
-        here, so no room event reaches the socket before the re-check is done."""
+        """The member's standing may have changed (forum.realtime.bump_authority)."""
         if event.get("ended_session") == realtime.session_digest(self.session_key):
             await self._revoke(CLOSE_UNAUTHENTICATED)  # this very session logged out
         else:
@@ -590,4 +598,5 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _revoke(self, code: int) -> None:
         if not self.closing:
             self.closing = True
+            self.outlet.close()
             await self.close(code=code)

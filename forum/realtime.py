@@ -6,12 +6,16 @@ that misses a broadcast notices the gap (heartbeat) and catches up (resume).
 Payloads are complete and already sanitised: fan-out never touches the database.
 """
 
+import asyncio
+import collections
 import hashlib
 import json
 import logging
+import os
+import weakref
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 from django.core.cache import cache
 from django.db import transaction
@@ -88,23 +92,80 @@ def broadcast_on_commit(group: str, event: dict[str, Any]) -> None:
     A failed send is logged, not raised: the change is already stored, and clients
     recover it through heartbeat and resume.
     """
+    transaction.on_commit(lambda: _send(group, event))
 
-    def send() -> None:
-        layer = get_channel_layer()
-        if layer is None:
-            return
+
+def _send(group: str, event: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    loop = _serving_loop()
+    if loop is not None:
+        # In a worker's thread for sync code (a page, a chat write): the serving loop
+        # sends it, in order, and the write goes on without waiting for the round trip.
         try:
-            async_to_sync(layer.group_send)(group, event)
-        except Exception:  # the layer is a doorbell; the record is in the database
-            logger.warning("broadcast to %s failed", group, exc_info=True)
+            loop.call_soon_threadsafe(_enqueue, layer, group, event)
+            return
+        except RuntimeError:  # the loop has closed (a worker shutting down)
+            pass
+    try:
+        async_to_sync(layer.group_send)(group, event)
+    except Exception:  # the layer is a doorbell; the record is in the database
+        logger.warning("broadcast to %s failed", group, exc_info=True)
 
-    transaction.on_commit(send)
+
+def _serving_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop whose sync_to_async thread this is, if it runs (asgiref keeps it)."""
+    local = SyncToAsync.threadlocal
+    if getattr(local, "main_event_loop_pid", None) != os.getpid():
+        return None
+    loop = getattr(local, "main_event_loop", None)
+    return loop if loop is not None and loop.is_running() else None
+
+
+class _Outbox:
+    """One event loop's broadcasts from its sync threads, sent one at a time in order."""
+
+    def __init__(self) -> None:
+        self.pending: collections.deque[tuple[Any, str, dict[str, Any]]] = collections.deque()
+        self.sending: asyncio.Task | None = None
+
+    def append(self, layer, group: str, event: dict[str, Any]) -> None:
+        self.pending.append((layer, group, event))
+        if self.sending is None or self.sending.done():
+            self.sending = asyncio.get_running_loop().create_task(self._send_all())
+
+    async def _send_all(self) -> None:
+        while self.pending:
+            layer, group, event = self.pending.popleft()
+            try:
+                await layer.group_send(group, event)
+            except Exception:  # the layer is a doorbell; the record is in the database
+                logger.warning("broadcast to %s failed", group, exc_info=True)
+
+
+_outboxes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Outbox]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _enqueue(layer, group: str, event: dict[str, Any]) -> None:
+    """On the serving loop."""
+    loop = asyncio.get_running_loop()
+    if loop not in _outboxes:
+        _outboxes[loop] = _Outbox()
+    _outboxes[loop].append(layer, group, event)
 
 
 def chat_event(frame: dict[str, Any]) -> dict[str, Any]:
     """A room broadcast. The frame goes as the JSON every socket sends: encoded once here,
-    not once per socket (forum.consumers.ChatConsumer.chat_event)."""
+    not once per socket (forum.fanout)."""
     return {"type": "chat.event", "text": json.dumps(frame)}
+
+
+def event_text(event: dict[str, Any]) -> str:
+    """What a socket sends for a chat.event: its JSON, or its frame encoded."""
+    return event.get("text") or json.dumps(event["frame"])
 
 
 def broadcast_room_change(*, room: ChatRoom, kind: str, message: ChatMessage) -> None:
@@ -145,7 +206,7 @@ def bump_authority(user_id: int, *, ended_session: str | None = None) -> None:
             cache.incr(key)
         except ValueError:  # evicted in between
             cache.set(key, 1, timeout=None)
-    event = {"type": "authority.changed"}
+    event = {"type": "authority.changed", "user": user_id}
     if ended_session:
         event["ended_session"] = session_digest(ended_session)
     broadcast_on_commit(authority_group(user_id), event)

@@ -10,7 +10,8 @@ Rather than a timer in every socket, a single loop:
   room with a socket here (one query) and sends each socket its heartbeat;
 - every PRESENCE_REFRESH seconds renews this process's presence entries, drops
   expired ones (sockets that died without a close, anywhere) and tells a room when
-  its list of members changed.
+  its list of members changed;
+- every GROUP_RENEWAL seconds joins its rooms' groups again (forum.fanout.Relay.renew).
 """
 
 import asyncio
@@ -24,11 +25,12 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from . import presence, realtime, selectors
+from . import fanout, presence, realtime, selectors
 
 logger = logging.getLogger(__name__)
 
 PRESENCE_REFRESH = presence.TTL_SECONDS / 3
+GROUP_RENEWAL = 60 * 60
 
 
 class Watched(Protocol):
@@ -64,6 +66,7 @@ class Watch:
         next_recheck = now + settings.KINSHIP_CHAT_RECHECK_SECONDS
         next_heartbeat = now + settings.KINSHIP_CHAT_HEARTBEAT_SECONDS
         next_presence = now + PRESENCE_REFRESH
+        next_renewal = now + GROUP_RENEWAL
         while self.sockets:
             await asyncio.sleep(0.5)
             now = time.monotonic()
@@ -77,6 +80,9 @@ class Watch:
                 if now >= next_presence:
                     next_presence = now + PRESENCE_REFRESH
                     await self.refresh_presence()
+                if now >= next_renewal:
+                    next_renewal = now + GROUP_RENEWAL
+                    await fanout.relay().renew()
             except Exception:  # a passing cache or database fault: try again next round
                 logger.warning("chat watch round failed", exc_info=True)
 

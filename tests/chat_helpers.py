@@ -134,10 +134,10 @@ async def _stop_chat_watch() -> None:
     # The per-loop watchers of forum.watch and forum.notify_consumer (notification and
     # review-queue sockets) end by themselves once their sockets are gone; stop them now,
     # while this thread still serves their database calls.
-    from forum import notify_consumer
+    from forum import fanout, notify_consumer
     from forum.watch import watch
 
-    for task in (watch().task, notify_consumer.watch().task):
+    for task in (watch().task, notify_consumer.watch().task, *fanout.relay().stop()):
         if task is not None and not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)

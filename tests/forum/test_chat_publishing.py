@@ -108,6 +108,17 @@ def test_sequence_numbers_increase_per_room_and_rooms_do_not_share_them(circle):
     assert (last_seq(room), last_seq(other)) == (4, 2)
 
 
+def test_a_sequence_number_is_one_statement_and_a_missing_room_is_refused(
+    circle, django_assert_num_queries
+):
+    _group, room, _river, _meadow, _sage = circle
+    with django_assert_num_queries(1):
+        first = ChatRoom.take_seq(room.pk)
+    assert (first, ChatRoom.take_seq(room.pk), last_seq(room)) == (1, 2, 2)
+    with pytest.raises(ChatRoom.DoesNotExist):
+        ChatRoom.take_seq(room.pk + 1000)
+
+
 def test_every_change_takes_the_rooms_next_number_without_gaps(circle):
     _group, room, river, meadow, sage = circle
     first, second = send(room, river, "First"), send(room, meadow, "Second")

@@ -101,6 +101,7 @@ def test_a_stuck_socket_holds_up_no_other_socket_s_heartbeat(monkeypatch):
 
 
 def test_a_socket_whose_client_stopped_reading_is_closed_to_resume_later(settings):
+    from forum import fanout
     from forum.consumers import CLOSE_TRY_AGAIN, ChatConsumer
 
     settings.KINSHIP_CHAT_SLOW_SEND_SECONDS = 0.1
@@ -108,20 +109,26 @@ def test_a_socket_whose_client_stopped_reading_is_closed_to_resume_later(setting
     consumer.closing, consumer.handle = False, "river"
     sent, closed = [], []
 
-    async def stuck_send(text_data=None, bytes_data=None, close=False) -> None:
-        sent.append(text_data)
+    async def stuck_send(message: dict) -> None:
+        sent.append(message["text"])
         await asyncio.Event().wait()  # the client takes nothing: back-pressure forever
 
     async def close(code=None, reason=None) -> None:
         closed.append(code)
 
-    consumer.send, consumer.close = stuck_send, close
+    consumer.close = close
 
     async def scenario() -> None:
+        consumer.outlet = fanout.Outlet(
+            stuck_send, user_id=1, on_authority=lambda event: None, on_stalled=consumer._stalled
+        )
+        consumer.outlet.open()
         async with asyncio.timeout(5):
             await consumer.chat_event({"frame": {"type": "message", "n": 1}})
             await consumer.chat_event({"frame": {"type": "message", "n": 2}})
             await consumer.send_heartbeat(2)
+            while not hasattr(consumer, "slow_close"):
+                await asyncio.sleep(0.01)
             await consumer.slow_close
 
     asyncio.run(scenario())

@@ -30,7 +30,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 IN_CI = os.environ.get("CI") == "true"
-SPARE_REDIS_DB = 9  # flushed by this test: never the one the app or other tests use
+# Flushed by this test: never the one the app or other tests use, and one per pytest-xdist
+# worker, so a test on another worker does not flush the groups of one running here.
+SPARE_REDIS_DB = 9 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:]) % 7
 WAIT = 10.0  # seconds, for any single thing we wait for
 HEARTBEAT = 2.0  # seconds between heartbeats on the test workers (20 in production)
 # Longer than channels_redis' blocking receive (BZPOPMIN, 5 s): a room this quiet makes
