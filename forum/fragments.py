@@ -60,12 +60,13 @@ def blank_form(form: Form) -> str:
     return html
 
 
-def _key(post, viewer: dict) -> str:
-    note = post.context_note
+def row_digest(post) -> str:
+    """What a post's key takes from its row, the same for every reader. forum.selectors
+    keeps it with the rows it shares (``post.row_digest``), so a page hashes only what is
+    its reader's; a post without one (read otherwise, or cached by an older release) is
+    digested here."""
     inputs = (
-        _template_version(TEMPLATE),
         post.pk,
-        getattr(post, "display_depth", 0),
         post.is_opening,
         post.author_id,
         post.author.handle if post.author_id else None,
@@ -78,9 +79,19 @@ def _key(post, viewer: dict) -> str:
         post.content_warning,
         post.html,
         post.moderator_note,
-        (note.id, note.correction_html, note.sources) if note else None,
         post.support_count,
         post.reply_count,
+    )
+    return hashlib.blake2b(repr(inputs).encode(), digest_size=16).hexdigest()
+
+
+def _key(post, viewer: dict) -> str:
+    note = post.context_note
+    inputs = (
+        _template_version(TEMPLATE),
+        getattr(post, "row_digest", None) or row_digest(post),
+        getattr(post, "display_depth", 0),
+        (note.id, note.correction_html, note.sources) if note else None,
         post.continues_elsewhere,
         post.viewer_supports,
         post.author_blocked,

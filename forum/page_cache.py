@@ -62,8 +62,9 @@ def site_changed() -> None:
     _replace_now_and_on_commit(SITE_VERSION)
 
 
-def _versions(thread_id: int) -> tuple[str, str] | None:
-    """The site's and the thread's versions; None while the cache is not answering."""
+def versions(thread_id: int) -> tuple[str, str] | None:
+    """The site's and the thread's versions; None while the cache is not answering. Read
+    once for a page: whatever is filed under them was built after they were read."""
     keys = [SITE_VERSION, _thread_version(thread_id)]
     try:
         found = cache.get_many(keys)
@@ -82,13 +83,13 @@ def _versions(thread_id: int) -> tuple[str, str] | None:
 T = TypeVar("T")
 
 
-def shared(name: str, thread_id: int, build: Callable[[], T]) -> T:
-    """Rows of thread ``thread_id`` that read the same for every viewer, built by ``build``
-    once per version of the thread and the site (not stored when None)."""
-    versions = _versions(thread_id)
-    if versions is None:
+def shared(name: str, thread_versions: tuple[str, str] | None, build: Callable[[], T]) -> T:
+    """Rows of a thread that read the same for every viewer, built by ``build`` once per
+    ``thread_versions`` (from ``versions``: built afresh when None; not stored when the
+    rows are None)."""
+    if thread_versions is None:
         return build()
-    key = f"rows:{name}:{versions[0]}:{versions[1]}"
+    key = f"rows:{name}:{thread_versions[0]}:{thread_versions[1]}"
     value = rows.get(key)
     if value is None:
         value = build()
@@ -119,8 +120,8 @@ def visitor_page(
     waiting to be shown, or a cache that is not answering."""
     if request.method != "GET" or request.user.is_authenticated or len(get_messages(request)):
         return None
-    versions = _versions(thread_id)
-    if versions is None:
+    found = versions(thread_id)
+    if found is None:
         return None
-    key = f"page:thread:{slug}:{thread_id}:{page}:{versions[0]}:{versions[1]}"
+    key = f"page:thread:{slug}:{thread_id}:{page}:{found[0]}:{found[1]}"
     return VisitorPage(key=key, content=pages.get(key))

@@ -31,7 +31,7 @@ from django.utils.crypto import constant_time_compare
 from moderation import context_notes, permissions
 from moderation.models import Flag, FlagReason, NoteAttachment
 
-from . import page_cache
+from . import fragments, page_cache
 from .backends import UNREAD_ATTRIBUTE
 from .models import (
     Block,
@@ -270,9 +270,10 @@ def _thread_viewer(user, thread: Thread) -> ThreadViewer:
 def thread_to_read(user, *, slug: str, thread_id: int) -> Thread:
     """get_thread_for, for the thread page: the thread and its group come from the cache
     (forum.page_cache) and one statement reads the viewer's part (``thread.viewer``)."""
+    versions = page_cache.versions(thread_id)
     thread = page_cache.shared(
         f"thread:{slug}:{thread_id}",
-        thread_id,
+        versions,
         lambda: (
             Thread.objects.filter(pk=thread_id, group__slug=slug)
             .select_related("group", "author")
@@ -281,6 +282,7 @@ def thread_to_read(user, *, slug: str, thread_id: int) -> Thread:
     )
     if thread is None:
         raise Http404("No such thread.")
+    thread.page_versions = versions  # for thread_page: one read of the versions per page
     thread.viewer = _thread_viewer(user, thread)
     thread.viewer_follows = thread.viewer.follows
     thread.viewer_muted = thread.viewer.muted
@@ -311,8 +313,9 @@ def thread_page(
     reply tree, depth-first, below the opening post or below ``root``.
 
     Replies deeper than VISIBLE_DEPTH under the root are left for their own page. The
-    rows are shared between readers (forum.page_cache); ``thread`` comes from
-    thread_to_read, whose ``viewer`` says what they support and whom they blocked.
+    rows are shared between readers (forum.page_cache) under the versions ``thread`` was
+    read with; it comes from thread_to_read, whose ``viewer`` says what they support and
+    whom they blocked.
     """
     with_opening = root is None and page == 1
 
@@ -329,9 +332,14 @@ def thread_page(
             )
         posts = _with_context_note(posts.select_related("author").order_by("path"))
         start = (page - 1) * POSTS_PER_PAGE + (root is None and page > 1)
-        return list(posts[start : start + POSTS_PER_PAGE + 1 + with_opening])
+        rows = list(posts[start : start + POSTS_PER_PAGE + 1 + with_opening])
+        for post in rows:
+            # Once, for every reader of these rows: nothing below changes what it digests.
+            post.row_digest = fragments.row_digest(post)
+        return rows
 
-    rows = page_cache.shared(f"posts:{thread.pk}:{page}:{root.pk if root else ''}", thread.pk, read)
+    name = f"posts:{thread.pk}:{page}:{root.pk if root else ''}"
+    rows = page_cache.shared(name, thread.page_versions, read)
     _resolve_context_notes(rows)
     _set_viewer_state(rows, thread.viewer)
     opening = rows.pop(0) if with_opening else None

@@ -9,6 +9,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from moderation import permissions, trust
@@ -84,10 +85,28 @@ def thread_new(request, slug: str):
     return render(request, "forum/thread_new.html", {"group": group, "form": form})
 
 
+_reply_forms: dict[tuple[bool, str], str] = {}
+
+
+def _blank_reply_form(quiet_hours_set: bool) -> str:
+    """The thread page's blank reply form. It reads one of a few ways (the quiet-hours
+    override or not, the hold's length), so each is built once per process: building the
+    form cost more than rendering it from fragments.blank_form."""
+    key = (quiet_hours_set, publishing.hold_duration())
+    html = _reply_forms.get(key)
+    if html is None:
+        html = _reply_forms[key] = fragments.blank_form(ReplyForm(quiet_hours_set=quiet_hours_set))
+    return html
+
+
 def _thread_context(request, thread, *, root: Post | None = None) -> dict:
     user = request.user
-    # First: releasing the viewer's due held posts may add replies to this page.
-    held = publishing.held_posts_of(author=user) if publishing.may_have_held_posts(user) else []
+    # First: releasing the viewer's due held posts may add replies to this page, under
+    # versions newer than those the thread was read with.
+    held = []
+    if publishing.may_have_held_posts(user):
+        held = publishing.held_posts_of(author=user)
+        thread.page_versions = page_cache.versions(thread.pk)
     opening, window = selectors.thread_page(thread, page=page_number(request), root=root)
     context = {
         "held_replies": [h for h in held if h.thread_id == thread.pk],
@@ -108,10 +127,15 @@ def _thread_context(request, thread, *, root: Post | None = None) -> dict:
         ),
         "slow_mode_choices": SLOW_MODE_CHOICES,
         "follows": getattr(thread, "viewer_follows", False),
-        "reply_form": fragments.blank_form(ReplyForm(quiet_hours_set=has_quiet_hours(user))),
+        "may_flag_thread": (
+            user.is_authenticated and thread.author_id != user.pk and not thread.is_hidden
+        ),
+        "reply_form": _blank_reply_form(has_quiet_hours(user)),
         "support_resources": _support_resources(request, thread.pk),
     }
     fragments.render_posts(request, [root, opening, *window.items], context)
+    # Joined here, not in a template loop: each post is already rendered (and safe).
+    context["replies"] = mark_safe("\n".join(post.rendered for post in window.items))  # noqa: S308
     return context
 
 

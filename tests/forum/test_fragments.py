@@ -22,9 +22,10 @@ from forum import (
     privacy,
     publishing,
 )
-from forum.models import Post, Thread
+from forum.models import Membership, Notification, Post, Thread
+from forum.templatetags import chrome
 from moderation import actions
-from moderation.models import ContextNote
+from moderation.models import ContextNote, Sanction
 from tests.conftest import join, make_user, thread_among
 
 TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="[^"]+"')
@@ -66,6 +67,7 @@ def _uncached(client: Client, thread: Thread, monkeypatch) -> str:
     with monkeypatch.context() as patch:
         patch.setattr(fragments, "cache", DummyCache("none", {}))
         patch.setattr(page_cache, "cache", DummyCache("none", {}))
+        chrome.forget()
         return _page(client, thread)
 
 
@@ -135,6 +137,12 @@ def _note_edited(thread, member, other_member, moderator):
     )
 
 
+def _words_rewritten(thread, member, other_member, moderator):
+    # As erasing a member renames them in others' words (forum.privacy): the words alone.
+    Post.objects.filter(pk=_reply(thread).pk).update(html="<p>Well done, former member.</p>")
+    page_cache.site_changed()
+
+
 def _lock(thread, member, other_member, moderator):
     actions.lock_thread(actor=moderator, thread=thread)
 
@@ -153,6 +161,42 @@ def _leaves_group(thread, member, other_member, moderator):
     memberships.leave_group(user=member, group=thread.group)
 
 
+# What the page's chrome shows (forum/templatetags/chrome.py): the navigation, the
+# thread's title and tools, the reply box.
+def _retitle(thread, member, other_member, moderator):
+    opening = thread.posts.get(parent__isnull=True)
+    publishing.edit_post(editor=member, post=opening, body=opening.source, title="Ninety-one days")
+
+
+def _unfollow(thread, member, other_member, moderator):
+    engagement.set_subscription(user=member, thread=thread, follow=False)
+
+
+def _mute(thread, member, other_member, moderator):
+    engagement.set_thread_mute(user=member, thread=thread, muted=True)
+
+
+def _notified(thread, member, other_member, moderator):
+    Notification.objects.create(recipient=member, kind=Notification.Kind.MENTION, thread=thread)
+
+
+def _made_moderator(thread, member, other_member, moderator):
+    membership = Membership.objects.get(user=member, group=thread.group)
+    membership.role = Membership.Role.MODERATOR
+    membership.save()
+
+
+def _suspended(thread, member, other_member, moderator):
+    actions.sanction_member(
+        actor=moderator,
+        member=member,
+        kind=Sanction.Kind.SUSPENSION,
+        group=thread.group,
+        reason="Cooling off",
+        duration=timedelta(days=1),
+    )
+
+
 CHANGES = [
     _edit,
     _hide,
@@ -163,10 +207,17 @@ CHANGES = [
     _content_warning,
     _context_note,
     _note_edited,
+    _words_rewritten,
     _lock,
     _new_reply,
     _author_leaves,
     _leaves_group,
+    _retitle,
+    _unfollow,
+    _mute,
+    _notified,
+    _made_moderator,
+    _suspended,
 ]
 
 
@@ -176,6 +227,11 @@ NO_VISIBLE_CHANGE = {
     (_block, "moderator"),
     (_leaves_group, "visitor"),
     (_leaves_group, "moderator"),
+    *(
+        (change, viewer)
+        for change in (_unfollow, _mute, _notified, _made_moderator, _suspended)
+        for viewer in ("visitor", "moderator")
+    ),
 }
 
 

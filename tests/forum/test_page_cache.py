@@ -187,3 +187,23 @@ def test_a_page_is_kept_no_longer_than_the_timeout(thread, monkeypatch):
     monkeypatch.setattr("forum.cache.time.monotonic", lambda: later)
     assert b"Welcome in." in _visit(thread).content
     assert [k for k, _ in stored if k.startswith("page:")] == [key, key]  # rendered again
+
+
+@pytest.mark.django_db
+def test_a_members_page_reads_the_versions_once(thread, other_member, monkeypatch):
+    # One round trip to Redis names both the thread's rows and its posts'; a write still
+    # shows on the next page.
+    client = Client()
+    client.force_login(other_member)
+    reads = []
+    real_versions = page_cache.versions
+
+    def versions(thread_id):
+        reads.append(thread_id)
+        return real_versions(thread_id)
+
+    monkeypatch.setattr(page_cache, "versions", versions)
+    assert b"Welcome in." in _visit(thread, client).content
+    assert reads == [thread.pk]
+    publishing.publish_reply(author=other_member, thread=thread, parent=None, body="Day two.")
+    assert b"Day two." in _visit(thread, client).content

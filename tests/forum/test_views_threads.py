@@ -1,5 +1,6 @@
 """Thread pages through HTTP: posting, the reply tree, edits and bad input."""
 
+import datetime
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -720,3 +721,35 @@ def test_editing_a_refused_reply_sends_it_from_the_next_page(
     assert "Your reply is saved and goes out now." in page
     post = Post.objects.get(source="Said better")
     assert f'id="post-{post.pk}"' in page and not HeldPost.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_reply_form_follows_the_hold_setting_and_quiet_hours(client, settings, thread, member):
+    # Built once per process for each way it reads (forum.views.threads._blank_reply_form).
+    client.force_login(member)
+    settings.KINSHIP_HOLD_MINUTES = 30
+    page = client.get(thread.get_absolute_url()).content.decode()
+    assert "Hold this for 30 minutes before it goes out" in page
+    assert f'name="{publishing.QUIET_HOURS_FIELD}"' not in page
+    settings.KINSHIP_HOLD_MINUTES = 120
+    assert "Hold this for 2 hours before" in client.get(thread.get_absolute_url()).content.decode()
+    member.quiet_start, member.quiet_end = datetime.time(22), datetime.time(6)
+    member.save()
+    page = client.get(thread.get_absolute_url()).content.decode()
+    assert f'name="{publishing.QUIET_HOURS_FIELD}"' in page
+
+
+@pytest.mark.django_db
+def test_a_held_reply_due_goes_out_on_its_authors_next_view_of_the_thread(
+    client, thread, other_member
+):
+    client.force_login(other_member)
+    held = hold_reply_over_http(client, thread)
+    page = client.get(thread.get_absolute_url()).content.decode()  # the posts are cached now
+    assert f'id="held-{held.pk}"' in page
+    HeldPost.objects.filter(pk=held.pk).update(release_at=timezone.now() - timedelta(minutes=1))
+    # Released by this very page (forum.publishing.held_posts_of), and shown on it.
+    page = client.get(thread.get_absolute_url()).content.decode()
+    assert f'id="held-{held.pk}"' not in page
+    post = Post.objects.get(source=HELD_TEXT)
+    assert f'id="post-{post.pk}"' in page
