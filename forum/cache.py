@@ -4,7 +4,8 @@ Pages read the cache for sessions, hints and compiled watch lists, all of which 
 database can answer: while Redis is down a read is a miss and a write that only fills the
 cache is skipped, so those pages keep working (and each worker logs the outage). What
 must not silently fail still raises: ``delete`` (a logout must not leave a cached
-session behind), ``incr`` (rate limits count elsewhere meanwhile, moderation.ratelimit)
+session behind), ``incr`` and ``tally`` (rate limits count elsewhere meanwhile,
+moderation.ratelimit)
 and ``get_many`` (open sockets then re-check their authority against the database,
 forum.realtime.authority_epochs).
 """
@@ -81,6 +82,16 @@ class ResilientRedisCache(SharedClientRedisCache):
         except UNAVAILABLE as error:
             self._degraded("touch", error)
             return False
+
+    def tally(self, key: str, timeout: int) -> int:
+        """Count one more at ``key``, a counter that lives ``timeout`` seconds from its
+        first count, and return the count: one round trip (add then incr was three, on every
+        post and chat message, moderation.ratelimit). Raises while Redis is unreachable."""
+        key = self.make_and_validate_key(key)
+        with self._cache.get_client(key, write=True).pipeline(transaction=True) as pipe:
+            pipe.set(key, 0, ex=timeout, nx=True)  # as add() stores an int: plain digits
+            pipe.incr(key)
+            return pipe.execute()[1]
 
     def ping(self) -> None:
         """Raise unless Redis answers (for /healthz)."""

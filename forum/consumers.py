@@ -499,8 +499,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         user = load_member(self.user_id)
         if user is None:
             raise User.DoesNotExist
-        room = ChatRoom.objects.select_related("group").get(pk=self.room_id)
-        return change(user, room)
+        return change(user, selectors.room_to_write(user, self.room_id))
 
     @staticmethod
     def _message(room: ChatRoom, message_id: int) -> ChatMessage:

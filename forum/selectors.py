@@ -506,6 +506,18 @@ def get_room_for(user, *, slug: str, room_slug: str, allow_direct: bool = False)
     return room
 
 
+def room_to_write(user, room_id: int) -> ChatRoom:
+    """A socket's room, read afresh for each change (its state, the member's role may have
+    changed), with its group and the member's role there: one statement."""
+    room = (
+        ChatRoom.objects.select_related("group")
+        .annotate(viewer_role=viewer_role(user, "group_id"))
+        .get(pk=room_id)
+    )
+    _set_viewer_role(room.group, user, room.viewer_role)
+    return room
+
+
 def rooms_with_unread(user, group: SupportGroup) -> list[ChatRoom]:
     """The group's rooms, each with ``unread``: others' messages after the member's last read."""
     read_upto = Subquery(

@@ -124,6 +124,13 @@ class QueueItem(models.Model):
                 name="queueitem_open_order",
             ),
             models.Index(fields=["group", "state"], name="queueitem_group"),
+            # The queue's median wait for approval (moderation.views.review): the latest
+            # approvals, never the whole history of the queue.
+            models.Index(
+                fields=["-resolved_at"],
+                condition=models.Q(approval_seconds__isnull=False),
+                name="queueitem_approvals",
+            ),
         ]
 
     def __str__(self) -> str:

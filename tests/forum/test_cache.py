@@ -1,5 +1,8 @@
 """forum.cache.LocalFirstCache: a bounded copy in each process in front of the shared cache."""
 
+import os
+import uuid
+
 import pytest
 from django.core.cache import cache
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -61,3 +64,22 @@ def test_while_redis_is_down_a_read_is_a_miss(monkeypatch):
     monkeypatch.setattr(cache_module.cache, "get_many", down)
     local = LocalFirstCache(size=4, ttl=10)
     assert local.get_many(["k"]) == {}
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (set in CI)")
+def test_a_tally_counts_from_one_in_one_round_trip_and_expires(monkeypatch):
+    from forum.cache import ResilientRedisCache
+
+    shared = ResilientRedisCache(os.environ["REDIS_URL"], {})
+    key = f"tally-{uuid.uuid4().hex}"
+    client = shared._cache.get_client(write=True)
+    sent = []
+    real = type(client).pipeline
+    monkeypatch.setattr(
+        type(client), "pipeline", lambda self, **kw: sent.append(kw) or real(self, **kw)
+    )
+    assert [shared.tally(key, 30) for _ in range(3)] == [1, 2, 3]
+    assert len(sent) == 3  # one pipeline (one round trip) per count
+    assert shared.get(key) == 3  # what add() and incr() would have stored
+    assert 0 < client.ttl(shared.make_and_validate_key(key)) <= 30
+    shared.delete(key)

@@ -1420,3 +1420,35 @@ def test_an_edit_that_adds_crisis_words_offers_support_to_its_author(chat):
     assert support["id"] == said.pk and support["support"]["resources"]
     assert fresh(said).source == "Rough evening. I cut myself"
     assert QueueItem.objects.get().auto_reason == "Crisis words: self-harm"
+
+
+@pytest.mark.django_db
+def test_a_socket_s_write_reads_member_room_and_role_in_two_statements(
+    settings, django_assert_num_queries
+):
+    """Each write reads them afresh (a ban or a closed room counts at once), but the
+    member's role rides on the room's statement instead of a query of its own."""
+    settings.KINSHIP_RATE_LIMITS = {k: (10**6, 60) for k in settings.KINSHIP_RATE_LIMITS}
+    group, river = make_group("write-path"), make_user("river")
+    join(river, group, Membership.Role.MODERATOR)
+    room = ChatRoom.objects.create(group=group, name="General", slug="general")
+    consumer = consumers.ChatConsumer()
+    consumer.user_id, consumer.room_id = river.pk, room.pk
+    with django_assert_num_queries(2):
+        role = consumer._with_fresh_state(
+            lambda user, room: consumers.permissions.membership_role(user, room.group)
+        )
+    assert role == Membership.Role.MODERATOR
+
+    def send(client_id: str) -> ChatMessage:
+        return consumer._with_fresh_state(
+            lambda user, room: publishing.publish_chat_message(
+                author=user, room=room, body="Hello", client_id=client_id
+            )[0]
+        )
+
+    send("c0")  # the worker compiles its watched phrases, link rules and notes once
+    # The send: + the client id's check, the sequence number and the insert (in a savepoint).
+    with django_assert_num_queries(7):
+        message = send("c1")
+    assert (message.author_id, message.seq) == (river.pk, 2)

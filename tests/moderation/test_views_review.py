@@ -841,3 +841,17 @@ def test_a_leader_on_a_member_page_is_not_sent_to_a_queue_they_cannot_open(world
     assert "Mute in chat" in html
     assert 'href="/moderation/queue/"' not in html
     assert 'href="/moderation/queue/"' in get(as_user(world.tender), member_url(world.river))
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's query plans")
+@pytest.mark.parametrize("ids", [None, [1, 2]])
+def test_the_queue_s_median_wait_reads_only_the_latest_approvals(db, ids):
+    """Not the queue's whole history, which grows for as long as the site runs."""
+    from moderation.views.review import recent_approvals
+
+    sql, params = recent_approvals(ids).query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Seq Scan" not in plan, plan  # site-wide: queueitem_approvals; a group's: by group
