@@ -2,9 +2,10 @@
 
 Were every socket in the room's group, a broadcast would cost, per socket, a queue put, a
 task and a dispatch in Channels, and a pass through the session middleware's ``send``:
-about nine tenths of a worker's CPU in the fan-out bench (bench/README.md). Instead each
-worker process (each event loop) joins a room's group once, on a channel of its own, and
-hands every frame straight to the server's ``send`` of each of its sockets in the room.
+most of a worker's CPU per delivered frame in the fan-out bench (bench/README.md, "Latest
+runs"). Instead each worker process (each event loop) joins a room's group once, on a
+channel of its own, and hands every frame straight to the server's ``send`` of each of its
+sockets in the room.
 
 A frame goes out at once when the socket can take it. When it cannot (the client's
 buffer is full), that socket's later frames wait behind it in order, so a slow reader
