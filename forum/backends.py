@@ -1,9 +1,10 @@
 """Signing in: Django's ModelBackend, reading with the member what every page asks next.
 
 Every page a member sees loads them by id (the session), shows how many notifications
-they have not read, and most ask whether a sanction bars them. Reading both with the
-member saves each signed-in page two round trips; both are read afresh on every request,
-never cached. The statement is written by hand (forum.sql).
+they have not read and whether to link the review queue (do they moderate a group?), and
+most ask whether a sanction bars them. Reading all three with the member saves each
+signed-in page as many round trips; they are read afresh on every request, never cached.
+The statement is written by hand (forum.sql).
 """
 
 import functools
@@ -16,11 +17,12 @@ from django.utils import timezone
 from moderation import permissions
 from moderation.models import Sanction
 
-from .models import Notification, User
+from .models import Membership, Notification, User
 from .sql import names
 
 UNREAD_ATTRIBUTE = "unread_notification_count"
 UNSANCTIONED_ATTRIBUTE = "unsanctioned"
+MODERATES_ATTRIBUTE = "moderates_a_group"
 
 
 @functools.cache
@@ -30,6 +32,7 @@ def _member_sql() -> str:
     sanction, s_member, s_lifted, s_kind, s_ends = names(
         Sanction, "member", "lifted_at", "kind", "ends_at"
     )
+    membership, m_user, m_role = names(Membership, "user", "role")
     # The same sanctions as moderation.permissions.sanctions_in_force.
     return f"""
         SELECT u.*,
@@ -38,19 +41,25 @@ def _member_sql() -> str:
             NOT EXISTS(
                 SELECT 1 FROM {sanction} s WHERE s.{s_member} = u.{u_id} AND s.{s_lifted} IS NULL
                 AND s.{s_kind} <> %s AND (s.{s_ends} IS NULL OR s.{s_ends} > %s)
-            ) AS {UNSANCTIONED_ATTRIBUTE}
+            ) AS {UNSANCTIONED_ATTRIBUTE},
+            EXISTS(
+                SELECT 1 FROM {membership} m WHERE m.{m_user} = u.{u_id} AND m.{m_role} = %s
+            ) AS {MODERATES_ATTRIBUTE}
         FROM {user} u WHERE u.{u_id} = %s
     """  # noqa: S608 (names come from the models, values are parameters)
 
 
 def load_member(user_id: int) -> User | None:
-    """The member with their unread count, and knowing whether a sanction is in force (so
-    permission checks need no query when none is), active or not; None if there is none."""
+    """The member with their unread count, knowing whether a sanction is in force (so
+    permission checks need no query when none is) and whether they moderate a group,
+    active or not; None if there is none."""
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    params = [Sanction.Kind.WARNING.value, now, user_id]
+    params = [Sanction.Kind.WARNING.value, now, Membership.Role.MODERATOR.value, user_id]
     user = next(iter(User._default_manager.raw(_member_sql(), params)), None)
-    if user is not None and getattr(user, UNSANCTIONED_ATTRIBUTE):
-        permissions.remember_no_sanctions(user)
+    if user is not None:
+        if getattr(user, UNSANCTIONED_ATTRIBUTE):
+            permissions.remember_no_sanctions(user)
+        permissions.remember_moderates(user, bool(getattr(user, MODERATES_ATTRIBUTE)))
     return user
 
 

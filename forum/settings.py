@@ -158,8 +158,8 @@ SESSION_COOKIE_AGE = 60 * 60 * 24 * 14
 SESSION_COOKIE_SAMESITE = "Lax"
 
 AUTH_USER_MODEL = "forum.User"
-# MemberBackend loads a signed-in member with their unread count in one query; ModelBackend
-# stays for the sessions it signed in (sign-up names it).
+# MemberBackend loads a signed-in member with what every page asks of them in one query;
+# ModelBackend stays for the sessions it signed in (sign-up named it until 2026-11-26).
 AUTHENTICATION_BACKENDS = [
     "forum.backends.MemberBackend",
     "django.contrib.auth.backends.ModelBackend",

@@ -6,7 +6,4 @@ class ModerationConfig(AppConfig):
     verbose_name = "Moderation"
 
     def ready(self) -> None:
-        from . import (
-            actions,  # noqa: F401 - answers forum.publishing.crisis_words, context_notes_attached
-            navigation,  # noqa: F401 - connects the login receiver
-        )
+        from . import actions  # noqa: F401 - answers forum.publishing.crisis_words, context_notes_attached

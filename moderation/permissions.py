@@ -539,9 +539,22 @@ def moderated_group_ids(user) -> list[int] | None:
     )
 
 
+# Whether the member moderates a group, when read with them (forum.backends).
+MODERATES_ATTRIBUTE = "_moderates_a_group"
+
+
+def remember_moderates(user, moderates: bool) -> None:
+    setattr(user, MODERATES_ATTRIBUTE, moderates)
+
+
 def can_review(user) -> bool:
-    ids = moderated_group_ids(user)
-    return ids is None or bool(ids)
+    """Whether the user reviews any queue (the navigation's "Review queue" link)."""
+    if is_site_moderator(user):
+        return True
+    known = getattr(user, MODERATES_ATTRIBUTE, None)
+    if known is not None:
+        return known
+    return bool(moderated_group_ids(user))
 
 
 _RANKS = {None: 0, LEADER: 1, GROUP_MODERATOR: 2, SITE_MODERATOR: 3}

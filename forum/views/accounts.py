@@ -40,7 +40,7 @@ def signup(request):
     form = SignupForm(posted(request), address=login_throttle.client_address(request))
     if request.method == "POST" and form.is_valid():
         user = form.save()
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend="forum.backends.MemberBackend")
         messages.success(request, f"Welcome, {user.handle}. Find a group to join below.")
         return redirect("directory")
     return render(request, "registration/signup.html", {"form": form})

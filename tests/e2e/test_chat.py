@@ -86,11 +86,17 @@ class Visitor:
             if message.type == "error":
                 self.errors.append(message.text)
 
+        def request_failed(req) -> None:
+            # A page that moves on cancels what it was still loading (its icon, say): the
+            # browser's own abort, not a request the server left unanswered.
+            if req.failure != "net::ERR_ABORTED":
+                self.failed.append(urlsplit(req.url).path)
+
         self.page.on("request", request)
         self.page.on("websocket", websocket)
         self.page.on("console", console)
         self.page.on("pageerror", lambda error: self.errors.append(f"pageerror: {error}"))
-        self.page.on("requestfailed", lambda req: self.failed.append(urlsplit(req.url).path))
+        self.page.on("requestfailed", request_failed)
         self.page.on(
             "dialog", lambda dialog: (self.errors.append(dialog.message), dialog.dismiss())
         )

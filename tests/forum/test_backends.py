@@ -1,5 +1,5 @@
-"""Signing in: the member and their unread count in one query; a refused password is
-checked once."""
+"""Signing in: the member, their unread count, whether a sanction is in force and whether
+they moderate a group in one query; a refused password is checked once."""
 
 import pytest
 from django.contrib.auth import authenticate
@@ -9,9 +9,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from forum.backends import UNREAD_ATTRIBUTE, MemberBackend
-from forum.models import Notification
+from forum.models import Membership, Notification
 from forum.selectors import unread_notification_count
-from tests.conftest import PASSWORD, make_user
+from tests.conftest import PASSWORD, join, make_group, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -78,3 +78,26 @@ def test_a_session_signed_in_by_model_backend_still_works(client):
     response = client.get("/groups/")
     assert response.status_code == 200
     assert response.context["user"] == river
+
+
+def test_the_member_comes_knowing_whether_they_moderate_a_group(django_assert_num_queries):
+    from moderation import permissions
+
+    river, tender = make_user("river"), make_user("tender")
+    group = make_group("circle")
+    join(river, group, Membership.Role.LEADER)  # leads, reviews no queue
+    join(tender, group, Membership.Role.MODERATOR)
+    with django_assert_num_queries(2):
+        loaded = [MemberBackend().get_user(user.pk) for user in (river, tender)]
+    with django_assert_num_queries(0):
+        assert [permissions.can_review(user) for user in loaded] == [False, True]
+
+
+def test_a_signed_up_member_is_signed_in_by_member_backend(client):
+    response = client.post(
+        "/accounts/signup/",
+        {"handle": "newcomer", "email": "newcomer@example.org",
+         "password1": PASSWORD, "password2": PASSWORD},
+    )  # fmt: skip
+    assert response.status_code == 302, getattr(response, "context", None)
+    assert client.session["_auth_user_backend"] == "forum.backends.MemberBackend"
