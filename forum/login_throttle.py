@@ -18,6 +18,8 @@ from django.core.cache.backends.locmem import LocMemCache
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from moderation import ratelimit
+
 T = TypeVar("T")
 # This process's own counters and locks, used only while the shared cache is unreachable:
 # the protection holds per worker meanwhile, and logging in never fails for an outage.
@@ -59,14 +61,8 @@ def record_failure(*, handle: str, address: str) -> bool:
 
 def _count_failure(counters: BaseCache, failures_key: str, locked_key: str) -> bool:
     allowed, window = settings.KINSHIP_LOGIN_LOCKOUT
-    # add() starts the window at the first failure; incr() keeps its expiry.
-    counters.add(failures_key, 0, timeout=window)
-    try:
-        failures = counters.incr(failures_key)
-    except ValueError:  # expired between add() and incr()
-        counters.set(failures_key, 1, timeout=window)
-        failures = 1
-    if failures < allowed:
+    # The window starts at the first failure.
+    if ratelimit.count_up(counters, failures_key, timeout=window) < allowed:
         return False
     # The cool-off starts afresh: after it the pair has its full allowance again.
     counters.set(locked_key, 1, timeout=settings.KINSHIP_LOGIN_COOLOFF_SECONDS)

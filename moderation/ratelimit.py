@@ -68,23 +68,25 @@ def hit(action: str, *, key: str, now: float | None = None, level: int | None = 
     window_start = int(now // window) * window
     cache_key = f"rl:{action}:{key}:{window_start}"
     try:
-        count = _count(cache, cache_key, window)
+        count = count_up(cache, cache_key, timeout=window + 1)
     except (RedisConnectionError, RedisTimeoutError):
         # Redis is unreachable: limits still hold, counted by this worker process alone
         # until it answers again (never a refused page for a cache outage).
-        count = _count(_local, cache_key, window)
+        count = count_up(_local, cache_key, timeout=window + 1)
     if count > count_allowed:
         raise RateLimited(action=action, retry_after=max(1, int(window_start + window - now)))
 
 
-def _count(counters: BaseCache, cache_key: str, window: int) -> int:
+def count_up(counters: BaseCache, cache_key: str, *, timeout: int) -> int:
+    """One more at ``cache_key``, a counter that lives ``timeout`` seconds from its first
+    count; the new count. Also forum.login_throttle's."""
     tally = getattr(counters, "tally", None)  # Redis (forum.cache): one round trip
     if tally is not None:
-        return tally(cache_key, window + 1)
+        return tally(cache_key, timeout)
     # add() is a no-op if the counter exists; incr() is atomic.
-    counters.add(cache_key, 0, timeout=window + 1)
+    counters.add(cache_key, 0, timeout=timeout)
     try:
         return counters.incr(cache_key)
     except ValueError:  # evicted between add() and incr()
-        counters.set(cache_key, 1, timeout=window + 1)
+        counters.set(cache_key, 1, timeout=timeout)
         return 1
