@@ -631,6 +631,14 @@ def check_can_flag(user, obj) -> None:
         raise PermissionDenied("This is hidden already; moderators are looking at it.")
 
 
+def can_flag(user, obj) -> bool:
+    try:
+        check_can_flag(user, obj)
+    except (PermissionDenied, Http404):
+        return False
+    return True
+
+
 def check_can_review_item(user, item) -> None:
     """A queue item is for the moderators of its group (site moderators for items with
     none), and never for the member it is about. 404 keeps a private group unknown."""

@@ -127,9 +127,7 @@ def _thread_context(request, thread, *, root: Post | None = None) -> dict:
         ),
         "slow_mode_choices": SLOW_MODE_CHOICES,
         "follows": getattr(thread, "viewer_follows", False),
-        "may_flag_thread": (
-            user.is_authenticated and thread.author_id != user.pk and not thread.is_hidden
-        ),
+        "may_flag_thread": permissions.can_flag(user, thread),
         "reply_form": _blank_reply_form(has_quiet_hours(user)),
         "support_resources": _support_resources(request, thread.pk),
     }

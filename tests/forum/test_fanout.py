@@ -118,7 +118,9 @@ def test_a_client_that_went_away_closes_its_outlet():
         raise RuntimeError("Unexpected ASGI message 'websocket.send', after sending 'close'.")
 
     async def scenario():
-        outlet = fanout.Outlet(gone, user_id=1, on_authority=print, on_stalled=print)
+        outlet = fanout.Outlet(
+            gone, user_id=1, on_authority=lambda e: None, on_stalled=lambda: None
+        )
         outlet.open()
         outlet.push("frame")
         return outlet.closed
@@ -202,3 +204,29 @@ def test_a_join_the_layer_refuses_leaves_nothing_joined(monkeypatch):
         return dict(relay.rooms)
 
     assert run_async(scenario) == {}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_renewing_joins_the_groups_again():
+    """The core Redis layer forgets a group's members after group_expiry; the watch renews
+    them hourly (forum.watch), so a room open for days keeps hearing."""
+
+    async def scenario():
+        layer = get_channel_layer()
+        relay = fanout.relay()
+        client = Client()
+        outlet = outlet_for(client, user_id=3)
+        await relay.join(7, outlet)
+        outlet.open()
+        channel = relay.rooms[7].channel
+        for group in (realtime.room_group(7), realtime.authority_group(3)):
+            await layer.group_discard(group, channel)  # as if expired
+        await relay.renew()
+        await layer.group_send(realtime.room_group(7), realtime.chat_event({"n": 1}))
+        async with asyncio.timeout(5):
+            while not client.frames:
+                await asyncio.sleep(0.01)
+        await relay.leave(7, outlet)
+        return client.frames
+
+    assert run_async(scenario) == [json.dumps({"n": 1})]

@@ -6,9 +6,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
-from forum import publishing, selectors
+from forum import page_cache, publishing, selectors
 from forum.models import HeldPost, Notification, Post, Thread
 from tests.conftest import join, thread_among
 
@@ -753,3 +754,23 @@ def test_a_held_reply_due_goes_out_on_its_authors_next_view_of_the_thread(
     assert f'id="held-{held.pk}"' not in page
     post = Post.objects.get(source=HELD_TEXT)
     assert f'id="post-{post.pk}"' in page
+
+
+@pytest.mark.django_db
+def test_the_thread_flag_link_shows_to_whoever_may_flag_it(
+    client, thread, member, other_member, moderator_of
+):
+    """moderation.permissions.can_flag decides: not the author, not a visitor, and once the
+    thread is hidden only its moderators."""
+    link = f'href="{reverse("moderation:flag", args=["thread", thread.pk])}"'
+
+    def shown(user) -> bool:
+        reader = Client()
+        if user is not None:
+            reader.force_login(user)
+        return link in reader.get(thread.get_absolute_url()).content.decode()
+
+    assert [shown(u) for u in (other_member, member, None)] == [True, False, False]
+    Thread.objects.filter(pk=thread.pk).update(hidden_at=timezone.now())
+    page_cache.thread_changed(thread.pk)
+    assert [shown(u) for u in (other_member, moderator_of)] == [False, True]
