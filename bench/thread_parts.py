@@ -14,10 +14,12 @@ See bench/README.md ("Pages: pages.py", "What each read costs now").
 """
 
 import argparse
+import cProfile
 import collections
 import functools
 import json
 import os
+import pstats
 import subprocess
 import sys
 import tempfile
@@ -44,7 +46,7 @@ PARTS = [
 ]
 
 
-def measure(requests: int) -> dict:
+def measure(requests: int, profile: str = "") -> dict:
     """In the child: milliseconds per request, whole and by part, for each reader."""
     import importlib
 
@@ -92,9 +94,15 @@ def measure(requests: int) -> dict:
         for _ in range(20):
             assert client.get(url).status_code == 200
         spent.clear()
+        profiler = cProfile.Profile() if profile and who == "member" else None
         started = time.perf_counter()
+        if profiler:
+            profiler.enable()
         for _ in range(requests):
             client.get(url)
+        if profiler:
+            profiler.disable()
+            pstats.Stats(profiler, stream=sys.stderr).sort_stats(profile).print_stats(45)
         total = (time.perf_counter() - started) / requests * 1000
         figures[who] = {
             "ms_per_request": round(total, 2),
@@ -110,10 +118,13 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=0.1, help="seed_bench --scale (0.1)")
     parser.add_argument("--requests", type=int, default=200, help="requests per reader (200)")
     parser.add_argument("--json", type=Path, help="write the figures to this file")
+    parser.add_argument(
+        "--profile", default="", help="cProfile the member's requests, sorted by this key (tottime)"
+    )
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:  # the child, inside Django
-        print(json.dumps(measure(args.requests)))
+        print(json.dumps(measure(args.requests, args.profile)))
         return
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kinship-parts-")))
@@ -124,12 +135,14 @@ def main() -> None:
         manage(env, "collectstatic", "--noinput", "-v0")
         log(manage(env, "seed_bench", "--scale", str(args.scale)).strip())
         child = subprocess.run(  # noqa: S603 - fixed argument list
-            [PYTHON, __file__, "--measure", "--requests", str(args.requests)],
+            [PYTHON, __file__, "--measure", "--requests", str(args.requests), "--profile", args.profile],
             cwd=ROOT, env=env, capture_output=True, text=True, check=False,
         )  # fmt: skip
         if child.returncode != 0:
             sys.exit(f"measuring failed:\n{child.stderr}")
         figures = json.loads(child.stdout)
+    if args.profile:
+        print(child.stderr)
     for who, result in figures.items():
         print(f"{who}: {result['ms_per_request']} ms per request")
         for label, ms in result["parts_ms"].items():

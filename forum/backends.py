@@ -17,6 +17,7 @@ from django.utils import timezone
 from moderation import permissions
 from moderation.models import Sanction
 
+from . import sql
 from .models import Membership, Notification, User
 from .sql import names
 
@@ -35,7 +36,7 @@ def _member_sql() -> str:
     membership, m_user, m_role = names(Membership, "user", "role")
     # The same sanctions as moderation.permissions.sanctions_in_force.
     return f"""
-        SELECT u.*,
+        SELECT {sql.columns(User, "u")},
             (SELECT COUNT(*) FROM {note} n WHERE n.{n_recipient} = u.{u_id} AND n.{n_read} IS NULL)
                 AS {UNREAD_ATTRIBUTE},
             NOT EXISTS(
@@ -55,11 +56,19 @@ def load_member(user_id: int) -> User | None:
     active or not; None if there is none."""
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     params = [Sanction.Kind.WARNING.value, now, Membership.Role.MODERATOR.value, user_id]
-    user = next(iter(User._default_manager.raw(_member_sql(), params)), None)
-    if user is not None:
-        if getattr(user, UNSANCTIONED_ATTRIBUTE):
-            permissions.remember_no_sanctions(user)
-        permissions.remember_moderates(user, bool(getattr(user, MODERATES_ATTRIBUTE)))
+    with connection.cursor() as cursor:
+        cursor.execute(_member_sql(), params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    user = sql.load(User, row[:-3])
+    unread, unsanctioned, moderates = row[-3:]
+    setattr(user, UNREAD_ATTRIBUTE, unread)
+    setattr(user, UNSANCTIONED_ATTRIBUTE, bool(unsanctioned))
+    setattr(user, MODERATES_ATTRIBUTE, bool(moderates))
+    if unsanctioned:
+        permissions.remember_no_sanctions(user)
+    permissions.remember_moderates(user, bool(moderates))
     return user
 
 

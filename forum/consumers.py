@@ -6,11 +6,13 @@ protocol is documented in docs/chat-protocol.md.
 """
 
 import asyncio
+import functools
 import json
 import logging
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 from urllib.parse import parse_qs
 
@@ -55,6 +57,17 @@ UNAVAILABLE_FRAME = {
     "catches up by itself.",
     "retry_after": UNAVAILABLE_RETRY_SECONDS,
 }
+
+
+@functools.cache
+def _writers() -> ThreadPoolExecutor:
+    """The worker's writer threads: a socket's writes still run one at a time (its frames
+    are handled in turn), but different sockets' writes overlap their waits on the
+    database. Their broadcasts may then leave out of order; clients put that right by
+    version (docs/chat-protocol.md, "Delivery guarantees")."""
+    return ThreadPoolExecutor(
+        max_workers=settings.KINSHIP_CHAT_WRITE_THREADS, thread_name_prefix="chat-write"
+    )
 
 
 class FrameError(Exception):
@@ -463,10 +476,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # --- the write path, run in a thread --------------------------------------------
 
     async def _write(self, change: Callable[[User, ChatRoom], T], **extra) -> T:
-        """Run a write-path call in a thread; refusals become error frames that carry
-        the ``client_id`` or message ``id`` they answer."""
+        """Run a write-path call in one of the worker's writer threads (``_writers``);
+        refusals become error frames that carry the ``client_id`` or message ``id`` they
+        answer."""
         try:
-            return await database_sync_to_async(self._with_fresh_state)(change)
+            return await database_sync_to_async(
+                self._with_fresh_state, thread_sensitive=False, executor=_writers()
+            )(change)
         except ValidationError as error:
             text = " ".join(error.messages)
             # The member's own quiet hours: the client may resend with "post_anyway": true.

@@ -108,7 +108,8 @@ def render_posts(request, posts: Iterable, context: dict) -> None:
     """Set ``post.rendered`` on each post: its HTML for this viewer, from the cache where
     another reader (or this one) already rendered the same thing.
 
-    ``context`` is the thread page's: group, thread and the viewer's permissions.
+    ``context`` is the thread page's: group, thread and the viewer's permissions; it gets
+    the ``csrf_token`` the posts' forms carry.
     """
     posts = [post for post in posts if post is not None]
     if not posts:
@@ -142,6 +143,9 @@ def render_posts(request, posts: Iterable, context: dict) -> None:
     if missing:
         cache.set_many(missing, TIMEOUT)
     token = get_token(request) if any(CSRF_HOLE in post.rendered for post in posts) else None
+    if token is not None:
+        # The page's own forms take the same token: each get_token masks it afresh.
+        context["csrf_token"] = token
     for post in posts:
         post.rendered = fill(post.rendered, token)
 

@@ -31,7 +31,7 @@ from django.utils.crypto import constant_time_compare
 from moderation import context_notes, permissions
 from moderation.models import Flag, FlagReason, NoteAttachment
 
-from . import fragments, page_cache
+from . import fragments, page_cache, sql
 from .backends import UNREAD_ATTRIBUTE
 from .models import (
     Block,
@@ -506,15 +506,32 @@ def get_room_for(user, *, slug: str, room_slug: str, allow_direct: bool = False)
     return room
 
 
+@functools.cache
+def _room_to_write_sql() -> str:
+    room, r_id, r_group = names(ChatRoom, "id", "group")
+    group, g_id = names(SupportGroup, "id")
+    membership, m_user, m_group, m_role = names(Membership, "user", "group", "role")
+    return f"""
+        SELECT {sql.columns(ChatRoom, "r")}, {sql.columns(SupportGroup, "g")},
+            (SELECT m.{m_role} FROM {membership} m
+                WHERE m.{m_user} = %s AND m.{m_group} = r.{r_group})
+        FROM {room} r JOIN {group} g ON g.{g_id} = r.{r_group} WHERE r.{r_id} = %s
+    """  # noqa: S608 (names come from the models, values are parameters)
+
+
 def room_to_write(user, room_id: int) -> ChatRoom:
     """A socket's room, read afresh for each change (its state, the member's role may have
-    changed), with its group and the member's role there: one statement."""
-    room = (
-        ChatRoom.objects.select_related("group")
-        .annotate(viewer_role=viewer_role(user, "group_id"))
-        .get(pk=room_id)
-    )
-    _set_viewer_role(room.group, user, room.viewer_role)
+    changed), with its group and the member's role there: one statement, written by hand
+    (forum.sql; through the ORM it was a third of a chat write's time in Python)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_room_to_write_sql(), [user.pk, room_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise ChatRoom.DoesNotExist("No such room.")
+    split = len(ChatRoom._meta.concrete_fields)
+    room = sql.load(ChatRoom, row[:split])
+    room.group = sql.load(SupportGroup, row[split:-1])
+    _set_viewer_role(room.group, user, row[-1])
     return room
 
 

@@ -101,6 +101,14 @@ if env_bool("DJANGO_DB_POOL", False) and "postgresql" in DATABASES["default"]["E
         "min_size": 2,
         "max_size": int(os.environ.get("DJANGO_DB_POOL_SIZE", "10")),
     }
+# PostgreSQL plans each statement anew unless it is prepared, and planning cost more than
+# running the member's statement (bench/README.md, "Prepared statements"): values are sent
+# apart from the SQL, and a connection prepares a statement on its second use. A pooler in
+# transaction mode cannot keep prepared statements: DJANGO_DB_PREPARED=false there.
+if env_bool("DJANGO_DB_PREPARED", True) and "postgresql" in DATABASES["default"]["ENGINE"]:
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        server_side_binding=True, prepare_threshold=1
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis carries the cache and rate-limit counters when configured; without it a
@@ -152,6 +160,14 @@ KINSHIP_CHAT_HISTORY = 50
 # A chat socket whose client takes no frame for this long (it stopped reading) is closed
 # with 1013 instead of buffering broadcasts for it without end; it resumes on reconnect.
 KINSHIP_CHAT_SLOW_SEND_SECONDS = float(os.environ.get("KINSHIP_CHAT_SLOW_SEND_SECONDS", "10"))
+# Threads (each with its own database connection) that run a worker's chat writes side by
+# side: a write mostly waits for PostgreSQL, and one thread left each worker waiting in
+# turn (bench/README.md, "Saturation"). SQLite takes one writer at a time anyway.
+KINSHIP_CHAT_WRITE_THREADS = int(
+    os.environ.get(
+        "KINSHIP_CHAT_WRITE_THREADS", "4" if "postgresql" in DATABASES["default"]["ENGINE"] else "1"
+    )
+)
 
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 14

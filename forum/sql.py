@@ -1,8 +1,12 @@
 """Helpers for the few reads written in SQL by hand: the member loaded on every signed-in
-request (forum.backends) and the thread page's per-viewer facts (forum.selectors). Built
-through the ORM, each cost more in Python than in the database (bench/README.md, "Pages");
-names still come from the models, and values are always parameters."""
+request (forum.backends), the thread page's per-viewer facts and a chat write's room
+(forum.selectors). Built through the ORM, each cost more in Python than in the database
+(bench/README.md, "Pages" and "Chat"); names still come from the models, and values are
+always parameters."""
 
+import functools
+
+from django.db import connection
 from django.db.models import Model
 
 
@@ -10,3 +14,33 @@ def names(model: type[Model], *fields: str) -> tuple[str, ...]:
     """The model's table, then the column of each field."""
     meta = model._meta
     return (meta.db_table, *(meta.get_field(field).column for field in fields))
+
+
+def columns(model: type[Model], alias: str) -> str:
+    """Every concrete column of ``model`` under ``alias``, in the order ``load`` reads them."""
+    return ", ".join(f"{alias}.{field.column}" for field in model._meta.concrete_fields)
+
+
+def load(model: type[Model], values: tuple | list) -> Model:
+    """An instance of ``model`` from its ``columns``' values, converted as the ORM converts
+    them (SQLite returns dates as text and booleans as integers)."""
+    attnames, converters = _reading(model)
+    values = list(values)
+    for index, field_converters in converters:
+        for convert, expression in field_converters:
+            values[index] = convert(values[index], expression, connection)
+    return model.from_db(connection.alias, attnames, values)
+
+
+@functools.cache
+def _reading(model: type[Model]) -> tuple[list[str], list[tuple[int, list]]]:
+    """Each concrete field's attribute name and, for the fields that have any, its
+    converters with the expression they are called with (worked out once per model)."""
+    fields = model._meta.concrete_fields
+    converters = []
+    for index, field in enumerate(fields):
+        expression = field.get_col(model._meta.db_table)
+        found = connection.ops.get_db_converters(expression) + field.get_db_converters(connection)
+        if found:
+            converters.append((index, [(convert, expression) for convert in found]))
+    return [field.attname for field in fields], converters

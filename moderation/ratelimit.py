@@ -51,11 +51,16 @@ class RateLimited(Exception):
 
 def limit_for(action: str, level: int | None = None) -> tuple[int, int]:
     """(count, seconds) for ``action``; a member's trust level may have its own variant
-    ("chat.0" for new members), otherwise the plain limit applies."""
+    ("chat.0" for new members), otherwise the plain limit applies.
+
+    Earning trust never lowers an allowance: a level gets the most generous of its own and
+    every lower level's (an operator who raises the plain limit, KINSHIP_CHAT_RATE_LIMIT,
+    raises it for trusted members too, whose variant was written against the default)."""
     limits = settings.KINSHIP_RATE_LIMITS
-    if level is not None and f"{action}.{level}" in limits:
-        return limits[f"{action}.{level}"]
-    return limits[action]
+    if level is None:
+        return limits[action]
+    allowances = [limits.get(f"{action}.{each}", limits[action]) for each in range(level + 1)]
+    return max(allowances, key=lambda allowance: allowance[0] / allowance[1])
 
 
 def hit(action: str, *, key: str, now: float | None = None, level: int | None = None) -> None:

@@ -21,6 +21,7 @@ happen when the write path's transaction commits.
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from importlib import import_module
@@ -33,6 +34,7 @@ from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.db import connections
 
 DEFAULT_ORIGIN = "http://127.0.0.1"
 DEFAULT_HOST = "127.0.0.1"
@@ -120,6 +122,7 @@ def run_async(fn: Callable[[], Awaitable[Any]]) -> Any:
             return await fn()
         finally:
             await _stop_chat_watch()
+            _end_writers()
             if hasattr(layer, "close_pools"):
                 await layer.close_pools()
             if previous is None:
@@ -141,6 +144,28 @@ async def _stop_chat_watch() -> None:
         if task is not None and not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+
+def _end_writers() -> None:
+    # A worker's writer threads (forum.consumers) keep a database connection each; their
+    # end closes them, so no test leaves a session open on the test database.
+    from forum import consumers
+
+    if not consumers._writers.cache_info().currsize:
+        return
+    writers = consumers._writers()
+    count = writers._max_workers
+    # One call per thread, each held at the barrier until all have theirs.
+    everyone = threading.Barrier(count)
+
+    def close() -> None:
+        everyone.wait(timeout=5)
+        connections.close_all()
+
+    for _ in range(count):
+        writers.submit(close)
+    writers.shutdown(wait=True)
+    consumers._writers.cache_clear()
 
 
 async def db(fn: Callable[..., Any], *args, **kwargs) -> Any:

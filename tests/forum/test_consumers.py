@@ -8,6 +8,7 @@ broadcasts that happen on commit reach the other sockets.
 """
 
 import json
+import threading
 import time
 from dataclasses import dataclass
 
@@ -541,6 +542,46 @@ def test_a_message_is_acknowledged_with_its_seq_and_reaches_everyone(chat):
         (1, "c0"),
         (2, "c1"),
     ]
+
+
+@pytest.fixture
+def two_writers(settings):
+    settings.KINSHIP_CHAT_WRITE_THREADS = 2  # each run_async starts its writers afresh
+
+
+def test_one_socket_s_slow_write_does_not_hold_up_another_s(chat, two_writers, monkeypatch):
+    """Writes run in the worker's writer threads: meadow's message is stored, acknowledged
+    and delivered while river's is still being written."""
+    released = threading.Event()
+    publish = publishing.publish_chat_message
+
+    def slow_for_river(**kwargs):
+        if kwargs["body"] == "slow":
+            assert released.wait(5)
+        return publish(**kwargs)
+
+    monkeypatch.setattr(publishing, "publish_chat_message", slow_for_river)
+
+    async def scenario():
+        river = await open_socket(chat.room, chat.river)
+        meadow = await open_socket(chat.room, chat.meadow)
+        await settle(river)
+        await settle(meadow)
+        await river.send({"type": "send", "client_id": "r1", "body": "slow"})
+        await meadow.send({"type": "send", "client_id": "m1", "body": "quick"})
+        quick = await meadow.expect("ack", client_id="m1")
+        assert (await meadow.expect("message"))["message"]["client_id"] == "m1"
+        assert not released.is_set() and quick["seq"] == 1
+        released.set()
+        assert (await river.expect("ack", client_id="r1"))["seq"] == 2
+        # River's frames wait while its own write runs, then all arrive.
+        seen = {(await river.expect("message"))["message"]["seq"] for _ in range(2)}
+        assert seen == {1, 2}
+        assert (await meadow.expect("message"))["message"]["client_id"] == "r1"
+        await river.disconnect()
+        await meadow.disconnect()
+
+    run_async(scenario)
 
 
 def test_resending_a_client_id_is_answered_with_the_first_ack(chat):

@@ -11,6 +11,7 @@ import pytest
 from django.core.cache.backends.dummy import DummyCache
 from django.test import Client
 from django.test.signals import template_rendered
+from django.urls import reverse
 from django.utils import timezone
 
 from forum import (
@@ -320,6 +321,18 @@ def test_forms_in_cached_posts_carry_the_readers_own_token(thread, member, other
     assert response.status_code == 302
     assert Post.objects.filter(source="Replying from a cached post.", parent=reply).exists()
     assert "\x00" not in page
+
+
+@pytest.mark.django_db
+def test_every_form_on_a_page_carries_one_token(thread, member, monkeypatch):
+    """The posts' forms and the page's own (navigation, reply box) share one masked token:
+    masking costs each page a little, and once is enough."""
+    response = _client(member).get(thread.get_absolute_url())
+    page = response.content.decode()
+    tokens = re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert len(tokens) > 3 and len(set(tokens)) == 1
+    others = thread.posts.exclude(author=member).first()
+    assert f'action="{reverse("post_support", args=[others.pk])}"' in page  # a post's form too
 
 
 @pytest.mark.django_db

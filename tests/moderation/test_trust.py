@@ -132,6 +132,23 @@ def test_rate_limits_have_per_level_variants(settings):
     ratelimit.hit("chat", key="k", now=101.0, level=2)  # the same counter, a larger allowance
 
 
+def test_earning_trust_never_lowers_a_rate_limit(settings):
+    """A trusted member's variant is a raise over the default; an operator who raises the
+    plain limit above it must not leave trusted members with less than everyone else."""
+    settings.KINSHIP_RATE_LIMITS = {
+        "chat": (1000, 10), "chat.0": (5, 10), "chat.3": (15, 10),
+        "thread": (5, 600), "thread.0": (2, 600), "thread.1": (3, 600), "thread.3": (10, 600),
+    }  # fmt: skip
+    assert [ratelimit.limit_for("chat", level) for level in Level] == [
+        (5, 10), (1000, 10), (1000, 10), (1000, 10),
+    ]  # fmt: skip
+    assert [ratelimit.limit_for("thread", level) for level in Level] == [
+        (2, 600), (3, 600), (5, 600), (10, 600),
+    ]  # fmt: skip
+    for _ in range(20):  # more than "chat.3" allows, none refused
+        ratelimit.hit("chat", key="trusted", now=200.0, level=Level.TRUSTED)
+
+
 # --- through the write paths ---------------------------------------------------------------
 
 
