@@ -14,8 +14,8 @@ See bench/README.md ("Pages: pages.py", "What each read costs now").
 """
 
 import argparse
-import cProfile
 import collections
+import cProfile
 import functools
 import json
 import os
@@ -135,7 +135,8 @@ def main() -> None:
         manage(env, "collectstatic", "--noinput", "-v0")
         log(manage(env, "seed_bench", "--scale", str(args.scale)).strip())
         child = subprocess.run(  # noqa: S603 - fixed argument list
-            [PYTHON, __file__, "--measure", "--requests", str(args.requests), "--profile", args.profile],
+            [PYTHON, __file__, "--measure", "--requests", str(args.requests),
+             "--profile", args.profile],
             cwd=ROOT, env=env, capture_output=True, text=True, check=False,
         )  # fmt: skip
         if child.returncode != 0:

@@ -675,61 +675,76 @@ def _trust_counts_sql() -> str:
         "hidden_at",
         "hidden_pending_review",
     )
-    thread, t_id, t_hidden, t_pending = names(Thread, "id", "hidden_at", "hidden_pending_review")
+    thread, t_id, t_author, t_hidden, t_pending = names(
+        Thread, "id", "author", "hidden_at", "hidden_pending_review"
+    )
     message, m_author, m_removed_at, m_removed_by = names(
         ChatMessage, "author", "removed_at", "removed_by"
     )
     sanction, s_member, s_created = names(Sanction, "member", "created_at")
+    taken_down = f"p.{p_hidden} IS NOT NULL AND NOT p.{p_pending}"
+    # Published is counted up to a cap (no threshold asks for more) and removed in full,
+    # through partial indexes of what was taken down: a member's thousandth message costs
+    # what their tenth did.
     return f"""
-        SELECT posts.published, posts.removed, chat.published, chat.removed, recent.sanctions
-        FROM (
-            SELECT
-                SUM(CASE WHEN p.{p_hidden} IS NULL AND t.{t_hidden} IS NULL THEN 1 ELSE 0 END)
-                    AS published,
-                SUM(CASE WHEN (p.{p_hidden} IS NOT NULL AND NOT p.{p_pending})
-                    OR (p.{p_parent} IS NULL AND t.{t_hidden} IS NOT NULL AND NOT t.{t_pending})
-                    THEN 1 ELSE 0 END) AS removed
-            FROM {post} p JOIN {thread} t ON t.{t_id} = p.{p_thread}
-            WHERE p.{p_author} = %s AND p.{p_removed} IS NULL
-        ) posts, (
-            SELECT
-                SUM(CASE WHEN {m_removed_at} IS NULL THEN 1 ELSE 0 END) AS published,
-                SUM(CASE WHEN {m_removed_by} = %s THEN 1 ELSE 0 END) AS removed
-            FROM {message} WHERE {m_author} = %s
-        ) chat, (
-            SELECT COUNT(*) AS sanctions FROM {sanction}
-            WHERE {s_member} = %s AND {s_created} >= %s
-        ) recent
+        SELECT
+            (SELECT COUNT(*) FROM (
+                SELECT 1 FROM {post} p JOIN {thread} t ON t.{t_id} = p.{p_thread}
+                WHERE p.{p_author} = %(member)s AND p.{p_removed} IS NULL
+                    AND p.{p_hidden} IS NULL AND t.{t_hidden} IS NULL
+                LIMIT %(cap)s
+            ) published_posts),
+            (SELECT COUNT(*) FROM {post} p
+                WHERE p.{p_author} = %(member)s AND p.{p_removed} IS NULL AND {taken_down})
+            + (SELECT COUNT(*) FROM {thread} t JOIN {post} p
+                    ON p.{p_thread} = t.{t_id} AND p.{p_parent} IS NULL
+                WHERE t.{t_author} = %(member)s AND t.{t_hidden} IS NOT NULL
+                    AND NOT t.{t_pending} AND p.{p_author} = %(member)s
+                    AND p.{p_removed} IS NULL AND NOT ({taken_down})),
+            (SELECT COUNT(*) FROM (
+                SELECT 1 FROM {message} WHERE {m_author} = %(member)s AND {m_removed_at} IS NULL
+                LIMIT %(cap)s
+            ) published_messages),
+            (SELECT COUNT(*) FROM {message}
+                WHERE {m_author} = %(member)s AND {m_removed_by} = %(by_moderator)s),
+            (SELECT COUNT(*) FROM {sanction}
+                WHERE {s_member} = %(member)s AND {s_created} >= %(since)s)
     """  # noqa: S608 (names come from the models, values are parameters)
 
 
 def trust_standing(user, group: SupportGroup | None = None) -> trust.Standing:
     """The facts a member's trust is earned from, counted in one statement (written by
-    hand, forum.sql: every chat message asks, and the ORM spent more building the three
+    hand, forum.sql: every chat message asks, and the ORM spent more building the
     counting queries than the database spent running them).
 
-    Published: their posts and messages that nobody took down (nor their thread); removed:
-    those a moderator removed (not merely held for review); recent sanctions: within
-    KINSHIP_TRUST_SANCTION_DAYS."""
+    Published: their posts and messages that nobody took down (nor their thread), counted
+    up to the most any threshold asks (KINSHIP_TRUST_LEVELS, KINSHIP_NEW_MEMBER_HOLDS);
+    removed: those a moderator removed (not merely held for review); recent sanctions:
+    within KINSHIP_TRUST_SANCTION_DAYS."""
     now = timezone.now()
     since = now - timedelta(days=settings.KINSHIP_TRUST_SANCTION_DAYS)
-    params = [
-        user.pk,
-        ChatMessage.RemovedBy.MODERATOR.value,
-        user.pk,
-        user.pk,
-        connection.ops.adapt_datetimefield_value(since),
-    ]
+    params = {
+        "member": user.pk,
+        "cap": _published_cap(),
+        "by_moderator": ChatMessage.RemovedBy.MODERATOR.value,
+        "since": connection.ops.adapt_datetimefield_value(since),
+    }
     with connection.cursor() as cursor:
         cursor.execute(_trust_counts_sql(), params)
         posts_published, posts_removed, chat_published, chat_removed, sanctions = cursor.fetchone()
     return trust.Standing(
         days=(now - user.date_joined).total_seconds() / 86400,
-        published=(posts_published or 0) + (chat_published or 0),
-        removed=(posts_removed or 0) + (chat_removed or 0),
+        published=posts_published + chat_published,
+        removed=posts_removed + chat_removed,
         recent_sanctions=sanctions,
         moderates=moderation_standing(user, group) is not None,
     )
+
+
+def _published_cap() -> int:
+    """The most published posts and messages any rule asks of a member."""
+    thresholds = [need.get("posts", 0) for need in settings.KINSHIP_TRUST_LEVELS.values()]
+    return max([*thresholds, settings.KINSHIP_NEW_MEMBER_HOLDS, 1])
 
 
 def trust_level(user, group: SupportGroup | None = None) -> trust.Level:

@@ -99,7 +99,15 @@ class ChatMessage(models.Model):
                 fields=["room", "author", "client_id"], name="chat_client_id_once"
             ),
         ]
-        indexes = [models.Index(fields=["room", "version"], name="chat_changes")]
+        indexes = [
+            models.Index(fields=["room", "version"], name="chat_changes"),
+            # What moderators removed, counted for each message's trust (moderation.permissions).
+            models.Index(
+                fields=["author"],
+                name="chat_removed_by_moderator",
+                condition=models.Q(removed_by="moderator"),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"message {self.seq} in room {self.room_id}"

@@ -56,6 +56,9 @@ class Thread(models.Model):
             models.Index(
                 fields=["group", "-is_pinned", "-last_activity_at"], name="thread_listing"
             ),
+            models.Index(
+                fields=["author"], name="thread_hidden", condition=models.Q(hidden_at__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:
@@ -99,6 +102,10 @@ class Post(models.Model):
         indexes = [
             models.Index(fields=["thread", "path"], name="post_tree"),
             models.Index(fields=["author", "-created_at"], name="post_by_author"),
+            # What was hidden, counted for each write's trust (moderation.permissions).
+            models.Index(
+                fields=["author"], name="post_hidden", condition=models.Q(hidden_at__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
 from django.utils import timezone
 
 from forum import publishing
@@ -248,6 +249,38 @@ def test_the_standing_counts_what_stayed_up_and_what_moderators_took_down(circle
     assert 119 < standing.days < 121
     assert not standing.moderates
     assert permissions.trust_standing(newcomer, group).published == 0
+
+
+def test_an_opening_post_taken_down_with_its_thread_counts_once(circle):
+    group, _newcomer, _moderator, _room = circle
+    elder, now = veteran("elder", group, published=0), timezone.now()
+    both = Thread.objects.create(group=group, author=elder, title="both", hidden_at=now)
+    Post.objects.create(thread=both, author=elder, source="o", html="o", path="b", hidden_at=now)
+    assert permissions.trust_standing(elder, group).removed == 1
+
+
+def test_published_is_counted_only_as_far_as_a_threshold_asks(circle, settings):
+    """A member's thousandth message must not cost their trust check a thousand rows."""
+    settings.KINSHIP_TRUST_LEVELS = {1: {"days": 2, "posts": 3}, 3: {"days": 90, "posts": 5}}
+    settings.KINSHIP_NEW_MEMBER_HOLDS = 2
+    group = circle[0]
+    assert permissions.trust_standing(veteran("busy", group, published=9), group).published == 5
+    assert permissions.trust_standing(veteran("quiet", group, published=4), group).published == 4
+    assert permissions.trust_level(veteran("steady", group, published=5), group) == Level.TRUSTED
+    settings.KINSHIP_NEW_MEMBER_HOLDS = 7
+    assert permissions.trust_standing(veteran("chatty", group, published=9), group).published == 7
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's query plans")
+def test_what_was_taken_down_is_counted_through_its_partial_indexes(db):
+    """Not by reading every post and message the member ever wrote."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        params = {"member": 1, "cap": 100, "by_moderator": "moderator", "since": timezone.now()}
+        cursor.execute(f"EXPLAIN {permissions._trust_counts_sql()}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    for index in ("chat_removed_by_moderator", "post_hidden", "thread_hidden"):
+        assert index in plan, plan
 
 
 def test_a_new_members_first_thread_and_reply_are_held_then_approved(circle):
