@@ -947,28 +947,42 @@ def test_a_consumer_that_crashes_leaves_presence_and_the_watch_at_once(chat, mon
     run_async(scenario)
 
 
-def test_broadcasts_skip_the_database_connection_cleanup(chat, monkeypatch):
-    """Fan-out never touches the database, so it does not pay Channels' per-message hop
-    to the sync thread (bench/README.md); frames from the client still do."""
+def test_frames_skip_channels_cleanup_hop_and_database_calls_keep_theirs(chat, monkeypatch):
+    """Channels hops to the sync thread before every message to close stale database
+    connections; here each database call closes them itself, in the thread that makes it
+    (channels.db.database_sync_to_async), so neither broadcasts nor the client's frames pay
+    for the hop (bench/README.md)."""
     import channels.consumer
+    import channels.db
 
-    hops = []
+    hops, cleanups = [], []
 
-    async def counting_cleanup():
+    async def counting_hop():
         hops.append(1)
 
-    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counting_cleanup)
+    close_old_connections = channels.db.close_old_connections
+
+    def counting_cleanup(**kwargs):
+        cleanups.append(1)
+        close_old_connections(**kwargs)
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counting_hop)
+    monkeypatch.setattr(channels.db, "close_old_connections", counting_cleanup)
 
     async def scenario():
         river = await open_socket(chat.room, chat.river)
         await settle(river)
-        hops.clear()
+        cleanups.clear()
         await db(post, chat.room, chat.meadow, "Broadcast to river")
         await river.expect("message")
-        assert hops == []
+        await river.send({"type": "send", "client_id": "c1", "body": "And back"})
+        await river.expect("ack", client_id="c1")
+        await river.expect("message")  # its own, back
         await river.send({"type": "resume", "after": 0})
         await river.expect("history")
-        assert hops == [1]
+        assert hops == []
+        # Before and after each call: the test's own post, the write and the resume.
+        assert len(cleanups) >= 6
         await river.disconnect()
 
     run_async(scenario)
