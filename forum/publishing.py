@@ -1248,8 +1248,8 @@ def _sent_before_sql() -> str:
 
 def _sent_before(room: ChatRoom, author: User, client_id: str) -> ChatMessage | None:
     """The message this client id already made here (a resend), or None. Every send asks,
-    so it is asked by hand (forum.sql): through the ORM the question cost a send more
-    than storing the message did."""
+    so it is asked by hand (forum.sql): through the ORM the question cost a send nearly as
+    much as storing the message did."""
     with connection.cursor() as cursor:
         cursor.execute(_sent_before_sql(), [room.pk, author.pk, client_id])
         row = cursor.fetchone()

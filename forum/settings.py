@@ -101,10 +101,11 @@ if env_bool("DJANGO_DB_POOL", False) and "postgresql" in DATABASES["default"]["E
         "min_size": 2,
         "max_size": int(os.environ.get("DJANGO_DB_POOL_SIZE", "10")),
     }
-# PostgreSQL plans each statement anew unless it is prepared, and planning cost more than
-# running the member's statement (bench/README.md, "Prepared statements"): values are sent
-# apart from the SQL, and a connection prepares a statement on its second use. A pooler in
-# transaction mode cannot keep prepared statements: DJANGO_DB_PREPARED=false there.
+# PostgreSQL plans each statement anew unless it is prepared, and planning the member's
+# statement cost about as much as running it (bench/README.md, "What changed, and what found
+# it"): values are sent apart from the SQL, and a connection prepares a statement on its
+# second use. A pooler in transaction mode cannot keep prepared statements:
+# DJANGO_DB_PREPARED=false there.
 if env_bool("DJANGO_DB_PREPARED", True) and "postgresql" in DATABASES["default"]["ENGINE"]:
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         server_side_binding=True, prepare_threshold=1
