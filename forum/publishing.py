@@ -1325,7 +1325,7 @@ def publish_chat_message(
             realtime.broadcast_room_change(room=room, kind="message", message=message)
     except IntegrityError:
         # The same client id raced in on another socket: the first one won.
-        existing = ChatMessage.objects.filter(room=room, author=author, client_id=client_id).first()
+        existing = _sent_before(room, author, client_id)
         if existing is None:  # refused for another reason: nothing was stored
             raise
         _note_crisis(existing, existing.source, alert=False)
