@@ -32,6 +32,7 @@ from . import engagement, fanout, live, presence, publishing, realtime, selector
 from .backends import load_member
 from .cache import UNAVAILABLE
 from .models import ChatMessage, ChatRoom, LiveSession, User
+from .sockets import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, AuthorityListener
 from .watch import announce_presence, watch
 
 logger = logging.getLogger(__name__)
@@ -45,8 +46,6 @@ SERVER_SEND = "kinship.server_send"
 # "Try again later": a service the socket needs is unreachable, or the client stopped
 # reading. The client reconnects after a pause and resumes with ?after=.
 CLOSE_TRY_AGAIN = 1013
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 
 
@@ -154,7 +153,7 @@ def _session_call(op: str, f: dict) -> Callable[[User, LiveSession], object]:
     raise FrameError("unknown_type", "Unknown frame type.")
 
 
-class ChatConsumer(AsyncWebsocketConsumer):
+class ChatConsumer(AuthorityListener, AsyncWebsocketConsumer):
     room_id: int
     user_id: int
     handle: str
@@ -593,13 +592,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 self.outlet.open()
 
         self.rechecking = asyncio.get_running_loop().create_task(recheck())
-
-    async def authority_changed(self, event: dict) -> None:
-        """The member's standing may have changed (forum.realtime.bump_authority)."""
-        if event.get("ended_session") == realtime.session_digest(self.session_key):
-            await self._revoke(CLOSE_UNAUTHENTICATED)  # this very session logged out
-        else:
-            await self.revalidate()
 
     async def revalidate(self) -> None:
         try:

@@ -17,7 +17,6 @@ import json
 import logging
 import time
 import weakref
-from typing import Protocol
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
@@ -28,11 +27,10 @@ from django.utils.crypto import constant_time_compare
 
 from . import notify, realtime, selectors
 from .models import User
+from .sockets import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, AuthorityListener
 
 logger = logging.getLogger(__name__)
 
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
 # A client may ask for its count again (a tab coming back to view); not more often.
 SYNC_INTERVAL = 5.0
 
@@ -49,40 +47,62 @@ def socket_refusal(*, user_id: int, session_key: str | None, session_hash: str) 
     return None
 
 
-class NotificationConsumer(AsyncWebsocketConsumer):
+class WatchedSocket(AuthorityListener, AsyncWebsocketConsumer):
+    """A socket that closes when its member's authority goes: told on the member's
+    authority group, or found by the watcher polling their epoch. Notifications and the
+    review queue (moderation.consumers) are both; ``revalidate`` says what each re-checks."""
+
     user_id: int
-    group_name: str | None = None
     session_key: str | None = None
-    authority_epoch: int
+    session_hash: str = ""
+    authority_epoch: int | None
     session_expires_at: float
     closing: bool = False
+
+    async def watch_authority(self, user) -> None:
+        """Remember the member's session and epoch, and hear their authority group."""
+        session = self.scope["session"]
+        self.user_id = user.pk
+        self.session_key = session.session_key
+        self.session_hash = session.get(HASH_SESSION_KEY, "")
+        self.session_expires_at = session.get_expiry_date().timestamp()
+        self.authority_epoch = (await sync_to_async(realtime.authority_epochs)([user.pk]))[user.pk]
+        await self.channel_layer.group_add(realtime.authority_group(user.pk), self.channel_name)
+
+    async def unwatch_authority(self) -> None:
+        watch().discard(self)
+        if hasattr(self, "user_id"):
+            await self.channel_layer.group_discard(
+                realtime.authority_group(self.user_id), self.channel_name
+            )
+
+    async def _revoke(self, code: int) -> None:
+        if not self.closing:
+            self.closing = True
+            watch().discard(self)
+            await self.close(code=code)
+
+
+class NotificationConsumer(WatchedSocket):
+    group_name: str | None = None
 
     async def connect(self) -> None:
         user = self.scope["user"]
         if not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        session = self.scope["session"]
-        self.user_id = user.pk
-        self.session_key = session.session_key
-        self.session_hash = session.get(HASH_SESSION_KEY, "")
-        self.session_expires_at = session.get_expiry_date().timestamp()
         self.last_sync = time.monotonic()
-        self.authority_epoch = (await sync_to_async(realtime.authority_epochs)([user.pk]))[user.pk]
+        await self.watch_authority(user)
         self.group_name = realtime.user_group(user.pk)
         await self.channel_layer.group_add(self.group_name, self.channel_name)
-        await self.channel_layer.group_add(realtime.authority_group(user.pk), self.channel_name)
         await self.accept()
         watch().add(self)
         await self._send_count()
 
     async def disconnect(self, code: int) -> None:
-        watch().discard(self)
+        await self.unwatch_authority()
         if self.group_name is not None:
             await self.channel_layer.group_discard(self.group_name, self.channel_name)
-            await self.channel_layer.group_discard(
-                realtime.authority_group(self.user_id), self.channel_name
-            )
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
         """A ping gets a pong; a sync gets the current count (at most every
@@ -111,13 +131,6 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         if not self.closing:
             await self.send(text_data=json.dumps(frame))
 
-    async def authority_changed(self, event: dict) -> None:
-        """The member's standing may have changed (forum.realtime.bump_authority)."""
-        if event.get("ended_session") == realtime.session_digest(self.session_key):
-            await self._revoke(CLOSE_UNAUTHENTICATED)  # this very session logged out
-        else:
-            await self.revalidate()
-
     async def revalidate(self) -> None:
         code = await database_sync_to_async(socket_refusal)(
             user_id=self.user_id, session_key=self.session_key, session_hash=self.session_hash
@@ -128,35 +141,21 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         else:
             await self._revoke(code)
 
-    async def _revoke(self, code: int) -> None:
-        if not self.closing:
-            self.closing = True
-            watch().discard(self)
-            await self.close(code=code)
-
-
-class Revocable(Protocol):
-    user_id: int
-    authority_epoch: int | None
-    session_expires_at: float  # a timestamp
-
-    async def revalidate(self) -> None: ...
-
 
 class NotifyWatch:
     """One per event loop: re-checks the notification and review-queue sockets whose
     member's authority epoch moved, or whose session expired."""
 
     def __init__(self) -> None:
-        self.sockets: set[Revocable] = set()
+        self.sockets: set[WatchedSocket] = set()
         self.task: asyncio.Task | None = None
 
-    def add(self, socket: Revocable) -> None:
+    def add(self, socket: WatchedSocket) -> None:
         self.sockets.add(socket)
         if self.task is None or self.task.done():
             self.task = asyncio.get_running_loop().create_task(self._run())
 
-    def discard(self, socket: Revocable) -> None:
+    def discard(self, socket: WatchedSocket) -> None:
         self.sockets.discard(socket)
 
     async def _run(self) -> None:

@@ -12,26 +12,17 @@ socket's watcher (forum.notify_consumer), which polls the authority epochs.
 
 import json
 
-from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
-from django.contrib.auth import HASH_SESSION_KEY
 
 from forum import notify_consumer, realtime, selectors
 from forum.models import User
+from forum.sockets import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
 
 from . import permissions
 
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
 
-
-class QueueConsumer(AsyncWebsocketConsumer):
+class QueueConsumer(notify_consumer.WatchedSocket):
     groups_joined: list[str]
-    user_id: int
-    authority_epoch: int | None
-    session_expires_at: float
-    closing: bool = False
 
     async def connect(self) -> None:
         self.groups_joined = []
@@ -43,14 +34,8 @@ class QueueConsumer(AsyncWebsocketConsumer):
         if ids is not None and not ids:
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        session = self.scope["session"]
-        self.user_id = user.pk
-        self.session_key = session.session_key
-        self.session_hash = session.get(HASH_SESSION_KEY, "")
-        self.session_expires_at = session.get_expiry_date().timestamp()
-        self.authority_epoch = (await sync_to_async(realtime.authority_epochs)([user.pk]))[user.pk]
+        await self.watch_authority(user)
         await self._listen(ids)
-        await self.channel_layer.group_add(realtime.authority_group(user.pk), self.channel_name)
         await self.accept()
         notify_consumer.watch().add(self)
 
@@ -88,30 +73,13 @@ class QueueConsumer(AsyncWebsocketConsumer):
         await self._listen(ids)
         return True
 
-    async def _revoke(self, code: int) -> None:
-        if not self.closing:
-            self.closing = True
-            notify_consumer.watch().discard(self)
-            await self.close(code=code)
-
     async def revalidate(self) -> None:
         await self._still_moderates()
 
-    async def authority_changed(self, event: dict) -> None:
-        """The member's standing may have changed (forum.realtime.bump_authority)."""
-        if event.get("ended_session") == realtime.session_digest(self.session_key):
-            await self._revoke(CLOSE_UNAUTHENTICATED)  # this very session logged out
-        else:
-            await self._still_moderates()
-
     async def disconnect(self, code: int) -> None:
-        notify_consumer.watch().discard(self)
+        await self.unwatch_authority()
         for name in self.groups_joined:
             await self.channel_layer.group_discard(name, self.channel_name)
-        if hasattr(self, "user_id"):
-            await self.channel_layer.group_discard(
-                realtime.authority_group(self.user_id), self.channel_name
-            )
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
         """The client has nothing to say; a ping gets a pong, anything else is ignored."""
