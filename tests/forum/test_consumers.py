@@ -94,6 +94,14 @@ async def settle(socket: ChatSocket) -> dict:
     return history
 
 
+async def settled(room: ChatRoom, *users: User) -> list[ChatSocket]:
+    """Sockets of ``users`` in ``room``, all opened, then each read past its opening frames."""
+    sockets = [await open_socket(room, user) for user in users]
+    for socket in sockets:
+        await settle(socket)
+    return sockets
+
+
 async def refused(room: ChatRoom, user: User | None = None, **kwargs) -> tuple[bool, object]:
     session_key = kwargs.pop("session_key", None)
     if session_key is None and user is not None:
@@ -439,10 +447,7 @@ def test_a_read_only_room_refuses_members_and_lets_leaders_write(chat):
     ChatRoom.objects.filter(pk=chat.room.pk).update(state=ChatRoom.State.READ_ONLY)
 
     async def scenario():
-        member = await open_socket(chat.room, chat.river)
-        leader = await open_socket(chat.room, chat.sage)
-        await settle(member)
-        await settle(leader)
+        member, leader = await settled(chat.room, chat.river, chat.sage)
         await member.send({"type": "send", "client_id": "m", "body": "Can I?"})
         error = await member.expect("error")
         assert (error["code"], error["client_id"]) == ("forbidden", "m")
@@ -507,10 +512,7 @@ def test_the_room_frame_comes_on_connect_and_when_a_leader_changes_the_room(chat
 
 def test_a_message_is_acknowledged_with_its_seq_and_reaches_everyone(chat):
     async def scenario():
-        river = await open_socket(chat.room, chat.river)
-        meadow = await open_socket(chat.room, chat.meadow)
-        await settle(river)
-        await settle(meadow)
+        river, meadow = await settled(chat.room, chat.river, chat.meadow)
         bodies = ["Made it through **tonight**", "<img src=x onerror=alert(1)> thanks all"]
         acks = []
         for n, body in enumerate(bodies):
@@ -563,10 +565,7 @@ def test_one_socket_s_slow_write_does_not_hold_up_another_s(chat, two_writers, m
     monkeypatch.setattr(publishing, "publish_chat_message", slow_for_river)
 
     async def scenario():
-        river = await open_socket(chat.room, chat.river)
-        meadow = await open_socket(chat.room, chat.meadow)
-        await settle(river)
-        await settle(meadow)
+        river, meadow = await settled(chat.room, chat.river, chat.meadow)
         await river.send({"type": "send", "client_id": "r1", "body": "slow"})
         await meadow.send({"type": "send", "client_id": "m1", "body": "quick"})
         quick = await meadow.expect("ack", client_id="m1")
@@ -586,10 +585,7 @@ def test_one_socket_s_slow_write_does_not_hold_up_another_s(chat, two_writers, m
 
 def test_resending_a_client_id_is_answered_with_the_first_ack(chat):
     async def scenario():
-        river = await open_socket(chat.room, chat.river)
-        meadow = await open_socket(chat.room, chat.meadow)
-        await settle(river)
-        await settle(meadow)
+        river, meadow = await settled(chat.room, chat.river, chat.meadow)
         frame = {"type": "send", "client_id": "3f0c9a50-once", "body": "Only once"}
         await river.send(frame)
         first = await river.expect("ack")
@@ -740,10 +736,7 @@ def test_an_author_edits_and_everyone_sees_it(chat):
     said = post(chat.room, chat.river, "Tonight was hard")
 
     async def scenario():
-        river = await open_socket(chat.room, chat.river)
-        meadow = await open_socket(chat.room, chat.meadow)
-        await settle(river)
-        await settle(meadow)
+        river, meadow = await settled(chat.room, chat.river, chat.meadow)
         await river.send({"type": "edit", "id": said.pk, "body": "Tonight was *hard*, but ok"})
         frames = [await s.expect("message_updated") for s in (river, meadow)]
         assert frames[0] == frames[1]
@@ -765,10 +758,7 @@ def test_an_edit_that_changes_nothing_is_answered_to_the_sender_alone(chat):
     said = post(chat.room, chat.river, "Same words")
 
     async def scenario():
-        river = await open_socket(chat.room, chat.river)
-        meadow = await open_socket(chat.room, chat.meadow)
-        await settle(river)
-        await settle(meadow)
+        river, meadow = await settled(chat.room, chat.river, chat.meadow)
         await river.send({"type": "edit", "id": said.pk, "body": "  Same words \n"})
         message = (await river.expect("message_updated"))["message"]
         assert (message["id"], message["version"], message["edited"]) == (
@@ -806,10 +796,7 @@ def test_an_author_deletes_a_message_and_its_text_is_erased(chat):
     said = post(chat.room, chat.river, "I should not have said that")
 
     async def scenario():
-        river = await open_socket(chat.room, chat.river)
-        meadow = await open_socket(chat.room, chat.meadow)
-        await settle(river)
-        await settle(meadow)
+        river, meadow = await settled(chat.room, chat.river, chat.meadow)
         await river.send({"type": "delete", "id": said.pk})
         frames = [await s.expect("message_removed") for s in (river, meadow)]
         assert frames[0] == frames[1]
@@ -837,10 +824,7 @@ def test_a_leader_removes_someone_elses_message(chat):
     said = post(chat.room, chat.river, "Something against the guidelines")
 
     async def scenario():
-        river = await open_socket(chat.room, chat.river)
-        sage = await open_socket(chat.room, chat.sage)
-        await settle(river)
-        await settle(sage)
+        river, sage = await settled(chat.room, chat.river, chat.sage)
         await sage.send({"type": "delete", "id": said.pk})
         for socket in (sage, river):
             message = (await socket.expect("message_removed"))["message"]
@@ -993,10 +977,7 @@ def test_typing_is_relayed_at_most_once_per_interval(chat, monkeypatch):
     monkeypatch.setattr(consumers, "TYPING_INTERVAL", 0.6)
 
     async def scenario():
-        river = await open_socket(chat.room, chat.river)
-        meadow = await open_socket(chat.room, chat.meadow)
-        await settle(river)
-        await settle(meadow)
+        river, meadow = await settled(chat.room, chat.river, chat.meadow)
         started = time.monotonic()
         for _ in range(5):
             await river.send({"type": "typing"})
@@ -1259,10 +1240,7 @@ def test_a_member_flags_someone_elses_message_and_only_they_hear_of_it(chat):
     said = post(chat.room, chat.river, "Anyone selling? DM me")
 
     async def scenario():
-        river = await open_socket(chat.room, chat.river)
-        meadow = await open_socket(chat.room, chat.meadow)
-        await settle(river)
-        await settle(meadow)
+        river, meadow = await settled(chat.room, chat.river, chat.meadow)
         await meadow.send(
             {"type": "flag", "id": said.pk, "reason": "spam", "details": "Selling, it seems"}
         )
@@ -1394,10 +1372,7 @@ def test_a_message_with_crisis_words_is_posted_and_the_sender_alone_is_offered_s
     )
 
     async def scenario():
-        river = await open_socket(chat.room, chat.river)
-        meadow = await open_socket(chat.room, chat.meadow)
-        await settle(river)
-        await settle(meadow)
+        river, meadow = await settled(chat.room, chat.river, chat.meadow)
         await river.send({"type": "send", "client_id": "hard", "body": "I want to end it all"})
         ack = await river.expect("ack", client_id="hard", skip=OWN_ECHO)
         # Everyone else gets the message as usual, and nothing about support or moderators.
