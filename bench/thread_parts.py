@@ -34,15 +34,18 @@ from pages import PYTHON, ROOT, app_env, fresh_database, log, manage, private_re
 # (module, function) pairs timed where the thread page calls them.
 PARTS = [
     ("forum.views.threads", "thread_detail"),
+    ("forum.views.threads", "_member_body_key"),
+    ("forum.views.threads", "_body"),
+    ("forum.views.threads", "_thread_response"),
     ("forum.views.threads", "_thread_context"),
     ("forum.views.threads", "render"),
     ("forum.page_cache", "visitor_page"),
     ("forum.selectors", "thread_to_read"),
     ("forum.selectors", "_thread_viewer"),
     ("forum.selectors", "thread_page"),
+    ("forum.selectors", "page_summary"),
     ("forum.fragments", "render_posts"),
     ("forum.fragments", "_key"),
-    ("forum.fragments", "fill"),
 ]
 
 

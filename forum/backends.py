@@ -2,7 +2,8 @@
 
 Every page a member sees loads them by id (the session), shows how many notifications
 they have not read and whether to link the review queue (do they moderate a group?), and
-most ask whether a sanction bars them. Reading all three with the member saves each
+most ask whether a sanction bars them; a thread page asks whether they hold replies to send
+later. Reading all three with the member saves each
 signed-in page as many round trips; they are read afresh on every request, never cached.
 The statement is written by hand (forum.sql).
 """
@@ -18,12 +19,13 @@ from moderation import permissions
 from moderation.models import Sanction
 
 from . import sql
-from .models import Membership, Notification, User
+from .models import HeldPost, Membership, Notification, User
 from .sql import names
 
 UNREAD_ATTRIBUTE = "unread_notification_count"
 UNSANCTIONED_ATTRIBUTE = "unsanctioned"
 MODERATES_ATTRIBUTE = "moderates_a_group"
+HELD_ATTRIBUTE = "has_held_posts"
 
 
 @functools.cache
@@ -34,6 +36,7 @@ def _member_sql() -> str:
         Sanction, "member", "lifted_at", "kind", "ends_at"
     )
     membership, m_user, m_role = names(Membership, "user", "role")
+    held, h_author = names(HeldPost, "author")
     # The same sanctions as moderation.permissions.sanctions_in_force.
     return f"""
         SELECT {sql.columns(User, "u")},
@@ -45,7 +48,8 @@ def _member_sql() -> str:
             ) AS {UNSANCTIONED_ATTRIBUTE},
             EXISTS(
                 SELECT 1 FROM {membership} m WHERE m.{m_user} = u.{u_id} AND m.{m_role} = %s
-            ) AS {MODERATES_ATTRIBUTE}
+            ) AS {MODERATES_ATTRIBUTE},
+            EXISTS(SELECT 1 FROM {held} h WHERE h.{h_author} = u.{u_id}) AS {HELD_ATTRIBUTE}
         FROM {user} u WHERE u.{u_id} = %s
     """  # noqa: S608 (names come from the models, values are parameters)
 
@@ -53,7 +57,7 @@ def _member_sql() -> str:
 def load_member(user_id: int) -> User | None:
     """The member with their unread count, knowing whether a sanction is in force (so
     permission checks need no query when none is) and whether they moderate a group,
-    active or not; None if there is none."""
+    active or not, and whether they hold posts; None if there is none."""
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     params = [Sanction.Kind.WARNING.value, now, Membership.Role.MODERATOR.value, user_id]
     with connection.cursor() as cursor:
@@ -61,11 +65,12 @@ def load_member(user_id: int) -> User | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    user = sql.load(User, row[:-3])
-    unread, unsanctioned, moderates = row[-3:]
+    user = sql.load(User, row[:-4])
+    unread, unsanctioned, moderates, held = row[-4:]
     setattr(user, UNREAD_ATTRIBUTE, unread)
     setattr(user, UNSANCTIONED_ATTRIBUTE, bool(unsanctioned))
     setattr(user, MODERATES_ATTRIBUTE, bool(moderates))
+    setattr(user, HELD_ATTRIBUTE, bool(held))
     if unsanctioned:
         permissions.remember_no_sanctions(user)
     permissions.remember_moderates(user, bool(moderates))

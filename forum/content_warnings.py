@@ -89,6 +89,12 @@ def _viewer_preferences(user) -> dict[str, str]:
     return cached[1]
 
 
+def viewer_choices(user) -> tuple[tuple[str, str], ...]:
+    """The viewer's mode for every category: all of what display_for reads of them, for
+    keys of what they see (forum.fragments)."""
+    return tuple(sorted(_viewer_preferences(user).items()))
+
+
 @dataclass(frozen=True)
 class Display:
     """How one post reads for one viewer: ``mode`` is SHOW, COLLAPSE or HIDE;

@@ -9,16 +9,23 @@ new key, so no write path can leave a stale post behind, and the old entry ages 
 
 Two parts of a post differ for every reader and stay out of the cache as holes, filled
 for each page: the CSRF token of its forms, and "3 hours ago".
+
+A member's whole page body (the thread's tools, its posts, the reply box) is kept the same
+way (``bodies``): under the versions its rows were read with (forum.page_cache) and every
+fact of its reader that the body template reads (``body_key``). Most members of a group
+read a page in the same position, so one rendering serves them all.
 """
 
 import hashlib
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.forms import Form
-from django.middleware.csrf import get_token
 from django.template import Context
 from django.template.loader import get_template
+from django.utils import timezone
 
 from . import content_warnings
 from .cache import LocalFirstCache
@@ -26,11 +33,21 @@ from .templatetags.kinship import AGO_HOLE, ago
 
 TEMPLATE = "partials/post.html"
 FORM_TEMPLATE = "partials/form.html"
+# What a thread page's body renders, the post template aside: part of every body's key.
+BODY_TEMPLATES = (
+    "forum/thread_body.html",
+    "partials/pagination.html",
+    "partials/slow_mode_form.html",
+    TEMPLATE,
+)
 # Long enough that busy threads stay warm; short, because an old key's words (an edited
 # or erased post) stay in the cache's memory, unreachable, until it expires.
 TIMEOUT = 10 * 60
 # Each process keeps the posts it served last (about 2 to 5 KiB each) in front of Redis.
 cache = LocalFirstCache(size=2048, ttl=60)
+# Page bodies (about 60 KiB for 30 posts) live as long as the pages they belong to.
+BODY_TIMEOUT = 60
+bodies = LocalFirstCache(size=128, ttl=10)
 # NUL cannot reach a post from a member (forms refuse it, the sanitiser drops it), so the
 # holes (this one and the template's ``ago_hole``) cannot be forged by what someone writes.
 CSRF_HOLE = "\x00csrf\x00"
@@ -108,8 +125,8 @@ def render_posts(request, posts: Iterable, context: dict) -> None:
     """Set ``post.rendered`` on each post: its HTML for this viewer, from the cache where
     another reader (or this one) already rendered the same thing.
 
-    ``context`` is the thread page's: group, thread and the viewer's permissions; it gets
-    the ``csrf_token`` the posts' forms carry.
+    ``context`` is the thread page's: group, thread and the viewer's permissions. The
+    posts keep their holes, filled with the page's body (``Body``).
     """
     posts = [post for post in posts if post is not None]
     if not posts:
@@ -142,17 +159,62 @@ def render_posts(request, posts: Iterable, context: dict) -> None:
         post.rendered = html
     if missing:
         cache.set_many(missing, TIMEOUT)
-    token = get_token(request) if any(CSRF_HOLE in post.rendered for post in posts) else None
-    if token is not None:
-        # The page's own forms take the same token: each get_token masks it afresh.
-        context["csrf_token"] = token
-    for post in posts:
-        post.rendered = fill(post.rendered, token)
 
 
-def fill(html: str, csrf_token: str | None) -> str:
-    """This reader's CSRF token and "ago" texts in a post (rendered by the template, so safe
-    to show: the holes are filled with a token and a text that contain no markup)."""
-    if csrf_token is not None:
-        html = html.replace(CSRF_HOLE, csrf_token)
-    return AGO_HOLE.sub(lambda hole: ago(datetime.fromisoformat(hole[1])), html)
+def body_key(thread, page: int, facts: tuple) -> str | None:
+    """The key of a thread page's body for a reader whose every input of the body is in
+    ``facts``; None when the thread's versions are unknown (the cache is not answering)."""
+    if thread.page_versions is None:
+        return None
+    inputs = (
+        tuple(_template_version(name) for name in BODY_TEMPLATES),
+        thread.page_versions,
+        thread.pk,
+        page,
+        facts,
+    )
+    return "body:" + hashlib.blake2b(repr(inputs).encode(), digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True)
+class Body:
+    """A page body with its holes found once: the texts around them, and for each hole the
+    moment its "ago" shows, or None for the reader's CSRF token. Filling it for a page is
+    a join, not a search."""
+
+    texts: tuple[str, ...]
+    holes: tuple[datetime | None, ...]
+
+    @classmethod
+    def of(cls, html: str) -> "Body":
+        pieces = _HOLES.split(html)  # text, ago's moment or None, csrf or None, text, ...
+        holes = tuple(datetime.fromisoformat(moment) if moment else None for moment in pieces[1::3])
+        return cls(texts=tuple(pieces[::3]), holes=holes)
+
+    @property
+    def has_forms(self) -> bool:
+        return None in self.holes
+
+    def fill(self, csrf_token: str | None) -> str:
+        """This reader's page: "ago" as of now and their CSRF token (text without markup,
+        in HTML the templates rendered, so the result is as safe as they are)."""
+        if csrf_token is None and self.has_forms:
+            raise ValueError("a body with forms needs the reader's CSRF token")
+        now = timezone.now()
+        parts = [self.texts[0]]
+        for hole, text in zip(self.holes, self.texts[1:], strict=True):
+            parts += (csrf_token if hole is None else ago(hole, now), text)
+        return "".join(parts)
+
+
+def kept_body(key: str) -> Body | None:
+    found = bodies.get(key)
+    return None if found is None else Body(*found)
+
+
+def keep_body(key: str, body: Body) -> None:
+    # Plain values, not the class: a release that changes Body still reads older entries.
+    bodies.set(key, (body.texts, body.holes), BODY_TIMEOUT)
+
+
+_HOLES = re.compile(f"{AGO_HOLE.pattern}|({re.escape(CSRF_HOLE)})")

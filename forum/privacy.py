@@ -726,7 +726,7 @@ def end_sessions(session_keys: list[str]) -> int:
 def _forget_cache(user_id: int) -> None:
     """Drop the cache entries keyed by the member's id, and close their open sockets."""
     now = time.time()
-    keys = [publishing.held_hint_key(user_id)]
+    keys = []
     for name, (_, window) in settings.KINSHIP_RATE_LIMITS.items():
         action = name.split(".")[0]
         # Counters live one window and a second: the current window and the one before.

@@ -31,7 +31,6 @@ from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max, Q
@@ -60,6 +59,7 @@ from moderation.models import (
 
 from . import content_warnings, engagement, memberships, quiet_hours, realtime, sanitize
 from . import notify as notifications
+from .backends import HELD_ATTRIBUTE
 from .models import (
     ChatMessage,
     ChatRoom,
@@ -700,17 +700,16 @@ def hold_duration() -> str:
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
-def held_hint_key(user_id: int) -> str:
-    return f"held-posts:{user_id}"
-
-
 def may_have_held_posts(user) -> bool:
-    """Whether the thread page should look for the member's held replies. A hint in the
-    shared cache, set when they hold something and cleared when their list is read empty,
-    keeps the thread page's query count flat for everyone else (tests/forum/
-    test_page_queries.py). Lost from the cache, it only hides the thread page's reminder;
-    the held-posts page reads the database and sets it again."""
-    return user.is_authenticated and bool(cache.get(held_hint_key(user.pk)))
+    """Whether the thread page should look for the member's held replies: read with the
+    member (forum.backends), which keeps the page's query count flat for everyone else
+    (tests/forum/test_page_queries.py); a member loaded otherwise is asked here."""
+    if not user.is_authenticated:
+        return False
+    held = getattr(user, HELD_ATTRIBUTE, None)
+    if held is None:
+        held = HeldPost.objects.filter(author=user).exists()
+    return held
 
 
 def _held_texts(author: User, *, exclude: int | None = None) -> tuple[str, ...]:
@@ -765,7 +764,6 @@ def _create_held(*, author: User, **fields) -> HeldPost:
         created_at=now,
         **fields,
     )
-    cache.set(held_hint_key(author.pk), True, None)
     # Crisis words: resources for the author now; moderators hear when the words go out.
     _note_crisis(held, held.title, held.body, alert=False)
     return held
@@ -988,10 +986,6 @@ def held_posts_of(*, author: User) -> list[HeldPost]:
     if any(held.release_at <= now and not held.is_refused for held in mine):
         release_due_posts(author=author, now=now)
         mine = read()
-    if mine:
-        cache.set(held_hint_key(author.pk), True, None)
-    else:
-        cache.delete(held_hint_key(author.pk))
     return mine
 
 

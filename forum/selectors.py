@@ -318,6 +318,25 @@ def thread_page(
     whom they blocked.
     """
     with_opening = root is None and page == 1
+    rows = _page_rows(thread, page=page, root=root)
+    _resolve_context_notes(rows)
+    _set_viewer_state(rows, thread.viewer)
+    opening = rows.pop(0) if with_opening else None
+    window = Window(items=rows[:POSTS_PER_PAGE], page=page, has_next=len(rows) > POSTS_PER_PAGE)
+    base_depth = 1 if root is None else root.depth + 1
+    for post in window.items:
+        post.display_depth = post.depth - base_depth
+        post.continues_elsewhere = post.display_depth == VISIBLE_DEPTH - 1 and post.reply_count > 0
+    if opening is not None:
+        opening.continues_elsewhere = False
+    return opening, window
+
+
+def _page_rows(thread: Thread, *, page: int, root: Post | None = None) -> list[Post]:
+    """The rows of a thread page, shared between readers under ``thread.page_versions``:
+    the opening post first on the first page of a whole thread, then up to a page of
+    replies and one more (which says whether a next page exists)."""
+    with_opening = root is None and page == 1
 
     def read() -> list[Post]:
         if root is None:
@@ -339,18 +358,31 @@ def thread_page(
         return rows
 
     name = f"posts:{thread.pk}:{page}:{root.pk if root else ''}"
-    rows = page_cache.shared(name, thread.page_versions, read)
-    _resolve_context_notes(rows)
-    _set_viewer_state(rows, thread.viewer)
-    opening = rows.pop(0) if with_opening else None
-    window = Window(items=rows[:POSTS_PER_PAGE], page=page, has_next=len(rows) > POSTS_PER_PAGE)
-    base_depth = 1 if root is None else root.depth + 1
-    for post in window.items:
-        post.display_depth = post.depth - base_depth
-        post.continues_elsewhere = post.display_depth == VISIBLE_DEPTH - 1 and post.reply_count > 0
-    if opening is not None:
-        opening.continues_elsewhere = False
-    return opening, window
+    return page_cache.shared(name, thread.page_versions, read)
+
+
+@dataclass(frozen=True)
+class PageSummary:
+    """What a member's thread page body takes from its rows beyond the thread's versions
+    (forum.fragments.body_key): who wrote them (an author sees their own controls) and
+    whether one waits for review (trusted members may approve it)."""
+
+    authors: frozenset[int]
+    pending_review: bool
+
+
+def page_summary(thread: Thread, *, page: int) -> PageSummary:
+    """The summary of a page of a whole thread (``thread`` from thread_to_read), shared
+    as its rows are: read without copying thirty posts."""
+
+    def summarise() -> PageSummary:
+        rows = _page_rows(thread, page=page)
+        return PageSummary(
+            authors=frozenset(post.author_id for post in rows if post.author_id),
+            pending_review=any(post.is_hidden and post.hidden_pending_review for post in rows),
+        )
+
+    return page_cache.shared(f"summary:{thread.pk}:{page}", thread.page_versions, summarise)
 
 
 def _set_viewer_state(posts, viewer: ThreadViewer) -> None:

@@ -21,6 +21,9 @@ from .views import (
 )
 
 urlpatterns = [
+    # The busiest page first: a request is matched against these in turn (no other
+    # pattern matches its addresses).
+    path("g/<slug:slug>/t/<int:thread_id>/", threads.thread_detail, name="thread"),
     path("", pages.home, name="home"),
     path("help/", pages.crisis_help, name="crisis_help"),
     path("healthz", pages.healthz, name="healthz"),
@@ -103,7 +106,6 @@ urlpatterns = [
     ),
     # Threads and posts
     path("g/<slug:slug>/new/", threads.thread_new, name="thread_new"),
-    path("g/<slug:slug>/t/<int:thread_id>/", threads.thread_detail, name="thread"),
     path("g/<slug:slug>/t/<int:thread_id>/reply/", threads.reply, name="reply"),
     path("g/<slug:slug>/t/<int:thread_id>/follow/", threads.thread_follow, name="thread_follow"),
     path("g/<slug:slug>/t/<int:thread_id>/mute/", protections.thread_mute, name="thread_mute"),

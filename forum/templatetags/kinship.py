@@ -28,11 +28,12 @@ def depth_class(post) -> str:
 
 
 @register.filter
-def ago(moment) -> str:
-    """ "just now" for the last minute, then "3 hours ago" (the largest two units)."""
+def ago(moment, now=None) -> str:
+    """ "just now" for the last minute, then "3 hours ago" (the largest two units), as of
+    ``now`` (a page filling many at once reads the clock once)."""
     if moment is None:
         return ""
-    elapsed = (timezone.now() - moment).total_seconds()
+    elapsed = ((now or timezone.now()) - moment).total_seconds()
     if elapsed < 60:
         return "just now"
     return _ago(moment, int(elapsed // 60))

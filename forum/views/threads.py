@@ -6,7 +6,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 from django.utils.safestring import mark_safe
@@ -15,7 +17,15 @@ from django.views.decorators.http import require_POST
 from moderation import permissions, trust
 from moderation.ratelimit import RateLimited
 
-from .. import engagement, fragments, page_cache, publishing, selectors
+from .. import (
+    content_warnings,
+    engagement,
+    fragments,
+    frames,
+    page_cache,
+    publishing,
+    selectors,
+)
 from ..forms import EditPostForm, ReplyForm, ThreadForm
 from ..models import HeldPost, Post, Thread
 from ..models.threads import PATH_STEP
@@ -99,7 +109,19 @@ def _blank_reply_form(quiet_hours_set: bool) -> str:
     return html
 
 
-def _thread_context(request, thread, *, root: Post | None = None) -> dict:
+def _viewer_facts(user, thread) -> dict:
+    """What the viewer may do on the thread's page: part of its context and of its key."""
+    return {
+        "can_reply": permissions.can_reply(user, thread),
+        "can_post": permissions.can_post_in_group(user, thread.group),
+        "can_lead": permissions.can_lead_group(user, thread.group),
+        "can_hide": permissions.can_moderate(user, "hide_content", thread.group),
+        "can_slow_mode": permissions.can_moderate(user, "slow_mode_place", thread.group),
+        "may_flag_thread": permissions.can_flag(user, thread),
+    }
+
+
+def _thread_context(request, thread, facts: dict, *, page: int, root: Post | None = None) -> dict:
     user = request.user
     # First: releasing the viewer's due held posts may add replies to this page, under
     # versions newer than those the thread was read with.
@@ -107,8 +129,9 @@ def _thread_context(request, thread, *, root: Post | None = None) -> dict:
     if publishing.may_have_held_posts(user):
         held = publishing.held_posts_of(author=user)
         thread.page_versions = page_cache.versions(thread.pk)
-    opening, window = selectors.thread_page(thread, page=page_number(request), root=root)
+    opening, window = selectors.thread_page(thread, page=page, root=root)
     context = {
+        **facts,
         "held_replies": [h for h in held if h.thread_id == thread.pk],
         "member_tz": member_timezone(user),
         "thread": thread,
@@ -116,20 +139,16 @@ def _thread_context(request, thread, *, root: Post | None = None) -> dict:
         "opening": opening,
         "root": root,
         "window": window,
-        "can_reply": permissions.can_reply(user, thread),
-        "can_post": permissions.can_post_in_group(user, thread.group),
-        "can_lead": permissions.can_lead_group(user, thread.group),
-        "can_hide": permissions.can_moderate(user, "hide_content", thread.group),
-        "can_slow_mode": permissions.can_moderate(user, "slow_mode_place", thread.group),
         # Trusted members approve held posts (moderation.trust); asked only if one shows.
         "may_approve": SimpleLazyObject(
             lambda: permissions.trust_level(user, thread.group) >= trust.Level.TRUSTED
         ),
         "slow_mode_choices": SLOW_MODE_CHOICES,
         "follows": getattr(thread, "viewer_follows", False),
-        "may_flag_thread": permissions.can_flag(user, thread),
         "reply_form": _blank_reply_form(has_quiet_hours(user)),
         "support_resources": _support_resources(request, thread.pk),
+        # Holes, filled for each page (fragments.Body).
+        "csrf_token": fragments.CSRF_HOLE,
     }
     fragments.render_posts(request, [root, opening, *window.items], context)
     # Joined here, not in a template loop: each post is already rendered (and safe).
@@ -137,14 +156,78 @@ def _thread_context(request, thread, *, root: Post | None = None) -> dict:
     return context
 
 
-def thread_detail(request, slug: str, thread_id: int):
-    shared = page_cache.visitor_page(
-        request, slug=slug, thread_id=thread_id, page=page_number(request)
+def _body(request, thread, facts: dict, *, page: int, root: Post | None = None):
+    context = _thread_context(request, thread, facts, page=page, root=root)
+    return fragments.Body.of(render_to_string("forum/thread_body.html", context, request))
+
+
+def _member_body_key(request, thread, facts: dict, page: int) -> str | None:
+    """The key a member's page body is kept under, or None where it must be rendered for
+    them alone: a visitor, held replies or crisis resources to show (both read afresh),
+    or a cache that is not answering. Everything the body shows of its reader is here:
+    what they may do, follow, mute, support and block, their content-warning choices,
+    their quiet hours (the reply form), and, from the page's rows, whether they wrote any
+    of its posts and, when a post waits for review, whether they may approve it."""
+    user = request.user
+    if (
+        request.method != "GET"
+        or not user.is_authenticated
+        or request.session.get(SUPPORT_SESSION_KEY) == thread.pk
+        or publishing.may_have_held_posts(user)
+        or thread.page_versions is None
+    ):
+        return None
+    summary = selectors.page_summary(thread, page=page)
+    viewer = thread.viewer
+    return fragments.body_key(
+        thread,
+        page,
+        (
+            tuple(facts.items()),
+            viewer.follows,
+            viewer.muted,
+            tuple(sorted(viewer.supports)),
+            tuple(sorted(viewer.blocked)),
+            content_warnings.viewer_choices(user),
+            has_quiet_hours(user),
+            publishing.hold_duration(),
+            user.pk if user.pk in summary.authors else None,
+            (permissions.trust_level(user, thread.group) >= trust.Level.TRUSTED)
+            if summary.pending_review
+            else None,
+        ),
     )
+
+
+def _thread_response(request, thread, body) -> HttpResponse:
+    # One masked token for the body's forms and the navigation's (base.html).
+    token = get_token(request) if request.user.is_authenticated or body.has_forms else None
+    filled = body.fill(token)
+    page = frames.page(
+        request, "forum/thread.html", title=thread.title, body=filled, csrf_token=token
+    )
+    if page is not None:
+        return HttpResponse(page)
+    context = {"title": thread.title, "body": mark_safe(filled)}  # noqa: S308 (rendered)
+    if token is not None:
+        context["csrf_token"] = token
+    return render(request, "forum/thread.html", context)
+
+
+def thread_detail(request, slug: str, thread_id: int):
+    page = page_number(request)
+    shared = page_cache.visitor_page(request, slug=slug, thread_id=thread_id, page=page)
     if shared is not None and shared.content is not None:
         return HttpResponse(shared.content)
     thread = selectors.thread_to_read(request.user, slug=slug, thread_id=thread_id)
-    response = render(request, "forum/thread.html", _thread_context(request, thread))
+    facts = _viewer_facts(request.user, thread)
+    key = _member_body_key(request, thread, facts, page)
+    body = fragments.kept_body(key) if key else None
+    if body is None:
+        body = _body(request, thread, facts, page=page)
+        if key:
+            fragments.keep_body(key, body)
+    response = _thread_response(request, thread, body)
     if shared is not None:
         shared.store(response)
     return response
@@ -154,7 +237,9 @@ def subthread(request, slug: str, thread_id: int, post_id: int):
     """ "Continue this thread": the tree re-rooted at a deep post."""
     thread = selectors.thread_to_read(request.user, slug=slug, thread_id=thread_id)
     root = selectors.subthread_root(thread, post_id)
-    return render(request, "forum/thread.html", _thread_context(request, thread, root=root))
+    facts = _viewer_facts(request.user, thread)
+    body = _body(request, thread, facts, page=page_number(request), root=root)
+    return _thread_response(request, thread, body)
 
 
 @login_required

@@ -9,8 +9,10 @@ from datetime import timedelta
 
 import pytest
 from django.core.cache.backends.dummy import DummyCache
+from django.db import connection
 from django.test import Client
 from django.test.signals import template_rendered
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -18,6 +20,7 @@ from forum import (
     content_warnings,
     engagement,
     fragments,
+    frames,
     memberships,
     page_cache,
     privacy,
@@ -25,6 +28,7 @@ from forum import (
 )
 from forum.models import Membership, Notification, Post, Thread
 from forum.templatetags import chrome
+from forum.templatetags.kinship import ago_hole
 from moderation import actions
 from moderation.models import ContextNote, Sanction
 from tests.conftest import join, make_user, thread_among
@@ -67,6 +71,8 @@ def _page(client: Client, thread: Thread) -> str:
 def _uncached(client: Client, thread: Thread, monkeypatch) -> str:
     with monkeypatch.context() as patch:
         patch.setattr(fragments, "cache", DummyCache("none", {}))
+        patch.setattr(fragments, "bodies", DummyCache("none", {}))
+        patch.setattr(frames, "page", lambda *args, **kwargs: None)  # base.html in full
         patch.setattr(page_cache, "cache", DummyCache("none", {}))
         chrome.forget()
         return _page(client, thread)
@@ -269,10 +275,73 @@ def test_readers_in_the_same_position_share_rendered_posts(thread, member, site_
     assert renders.count == thread.posts.count()  # moderators see controls members don't
 
 
-def join_new_member(thread: Thread):
-    user = make_user("third-reader")
+def join_new_member(thread: Thread, handle: str = "third-reader"):
+    user = make_user(handle)
     join(user, thread.group)
     return user
+
+
+@pytest.mark.django_db
+def test_members_in_different_positions_never_share_a_body(
+    settings, thread, member, other_member, monkeypatch
+):
+    """A member's page body is shared with members who read it alike (forum.fragments):
+    each reader below differs from the first in one way only, and must get their own."""
+    settings.KINSHIP_NEW_MEMBER_HOLDS = 0
+    settings.KINSHIP_TRUST_LEVELS = {1: {"posts": 0}, 3: {"posts": 2}}  # two posts: trusted
+    replies = list(thread.posts.filter(parent__isnull=False).order_by("pk"))
+    plain, supporter, trusted, writer = (
+        join_new_member(thread, handle) for handle in ("plain", "supporter", "trusted", "writer")
+    )
+    engagement.toggle_support(user=supporter, post=replies[1])
+    for title in ("Mine", "Mine too"):
+        publishing.publish_thread(author=trusted, group=thread.group, title=title, body="Here.")
+    publishing.publish_reply(author=writer, thread=thread, parent=replies[2], body="Me too.")
+    engagement.set_subscription(user=writer, thread=thread, follow=False)  # as plain, but a writer
+    Post.objects.filter(pk=replies[0].pk).update(
+        hidden_at=timezone.now(), hidden_pending_review=True, hidden_reason="Flags"
+    )
+    page_cache.thread_changed(thread.pk)
+
+    first = _page(_client(plain), thread)
+    assert "Review and approve" not in first and 'aria-pressed="true"' not in first
+    pages = {}
+    for reader in (supporter, trusted, writer):
+        client = _client(reader)
+        pages[reader.handle] = _page(client, thread)
+        assert pages[reader.handle] == _uncached(client, thread, monkeypatch), reader.handle
+        assert pages[reader.handle] != first, reader.handle
+    assert 'aria-pressed="true"' in pages["supporter"]
+    assert "Review and approve" in pages["trusted"]
+    mine = thread.posts.get(author=writer)
+    assert f'href="/posts/{mine.pk}/edit/"' in pages["writer"]
+    assert f'href="/posts/{mine.pk}/edit/"' not in first
+
+
+@pytest.mark.django_db
+def test_a_members_content_warning_choices_change_their_page(
+    thread, member, site_moderator, monkeypatch
+):
+    reply = _reply(thread)
+    actions.set_content_warning(actor=site_moderator, obj=reply, warning="", categories=["use"])
+    client = _client(member)
+    hidden = _page(client, thread)  # new members' default for "use"
+    content_warnings.set_preferences(user=member, choices={"use": "show"})
+    shown = _page(client, thread)
+    assert "Hidden by your content settings" in hidden
+    assert "Hidden by your content settings" not in shown
+    assert shown == _uncached(client, thread, monkeypatch)
+
+
+@pytest.mark.django_db
+def test_members_reading_alike_share_one_body(thread, member):
+    first, second = join_new_member(thread, "first"), join_new_member(thread, "second")
+    _page(_client(first), thread)
+    client = _client(second)
+    with PostRenders() as renders, CaptureQueriesContext(connection) as queries:
+        page = _page(client, thread)
+    assert renders.count == 0 and "second" in page  # their own navigation around it
+    assert len(queries) == 2  # the member (with their session's state) and their part
 
 
 @pytest.mark.django_db
@@ -358,3 +427,17 @@ def test_a_continued_thread_page_shows_its_roots_context_note(
     response = _client(member).get(f"{thread.get_absolute_url()}p/{reply.pk}/")
     assert response.status_code == 200
     assert "Ask a doctor first." in response.content.decode()
+
+
+def test_a_body_fills_its_holes_where_they_were():
+    moment = timezone.now() - timedelta(hours=3, seconds=30)
+    html = (
+        f"<a>{ago_hole(moment)}</a><i value='{fragments.CSRF_HOLE}'></i><b>{ago_hole(moment)}</b>"
+    )
+    body = fragments.Body.of(html)
+    assert body.has_forms
+    assert body.fill("token") == "<a>3\xa0hours ago</a><i value='token'></i><b>3\xa0hours ago</b>"
+    with pytest.raises(ValueError, match="CSRF token"):
+        body.fill(None)
+    plain = fragments.Body.of("<p>No forms, no times.</p>")
+    assert not plain.has_forms and plain.fill(None) == "<p>No forms, no times.</p>"

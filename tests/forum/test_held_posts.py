@@ -12,6 +12,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.testing import HttpCommunicator
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import call_command
 from django.db import connection, transaction
@@ -19,7 +20,8 @@ from django.test import Client
 from django.utils import timezone
 
 from forum import accounts, asgi, memberships, publishing
-from forum.models import HeldPost, Notification, Post, Thread
+from forum.backends import MemberBackend
+from forum.models import HeldPost, Notification, Post, Thread, User
 from moderation import actions
 from moderation.models import QueueItem, Sanction, WatchedPhrase
 from moderation.ratelimit import RateLimited
@@ -461,14 +463,21 @@ def test_the_list_releases_what_is_due_first(circle, settings):
     assert [p.source for p in replies(thread)] == ["Due now"]
 
 
-def test_the_thread_page_hint_follows_the_members_list(circle):
+def test_whether_a_member_holds_posts_is_read_with_them(circle, django_assert_num_queries):
     _group, thread, river, _meadow, _heron = circle
-    assert not publishing.may_have_held_posts(river)
+
+    def signed_in():
+        return MemberBackend().get_user(river.pk)
+
+    assert not publishing.may_have_held_posts(signed_in())
     held = hold(thread, river)
-    assert publishing.may_have_held_posts(river)
+    member = signed_in()
+    with django_assert_num_queries(0):
+        assert publishing.may_have_held_posts(member)
+    assert publishing.may_have_held_posts(User.objects.get(pk=river.pk))  # asked afresh
     publishing.discard_held_post(author=river, held=held)
-    assert publishing.held_posts_of(author=river) == []
-    assert not publishing.may_have_held_posts(river)
+    assert not publishing.may_have_held_posts(signed_in())
+    assert not publishing.may_have_held_posts(AnonymousUser())
 
 
 # --- the command and the ASGI worker ---------------------------------------------------------

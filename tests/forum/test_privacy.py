@@ -250,7 +250,6 @@ def test_erasure_forgets_the_members_cache_entries_and_wakes_their_sockets(
     for user in (member, other):
         ratelimit.hit("chat", key=str(user.pk))
         ratelimit.hit("edit", key=f"check-in:{user.pk}")
-    cache.set(publishing.held_hint_key(member.pk), True, None)
     epoch = realtime.authority_epochs([member.pk])[member.pk]
     assert len(rate_counters(member)) == 2
 
@@ -259,7 +258,6 @@ def test_erasure_forgets_the_members_cache_entries_and_wakes_their_sockets(
 
     assert rate_counters(member) == []
     assert len(rate_counters(other)) == 2
-    assert cache.get(publishing.held_hint_key(member.pk)) is None
     assert realtime.authority_epochs([member.pk])[member.pk] > epoch
 
 
