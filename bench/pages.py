@@ -183,6 +183,8 @@ def prepare(explain: bool) -> None:
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.contrib.sessions.backends.cached_db import SessionStore
+    from django.middleware.csrf import CSRF_ALLOWED_CHARS
+    from django.utils.crypto import get_random_string
 
     from forum.models import Membership, Thread, User
 
@@ -228,6 +230,9 @@ def prepare(explain: bool) -> None:
             "queue": ["/moderation/queue/", session_for(moderator)],
         },
         "cookie": cookie,
+        # A member's browser, back on a page, sends the CSRF cookie an earlier page set;
+        # without it every page would mint a new secret and set it again.
+        "csrf_cookie": f"{settings.CSRF_COOKIE_NAME}={get_random_string(32, CSRF_ALLOWED_CHARS)}",
         "thread_posts": thread.reply_count + 1,
     }
     if explain:
@@ -401,7 +406,7 @@ def measure_server(kind: str, env: dict, world: dict, args, tmp: Path) -> dict:
     try:
         for name in args.pages:
             url, session = world["pages"][name]
-            cookie = f"{cookie_name}={session}" if session else None
+            cookie = f"{cookie_name}={session}; {world['csrf_cookie']}" if session else None
             script = tmp / "status.lua"
             if isinstance(url, list):
                 script = tmp / f"{name}.lua"
