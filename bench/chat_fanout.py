@@ -686,7 +686,7 @@ def run_layer(layer: str, room: str, args, services: Services, world: dict, tmp:
     wait_for_quiet_machine(patience=args.quiet_wait)
     services.flush_redis()
     env = app_env(services, KINSHIP_CHANNEL_LAYER=layer)
-    workers = [Server.uvicorn(f"{room}-worker-{n}", env, tmp) for n in range(2)]
+    workers = [Server.uvicorn(f"{room}-worker-{n}", env, tmp, ws=args.ws) for n in range(2)]
     try:
         for worker in workers:
             worker.wait_ready(http=True)
@@ -932,6 +932,7 @@ def main() -> None:
     parser.add_argument("--drain", type=float, default=60.0, help="seconds to wait at the end")
     parser.add_argument("--layers", default="core,pubsub", help=", ".join(VARIANTS))
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--ws", default="auto", help="the workers' uvicorn --ws (auto)")
     parser.add_argument("--repeat", type=int, default=1, help="rounds, runs interleaved")
     parser.add_argument("--redis-url", help="use this Redis (db 10) instead of a private one")
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -1012,7 +1013,7 @@ def main() -> None:
             if services is not None:
                 services.stop()
     info = info or machine(None)
-    names = ("clients", "senders", "rate", "messages", "drain", "repeat")
+    names = ("clients", "senders", "rate", "messages", "drain", "repeat", "ws")
     settings = {k: getattr(args, k) for k in names}
     if args.saturate:
         settings.update(saturate_rates=args.saturate_rates, step_seconds=args.step_seconds,
