@@ -375,14 +375,18 @@ def page_summary(thread: Thread, *, page: int) -> PageSummary:
     """The summary of a page of a whole thread (``thread`` from thread_to_read), shared
     as its rows are: read without copying thirty posts."""
 
-    def summarise() -> PageSummary:
+    def summarise() -> tuple[frozenset[int], bool]:
+        # Plain values in the cache, not the class: a release that changes it still reads them.
         rows = _page_rows(thread, page=page)
-        return PageSummary(
-            authors=frozenset(post.author_id for post in rows if post.author_id),
-            pending_review=any(post.is_hidden and post.hidden_pending_review for post in rows),
+        return (
+            frozenset(post.author_id for post in rows if post.author_id),
+            any(post.is_hidden and post.hidden_pending_review for post in rows),
         )
 
-    return page_cache.shared(f"summary:{thread.pk}:{page}", thread.page_versions, summarise)
+    authors, pending_review = page_cache.shared(
+        f"summary:{thread.pk}:{page}", thread.page_versions, summarise
+    )
+    return PageSummary(authors=authors, pending_review=pending_review)
 
 
 def _set_viewer_state(posts, viewer: ThreadViewer) -> None:
