@@ -98,6 +98,35 @@ class ResilientRedisCache(SharedClientRedisCache):
         self._cache.get_client(write=True).ping()
 
 
+class Recent:
+    """A bounded map in this process that forgets its least recently used entry first,
+    safe to share between threads (the rendered blocks and frames of forum.templatetags.chrome
+    and forum.frames)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+            return value
+
+    def set(self, key, value) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
 class LocalFirstCache:
     """The shared cache with a bounded least-recently-used copy in this process in front.
 

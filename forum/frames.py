@@ -10,8 +10,6 @@ page. A reader with messages waiting gets the page rendered in full (``None`` he
 message is shown once, and only to them.
 """
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from django.contrib.messages import get_messages
@@ -25,14 +23,14 @@ from django.utils.html import escape
 from moderation import permissions
 
 from . import selectors
+from .cache import Recent
 from .fragments import CSRF_HOLE
 
 # NUL cannot reach a title or a post (forms refuse it, the sanitiser drops it).
 TITLE_HOLE = "\x00frame-title\x00"
 BODY_HOLE = "\x00frame-body\x00"
 SIZE = 2048  # a frame per member and template, about 4 KiB each
-_frames: OrderedDict[tuple, tuple[str, str, str]] = OrderedDict()
-_lock = threading.Lock()
+_frames = Recent(SIZE)
 
 
 @dataclass(frozen=True)
@@ -58,10 +56,7 @@ def page(
         "can_review": permissions.can_review(user) if signed_in else False,
     }
     key = (template_name, get_script_prefix(), get_urlconf(), *inputs.values())
-    with _lock:
-        parts = _frames.get(key)
-        if parts is not None:
-            _frames.move_to_end(key)
+    parts = _frames.get(key)
     if parts is None:
         html = get_template(template_name).render(
             {**inputs, "title": TITLE_HOLE, "body": BODY_HOLE, "csrf_token": CSRF_HOLE}
@@ -69,10 +64,7 @@ def page(
         before, rest = html.split(TITLE_HOLE)
         between, after = rest.split(BODY_HOLE)
         parts = (before, between, after)
-        with _lock:
-            _frames[key] = parts
-            while len(_frames) > SIZE:
-                _frames.popitem(last=False)
+        _frames.set(key, parts)
     if any(CSRF_HOLE in part for part in parts):
         if csrf_token is None:
             raise ValueError("a frame with forms needs the reader's CSRF token")
@@ -84,5 +76,4 @@ def page(
 @receiver(setting_changed, dispatch_uid="forum.frames.forget")
 def forget(**kwargs) -> None:
     """Drop every frame: a changed setting may change what URLs and static paths read."""
-    with _lock:
-        _frames.clear()
+    _frames.clear()

@@ -14,15 +14,15 @@ a deploy or a template reload starts afresh, and URLs and static paths are fixed
 process. Blocks must not show the time or anything else the tag is not given.
 """
 
-import threading
 import weakref
-from collections import OrderedDict
 
 from django import template
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.template.defaulttags import CsrfTokenNode
 from django.urls import get_script_prefix, get_urlconf
+
+from ..cache import Recent
 
 register = template.Library()
 
@@ -39,8 +39,7 @@ _blocks: "weakref.WeakSet[ChromeNode]" = weakref.WeakSet()
 class ChromeNode(template.Node):
     def __init__(self, nodelist: template.NodeList, inputs: dict) -> None:
         self.nodelist, self.inputs = nodelist, inputs
-        self._rendered: OrderedDict[tuple, str] = OrderedDict()
-        self._lock = threading.Lock()
+        self._rendered = Recent(SIZE)
         self._hole = CsrfTokenNode().render(template.Context({"csrf_token": CSRF_HOLE}))
         _blocks.add(self)
 
@@ -51,16 +50,10 @@ class ChromeNode(template.Node):
                 raise TypeError(f"{{% chrome %}} input {name} is a {type(value).__name__}")
         # The class too: "<b>" marked safe shows otherwise than "<b>", and True than 1.
         key = (get_script_prefix(), get_urlconf(), *((v.__class__, v) for v in values.values()))
-        with self._lock:
-            html = self._rendered.get(key)
-            if html is not None:
-                self._rendered.move_to_end(key)
+        html = self._rendered.get(key)
         if html is None:
             html = self.nodelist.render(context.new({**values, "csrf_token": CSRF_HOLE}))
-            with self._lock:
-                self._rendered[key] = html
-                while len(self._rendered) > SIZE:
-                    self._rendered.popitem(last=False)
+            self._rendered.set(key, html)
         if self._hole in html:
             html = html.replace(self._hole, CsrfTokenNode().render(context))
         return html
@@ -71,8 +64,7 @@ def forget(**kwargs) -> None:
     """Drop every block's entries: a changed setting may change what URLs and static paths
     read (tests), and a page rendered after this is rendered afresh."""
     for block in list(_blocks):
-        with block._lock:
-            block._rendered.clear()
+        block._rendered.clear()
 
 
 @register.tag

@@ -8,7 +8,7 @@ from django.core.cache import cache
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from forum import cache as cache_module
-from forum.cache import LocalFirstCache
+from forum.cache import LocalFirstCache, Recent
 
 
 @pytest.fixture
@@ -83,3 +83,14 @@ def test_a_tally_counts_from_one_in_one_round_trip_and_expires(monkeypatch):
     assert shared.get(key) == 3  # what add() and incr() would have stored
     assert 0 < client.ttl(shared.make_and_validate_key(key)) <= 30
     shared.delete(key)
+
+
+def test_recent_forgets_the_least_recently_used_first():
+    recent = Recent(size=2)
+    recent.set("a", 1)
+    recent.set("b", 2)
+    assert recent.get("a") == 1  # now the most recent
+    recent.set("c", 3)
+    assert (recent.get("a"), recent.get("b"), recent.get("c")) == (1, None, 3)
+    recent.clear()
+    assert recent.get("a") is None and recent.get("c") is None

@@ -64,9 +64,9 @@ def test_model_instances_are_refused(db, member):
 
 
 def test_entries_are_bounded(monkeypatch):
+    monkeypatch.setattr(chrome, "SIZE", 2)
     template = _block("{{ value }}")
     renders = Renders(template, monkeypatch)
-    monkeypatch.setattr(chrome, "SIZE", 2)
     for value in (1, 2, 3, 1):
         template.render(Context({"value": value}))
     assert renders.count == 4  # 1 was the oldest entry, dropped for 3
