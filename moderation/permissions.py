@@ -785,8 +785,14 @@ def check_can_approve_held(user, obj) -> None:
         return
     if membership_role(user, group) is None or barred_by(user, group) is not None:
         raise PermissionDenied("Only this group's members and moderators approve its posts.")
-    if trust_level(user, group) < trust.Level.TRUSTED:
+    if not is_trusted(user, group):
         raise PermissionDenied("Trusted members and moderators approve held posts.")
+
+
+def is_trusted(user, group: SupportGroup) -> bool:
+    """Trusted in ``group`` (moderation.trust): they may approve its held posts, which pages
+    offer them (check_can_approve_held decides each approval)."""
+    return trust_level(user, group) >= trust.Level.TRUSTED
 
 
 def can_approve_held(user, obj) -> bool:

@@ -14,7 +14,7 @@ from django.utils.functional import SimpleLazyObject
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from moderation import permissions, trust
+from moderation import permissions
 from moderation.ratelimit import RateLimited
 
 from .. import (
@@ -140,9 +140,7 @@ def _thread_context(request, thread, facts: dict, *, page: int, root: Post | Non
         "root": root,
         "window": window,
         # Trusted members approve held posts (moderation.trust); asked only if one shows.
-        "may_approve": SimpleLazyObject(
-            lambda: permissions.trust_level(user, thread.group) >= trust.Level.TRUSTED
-        ),
+        "may_approve": SimpleLazyObject(lambda: permissions.is_trusted(user, thread.group)),
         "slow_mode_choices": SLOW_MODE_CHOICES,
         "follows": getattr(thread, "viewer_follows", False),
         "reply_form": _blank_reply_form(has_quiet_hours(user)),
@@ -192,9 +190,7 @@ def _member_body_key(request, thread, facts: dict, page: int) -> str | None:
             has_quiet_hours(user),
             publishing.hold_duration(),
             user.pk if user.pk in summary.authors else None,
-            (permissions.trust_level(user, thread.group) >= trust.Level.TRUSTED)
-            if summary.pending_review
-            else None,
+            permissions.is_trusted(user, thread.group) if summary.pending_review else None,
         ),
     )
 

@@ -79,13 +79,13 @@ def _uncached(client: Client, thread: Thread, monkeypatch) -> str:
 
 
 class PostRenders:
-    """Counts renders of the post template while it is active."""
+    """Counts renders of a template (the post's unless named) while it is active."""
 
-    def __init__(self):
-        self.count = 0
+    def __init__(self, name: str = fragments.TEMPLATE):
+        self.name, self.count = name, 0
 
     def __call__(self, sender, template, context, **kwargs):
-        if template.name == fragments.TEMPLATE:
+        if template.name == self.name:
             self.count += 1
 
     def __enter__(self):
@@ -338,9 +338,11 @@ def test_members_reading_alike_share_one_body(thread, member):
     first, second = join_new_member(thread, "first"), join_new_member(thread, "second")
     _page(_client(first), thread)
     client = _client(second)
-    with PostRenders() as renders, CaptureQueriesContext(connection) as queries:
+    body = PostRenders(fragments.BODY_TEMPLATES[0])
+    with body, PostRenders() as posts, CaptureQueriesContext(connection) as queries:
         page = _page(client, thread)
-    assert renders.count == 0 and "second" in page  # their own navigation around it
+    assert body.count == posts.count == 0
+    assert "<summary>second</summary>" in page  # their own navigation around it
     assert len(queries) == 2  # the member (with their session's state) and their part
 
 
