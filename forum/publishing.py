@@ -21,6 +21,7 @@ consumer can show its author crisis resources at once; and after commit the
 ``crisis_words`` signal asks moderation.actions for an urgent queue item.
 """
 
+import contextlib
 import functools
 import logging
 import math
@@ -54,6 +55,7 @@ from moderation.models import (
     NoteAttachment,
     QueueItem,
     Sanction,
+    SharedVersion,
     WatchedPhrase,
 )
 
@@ -546,6 +548,7 @@ def _insert_post(
     return post
 
 
+@SharedVersion.read_together()
 def publish_thread(
     *,
     author: User,
@@ -609,6 +612,7 @@ def publish_thread(
     return thread
 
 
+@SharedVersion.read_together()
 def publish_reply(
     *,
     author: User,
@@ -719,6 +723,7 @@ def _held_texts(author: User, *, exclude: int | None = None) -> tuple[str, ...]:
     return tuple(held.values_list("body", flat=True)[:HELD_MAX])
 
 
+@SharedVersion.read_together()
 def _check_held_text(
     *,
     author: User,
@@ -1026,6 +1031,7 @@ def notify_on_approval(*, obj) -> None:
         engagement.notify_reply(post=post, parent=post.parent, mentioned=mentioned)
 
 
+@SharedVersion.read_together()
 def edit_post(
     *,
     editor: User,
@@ -1250,6 +1256,7 @@ def _sent_before(room: ChatRoom, author: User, client_id: str) -> ChatMessage | 
     return None if row is None else ChatMessage.objects.get(pk=row[0])
 
 
+@SharedVersion.read_together()
 def publish_chat_message(
     *, author: User, room: ChatRoom, body: str, client_id: str, post_anyway: bool = False
 ) -> tuple[ChatMessage, bool]:
@@ -1298,19 +1305,16 @@ def publish_chat_message(
             "removed_by": ChatMessage.RemovedBy.REVIEW,
             "removal_reason": HOLD_NOTICE,
         }
+    message = ChatMessage(
+        room=room, author=author, client_id=client_id, source=body, html=html, **held
+    )
+    # Alone, the message commits with its own statement (ChatMessage.insert_at_next_seq).
+    # Rows that go with it need a transaction, and so does a caller's open one: a savepoint,
+    # so that a refused insert leaves it usable.
+    alone = not (verdict.needs_review or notes or connection.in_atomic_block)
     try:
-        with transaction.atomic():
-            seq = ChatRoom.take_seq(room.pk)
-            message = ChatMessage.objects.create(
-                room=room,
-                author=author,
-                client_id=client_id,
-                source=body,
-                html=html,
-                seq=seq,
-                version=seq,
-                **held,
-            )
+        with contextlib.nullcontext() if alone else transaction.atomic():
+            message.insert_at_next_seq()
             if verdict.needs_review:
                 _open_review_item(message, group=room.group, member=author, verdict=verdict)
             _attach_context_notes(message, notes, group=room.group, member=author)
@@ -1328,6 +1332,7 @@ def publish_chat_message(
     return message, True
 
 
+@SharedVersion.read_together()
 def edit_chat_message(*, editor: User, message: ChatMessage, body: str) -> ChatMessage:
     if not permissions.can_edit_chat_message(editor, message):
         raise PermissionDenied("You can only edit your own messages, in rooms you can write in.")
@@ -1488,6 +1493,7 @@ def _screen_session_title(*, group: SupportGroup, title: str) -> str:
     return verdict.title if verdict.title is not None else title
 
 
+@SharedVersion.read_together()
 def _screen_session_text(
     *, actor: User, group: SupportGroup, field: str, text: str
 ) -> tuple[str, str]:

@@ -92,6 +92,9 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# Django's backend, with a health check that needs no round trip (forum.postgresql).
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["ENGINE"] = "forum.postgresql"
 # Over ASGI each request runs in a thread of its own, so a persistent connection is never
 # reused and every request would connect anew: DJANGO_DB_POOL=true lends connections from a
 # pool in each process instead (PostgreSQL; bench/README.md, "Pages", measures both).

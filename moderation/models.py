@@ -5,7 +5,11 @@ this module imports nothing from ``forum``: a flag or log entry can point at a p
 a thread, a chat message or a member alike.
 """
 
+import contextlib
+import contextvars
 import uuid
+from collections.abc import Iterator
+from typing import ClassVar
 
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
@@ -14,6 +18,8 @@ from django.core.cache import cache
 from django.db import models, transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 
 class Rule(models.Model):
@@ -448,16 +454,44 @@ class WatchedPhrase(models.Model):
         return f"{self.pattern} ({self.get_action_display()})"
 
 
+# Tokens read once for a whole write (SharedVersion.read_together), by their keys.
+_read_together: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "shared_version_tokens", default=None
+)
+
+
 class SharedVersion:
     """A token in the shared cache that changes whenever a model's rows change. Each worker
     keeps what it compiled from those rows under the token it saw, and recompiles when the
     token moves, so a change made in any worker reaches all of them."""
 
     MAX_KEPT = 500  # compiled values per worker, e.g. one per group
+    every: ClassVar[list["SharedVersion"]] = []
 
     def __init__(self, key: str) -> None:
         self.key = key
         self._kept: dict[object, tuple[str, object]] = {}
+        SharedVersion.every.append(self)
+
+    @classmethod
+    @contextlib.contextmanager
+    def read_together(cls) -> Iterator[None]:
+        """Within, every version's token is read once, all in one round trip: a write that
+        screens its text asks for three (watched phrases, link rules, context notes), each a
+        round trip of its own on every chat message. A token that moves meanwhile counts
+        from the next write, as if it had moved a moment later."""
+        if _read_together.get() is not None:  # an enclosing write read them
+            yield
+            return
+        try:
+            tokens = cache.get_many([version.key for version in cls.every])
+        except (RedisConnectionError, RedisTimeoutError):  # each is read alone, as ever
+            tokens = {}
+        reset = _read_together.set(tokens)
+        try:
+            yield
+        finally:
+            _read_together.reset(reset)
 
     def cached(self, key: object, build):
         """What ``build()`` makes for ``key``, kept in this worker until the token moves."""
@@ -476,16 +510,22 @@ class SharedVersion:
         self._kept.clear()
 
     def current(self) -> str:
-        token = cache.get(self.key)
+        tokens = _read_together.get()
+        token = cache.get(self.key) if tokens is None else tokens.get(self.key)
         if token is None:
             # A fresh random token, never a counter: a counter reset by an evicted or
             # flushed cache could meet a stale compiled copy still held by a worker.
             cache.add(self.key, uuid.uuid4().hex, timeout=None)
             token = cache.get(self.key)
+            if tokens is not None and token is not None:
+                tokens[self.key] = token
         return token
 
     def bump(self) -> None:
         cache.set(self.key, uuid.uuid4().hex, timeout=None)
+        tokens = _read_together.get()
+        if tokens is not None:  # this write's own change counts at once
+            tokens.pop(self.key, None)
 
     def follow(self, model: type[models.Model]) -> None:
         """Bump on every save and delete of ``model``: at once, for the transaction's own

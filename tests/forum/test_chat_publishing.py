@@ -12,7 +12,7 @@ import unicodedata
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.template.loader import render_to_string
 from django.urls import resolve
 
@@ -117,6 +117,48 @@ def test_a_sequence_number_is_one_statement_and_a_missing_room_is_refused(
     assert (first, ChatRoom.take_seq(room.pk), last_seq(room)) == (1, 2, 2)
     with pytest.raises(ChatRoom.DoesNotExist):
         ChatRoom.take_seq(room.pk + 1000)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_is_stored_and_numbered_in_one_statement_outside_a_transaction(
+    no_limits, django_assert_num_queries
+):
+    """The room's row is locked only while PostgreSQL runs one statement: no BEGIN, no
+    COMMIT, no round trip in between for a worker's thread to hold it across."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has no UPDATE inside WITH; it takes the number in a transaction")
+    group, river = make_group("open-circle"), make_user("river")
+    join(river, group)
+    room = ChatRoom.objects.create(group=group, name="General", slug="general")
+    send(room, river, "First")  # the worker compiles its rules once
+    in_transaction: list[bool] = []
+
+    def note_transaction(execute, sql, params, many, context):
+        in_transaction.append(connection.in_atomic_block)
+        return execute(sql, params, many, context)
+
+    with (
+        django_assert_num_queries(2) as captured,  # the client id's check, then the store
+        connection.execute_wrapper(note_transaction),
+    ):
+        message = send(room, river, "Second **thoughts**", client_id="c2")
+    assert [q["sql"].split()[0] for q in captured.captured_queries] == ["SELECT", "WITH"]
+    assert in_transaction == [False, False]
+    stored = ChatMessage.objects.get(pk=message.pk)
+    assert (stored.seq, stored.version, message.seq, message.version) == (2, 2, 2, 2)
+    assert (stored.author_id, stored.client_id, stored.source) == (
+        river.pk,
+        "c2",
+        "Second **thoughts**",
+    )
+    assert stored.html == message.html and "<strong>thoughts</strong>" in stored.html
+    assert stored.created_at == message.created_at and stored.removed_at is None
+    assert last_seq(room) == 2
+
+    orphan = ChatMessage(room_id=room.pk + 1000, author=river, client_id="x", source="x", html="")
+    with pytest.raises(IntegrityError):  # no room, no number: nothing is stored
+        orphan.insert_at_next_seq()
+    assert ChatMessage.objects.count() == 2
 
 
 def test_every_change_takes_the_rooms_next_number_without_gaps(circle):
