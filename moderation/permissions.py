@@ -664,8 +664,21 @@ def check_can_moderate_member(actor, member: User, groups: list[SupportGroup]) -
 # --- trust (moderation.trust decides; these gather the facts) ---------------------------------
 
 
+# A member's trust counts read in the statement that loaded them for this write
+# (forum.selectors.room_to_write), so trust_standing needs no statement of its own.
+TRUST_COUNTS_ATTRIBUTE = "trust_counts"
+
+
 @functools.cache
 def _trust_counts_sql() -> str:
+    return f"SELECT {trust_counts_columns()}"
+
+
+@functools.cache
+def trust_counts_columns() -> str:
+    """The five counts of trust_standing as the columns of a SELECT, with the named
+    parameters of trust_counts_params: a statement that reads the member for a chat write
+    reads them too (every message asks for its author's trust)."""
     post, p_author, p_thread, p_parent, p_removed, p_hidden, p_pending = names(
         Post,
         "author",
@@ -687,7 +700,6 @@ def _trust_counts_sql() -> str:
     # through partial indexes of what was taken down: a member's thousandth message costs
     # what their tenth did.
     return f"""
-        SELECT
             (SELECT COUNT(*) FROM (
                 SELECT 1 FROM {post} p JOIN {thread} t ON t.{t_id} = p.{p_thread}
                 WHERE p.{p_author} = %(member)s AND p.{p_removed} IS NULL
@@ -721,24 +733,30 @@ def trust_standing(user, group: SupportGroup | None = None) -> trust.Standing:
     up to the most any threshold asks (KINSHIP_TRUST_LEVELS, KINSHIP_NEW_MEMBER_HOLDS);
     removed: those a moderator removed (not merely held for review); recent sanctions:
     within KINSHIP_TRUST_SANCTION_DAYS."""
-    now = timezone.now()
-    since = now - timedelta(days=settings.KINSHIP_TRUST_SANCTION_DAYS)
-    params = {
-        "member": user.pk,
-        "cap": _published_cap(),
-        "by_moderator": ChatMessage.RemovedBy.MODERATOR.value,
-        "since": connection.ops.adapt_datetimefield_value(since),
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(_trust_counts_sql(), params)
-        posts_published, posts_removed, chat_published, chat_removed, sanctions = cursor.fetchone()
+    counts = getattr(user, TRUST_COUNTS_ATTRIBUTE, None)
+    if counts is None:
+        with connection.cursor() as cursor:
+            cursor.execute(_trust_counts_sql(), trust_counts_params(user))
+            counts = cursor.fetchone()
+    posts_published, posts_removed, chat_published, chat_removed, sanctions = counts
     return trust.Standing(
-        days=(now - user.date_joined).total_seconds() / 86400,
+        days=(timezone.now() - user.date_joined).total_seconds() / 86400,
         published=posts_published + chat_published,
         removed=posts_removed + chat_removed,
         recent_sanctions=sanctions,
         moderates=moderation_standing(user, group) is not None,
     )
+
+
+def trust_counts_params(user) -> dict[str, object]:
+    """The parameters of trust_counts_columns for ``user``, now."""
+    since = timezone.now() - timedelta(days=settings.KINSHIP_TRUST_SANCTION_DAYS)
+    return {
+        "member": user.pk,
+        "cap": _published_cap(),
+        "by_moderator": ChatMessage.RemovedBy.MODERATOR.value,
+        "since": connection.ops.adapt_datetimefield_value(since),
+    }
 
 
 def _published_cap() -> int:

@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.utils import timezone
 
-from forum import publishing
+from forum import publishing, selectors
 from forum.models import ChatMessage, ChatRoom, Membership, Post, Thread, User
 from moderation import actions, permissions, ratelimit, trust
 from moderation.models import (
@@ -199,7 +199,9 @@ def test_trust_level_is_gathered_from_the_database(circle):
     assert permissions.trust_level(elder, group) == Level.MEMBER
 
 
-def test_the_standing_counts_what_stayed_up_and_what_moderators_took_down(circle):
+def test_the_standing_counts_what_stayed_up_and_what_moderators_took_down(
+    circle, django_assert_num_queries
+):
     group, newcomer, _moderator, room = circle
     elder = veteran("elder", group, published=0)
     now = timezone.now()
@@ -249,6 +251,13 @@ def test_the_standing_counts_what_stayed_up_and_what_moderators_took_down(circle
     assert 119 < standing.days < 121
     assert not standing.moderates
     assert permissions.trust_standing(newcomer, group).published == 0
+
+    # A chat write reads the same counts with its room: its trust check then asks nothing.
+    writing = User.objects.get(pk=elder.pk)
+    selectors.room_to_write(writing, room.pk)
+    with django_assert_num_queries(0):
+        read = permissions.trust_standing(writing, group)
+    assert (read.published, read.removed, read.recent_sanctions) == (3, 3, 1)
 
 
 def test_an_opening_post_taken_down_with_its_thread_counts_once(circle):
