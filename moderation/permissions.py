@@ -696,6 +696,10 @@ def trust_counts_columns() -> str:
     )
     sanction, s_member, s_created = names(Sanction, "member", "created_at")
     taken_down = f"p.{p_hidden} IS NOT NULL AND NOT p.{p_pending}"
+    # The model's constant, written into the statement: a prepared statement's generic plan
+    # uses the partial index only for a predicate it can see. As a parameter, it counted by
+    # reading every message of the member (0.7 ms of PostgreSQL's CPU for 4,000 of them).
+    by_moderator = f"'{ChatMessage.RemovedBy.MODERATOR.value}'"
     # Published is counted up to a cap (no threshold asks for more) and removed in full,
     # through partial indexes of what was taken down: a member's thousandth message costs
     # what their tenth did.
@@ -718,10 +722,10 @@ def trust_counts_columns() -> str:
                 LIMIT %(cap)s
             ) published_messages),
             (SELECT COUNT(*) FROM {message}
-                WHERE {m_author} = %(member)s AND {m_removed_by} = %(by_moderator)s),
+                WHERE {m_author} = %(member)s AND {m_removed_by} = {by_moderator}),
             (SELECT COUNT(*) FROM {sanction}
                 WHERE {s_member} = %(member)s AND {s_created} >= %(since)s)
-    """  # noqa: S608 (names come from the models, values are parameters)
+    """  # noqa: S608 (names and a constant come from the models, values are parameters)
 
 
 def trust_standing(user, group: SupportGroup | None = None) -> trust.Standing:
@@ -754,7 +758,6 @@ def trust_counts_params(user) -> dict[str, object]:
     return {
         "member": user.pk,
         "cap": _published_cap(),
-        "by_moderator": ChatMessage.RemovedBy.MODERATOR.value,
         "since": connection.ops.adapt_datetimefield_value(since),
     }
 
