@@ -7,6 +7,7 @@ roles, flags on accounts and the crisis resources.
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db import models
 
 from .models import CrisisResource, Membership, Post, SupportGroup, Thread, User
 
@@ -91,3 +92,5 @@ class PostAdmin(admin.ModelAdmin):
 class CrisisResourceAdmin(admin.ModelAdmin):
     list_display = ("name", "region", "contact", "position", "is_active")
     list_editable = ("position", "is_active")
+    # A link typed without a scheme is a secure one (Django 6's default, chosen now).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
