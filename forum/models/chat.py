@@ -78,7 +78,11 @@ class ChatMessage(models.Model):
         MODERATOR = "moderator", "a moderator"
         REVIEW = "review", "flags, pending review"
 
-    room = models.ForeignKey(ChatRoom, on_delete=models.CASCADE, related_name="messages")
+    # No index of its own: chat_seq_per_room and chat_changes lead with the room, and every
+    # message would keep a third copy up to date.
+    room = models.ForeignKey(
+        ChatRoom, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
     seq = models.BigIntegerField()
     version = models.BigIntegerField()
     author = models.ForeignKey(
