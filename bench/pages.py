@@ -161,6 +161,18 @@ def app_env(database_url: str, redis_url: str, static_root: Path) -> dict:
     return env
 
 
+def measure_in_child(script: str, env: dict, *args: str) -> tuple[dict, str]:
+    """Run ``script --measure *args`` inside Django (the in-process benches): the figures
+    it prints as JSON, and what it wrote to stderr (a profile)."""
+    child = subprocess.run(  # noqa: S603 - fixed argument list
+        [PYTHON, script, "--measure", *args], cwd=ROOT, env=env, capture_output=True,
+        text=True, check=False,
+    )  # fmt: skip
+    if child.returncode != 0:
+        sys.exit(f"measuring failed:\n{child.stderr}")
+    return json.loads(child.stdout), child.stderr
+
+
 def manage(env: dict, *args: str, timeout: float = 3600) -> str:
     done = subprocess.run(  # noqa: S603 - fixed argument list
         [PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,

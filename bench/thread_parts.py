@@ -20,7 +20,6 @@ import functools
 import json
 import os
 import pstats
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pages import PYTHON, ROOT, app_env, fresh_database, log, manage, private_redis
+from pages import app_env, fresh_database, log, manage, measure_in_child, private_redis
 
 # (module, function) pairs timed where the thread page calls them.
 PARTS = [
@@ -137,16 +136,11 @@ def main() -> None:
         manage(env, "migrate", "--noinput", "-v0")
         manage(env, "collectstatic", "--noinput", "-v0")
         log(manage(env, "seed_bench", "--scale", str(args.scale)).strip())
-        child = subprocess.run(  # noqa: S603 - fixed argument list
-            [PYTHON, __file__, "--measure", "--requests", str(args.requests),
-             "--profile", args.profile],
-            cwd=ROOT, env=env, capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        if child.returncode != 0:
-            sys.exit(f"measuring failed:\n{child.stderr}")
-        figures = json.loads(child.stdout)
+        figures, profile = measure_in_child(
+            __file__, env, "--requests", str(args.requests), "--profile", args.profile
+        )
     if args.profile:
-        print(child.stderr)
+        print(profile)
     for who, result in figures.items():
         print(f"{who}: {result['ms_per_request']} ms per request")
         for label, ms in result["parts_ms"].items():

@@ -129,7 +129,7 @@ class ChatMessage(models.Model):
         transaction the room's row is locked only while the server runs it. Taken, inserted
         and committed in three round trips, the lock waited on the writing thread between
         them, and a worker's threads take turns at one GIL: every sender in the room queued
-        behind it (bench/README.md, "saturation"). SQLite, which runs one writer at a time
+        behind it (bench/README.md, "a chat message"). SQLite, which runs one writer at a time
         anyway, has no UPDATE inside WITH: there the two statements share a transaction.
         """
         if connection.vendor != "postgresql":

@@ -4,7 +4,7 @@ A persistent connection is checked before its first use in each request and in e
 database call of a socket (CONN_HEALTH_CHECKS), so that a connection the server dropped
 (a restart, ``pg_terminate_backend``, an idle timeout) is replaced instead of failing
 the page. Django checks with ``SELECT 1``: a round trip on every page a member sees and on
-every chat message (bench/README.md, "Latest runs").
+every chat message (bench/README.md, "a chat message").
 
 An idle connection has nothing to read unless the server has closed it: closing, the server
 sends its FATAL error and shuts the socket, which turns readable. So an idle connection with
