@@ -542,9 +542,12 @@ def test_postgres_search_uses_the_gin_index(db, model, column, index):
 
 
 @postgres_only
-def test_chat_s_search_index_has_no_pending_list_to_flush_while_a_room_waits(db):
-    """Its flush, every 12,000 or so messages, held a room's writes for 200 ms."""
+@pytest.mark.parametrize(
+    "index", ["search_chat_source", "search_post_source", "search_thread_title"]
+)
+def test_search_indexes_have_no_pending_list_to_flush_while_writers_wait(db, index):
+    """A flush, every 12,000 or so chat messages, held a room's writes for 200 ms."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'search_chat_source'")
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = %s", [index])
         (options,) = cursor.fetchone()
     assert "fastupdate=off" in (options or [])
