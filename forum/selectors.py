@@ -556,9 +556,6 @@ def _room_to_write_sql() -> str:
     """  # noqa: S608 (names come from the models, values are parameters)
 
 
-TRUST_COUNTS = 5  # the columns of permissions.trust_counts_columns
-
-
 def room_to_write(user, room_id: int) -> ChatRoom:
     """A socket's room, read afresh for each change (its state, the member's role may have
     changed), with its group, the member's role there and their trust counts: one
@@ -576,7 +573,7 @@ def room_to_write(user, room_id: int) -> ChatRoom:
     room = sql.load(ChatRoom, row[:split])
     room.group = sql.load(SupportGroup, row[split:role])
     _set_viewer_role(room.group, user, row[role])
-    setattr(user, permissions.TRUST_COUNTS_ATTRIBUTE, row[role + 1 : role + 1 + TRUST_COUNTS])
+    setattr(user, permissions.TRUST_COUNTS_ATTRIBUTE, row[role + 1 :])  # the last columns
     return room
 
 
