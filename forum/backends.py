@@ -5,10 +5,16 @@ they have not read and whether to link the review queue (do they moderate a grou
 most ask whether a sanction bars them; a thread page asks whether they hold replies to send
 later. Reading all three with the member saves each
 signed-in page as many round trips; they are read afresh on every request, never cached.
-The statement is written by hand (forum.sql).
+A page that asks more of its member can have that read in the same statement too
+(``read_with_member``): the thread page reads its viewer's part there. The statement is
+written by hand (forum.sql).
 """
 
 import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
@@ -28,8 +34,32 @@ MODERATES_ATTRIBUTE = "moderates_a_group"
 HELD_ATTRIBUTE = "has_held_posts"
 
 
+@dataclass(frozen=True)
+class Rider:
+    """More of the member for one page: SQL expressions over the member's row (``u``),
+    their positional parameters, and what to do with their values once the member is
+    loaded."""
+
+    columns: tuple[str, ...]
+    params: tuple
+    attach: Callable[[User, tuple], None]
+
+
+_rider: ContextVar[Rider | None] = ContextVar("member_rider", default=None)
+
+
+@contextmanager
+def read_with_member(rider: Rider) -> Iterator[None]:
+    """Within the block, loading the member reads ``rider``'s columns too."""
+    token = _rider.set(rider)
+    try:
+        yield
+    finally:
+        _rider.reset(token)
+
+
 @functools.cache
-def _member_sql() -> str:
+def _member_sql(extra: tuple[str, ...] = ()) -> str:
     user, u_id = names(User, "id")
     note, n_recipient, n_read = names(Notification, "recipient", "read_at")
     sanction, s_member, s_lifted, s_kind, s_ends = names(
@@ -50,6 +80,7 @@ def _member_sql() -> str:
                 SELECT 1 FROM {membership} m WHERE m.{m_user} = u.{u_id} AND m.{m_role} = %s
             ) AS {MODERATES_ATTRIBUTE},
             EXISTS(SELECT 1 FROM {held} h WHERE h.{h_author} = u.{u_id}) AS {HELD_ATTRIBUTE}
+            {"".join(f", {column}" for column in extra)}
         FROM {user} u WHERE u.{u_id} = %s
     """  # noqa: S608 (names come from the models, values are parameters)
 
@@ -58,15 +89,19 @@ def load_member(user_id: int) -> User | None:
     """The member with their unread count, knowing whether a sanction is in force (so
     permission checks need no query when none is) and whether they moderate a group,
     active or not, and whether they hold posts; None if there is none."""
+    rider = _rider.get()
+    extra = rider.columns if rider is not None else ()
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    params = [Sanction.Kind.WARNING.value, now, Membership.Role.MODERATOR.value, user_id]
+    params = [Sanction.Kind.WARNING.value, now, Membership.Role.MODERATOR.value]
+    params += [*rider.params, user_id] if rider is not None else [user_id]
     with connection.cursor() as cursor:
-        cursor.execute(_member_sql(), params)
+        cursor.execute(_member_sql(extra), params)
         row = cursor.fetchone()
     if row is None:
         return None
-    user = sql.load(User, row[:-4])
-    unread, unsanctioned, moderates, held = row[-4:]
+    own = len(row) - len(extra)
+    user = sql.load(User, row[: own - 4])
+    unread, unsanctioned, moderates, held = row[own - 4 : own]
     setattr(user, UNREAD_ATTRIBUTE, unread)
     setattr(user, UNSANCTIONED_ATTRIBUTE, bool(unsanctioned))
     setattr(user, MODERATES_ATTRIBUTE, bool(moderates))
@@ -74,6 +109,8 @@ def load_member(user_id: int) -> User | None:
     if unsanctioned:
         permissions.remember_no_sanctions(user)
     permissions.remember_moderates(user, bool(moderates))
+    if rider is not None:
+        rider.attach(user, row[own:])
     return user
 
 

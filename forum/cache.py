@@ -8,6 +8,10 @@ session behind), ``incr`` and ``tally`` (rate limits count elsewhere meanwhile,
 moderation.ratelimit)
 and ``get_many`` (open sockets then re-check their authority against the database,
 forum.realtime.authority_epochs).
+
+A page that knows which keys it will read can read them in one round trip first
+(``read_ahead``): a member's thread page reads its session and the thread's versions
+together, where each was a round trip of its own.
 """
 
 import logging
@@ -15,6 +19,9 @@ import pickle
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.core.cache import cache
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
@@ -28,6 +35,31 @@ logger = logging.getLogger(__name__)
 # What an unreachable Redis raises, through the cache or the channel layer.
 UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
 LOG_EVERY_SECONDS = 10.0
+# What read_ahead read, for the block it wraps: key -> value (keys Redis lacked are absent).
+_read_ahead: ContextVar[dict | None] = ContextVar("read_ahead", default=None)
+
+
+@contextmanager
+def read_ahead(keys: list[str]) -> Iterator[None]:
+    """Read ``keys`` from the cache now, in one round trip; within the block a ``get`` or
+    ``get_many`` of one of them answers from what was read. A key Redis lacked is still
+    asked for, and a key written in the block is forgotten, so nothing reads older than
+    it would have. With another cache backend, or Redis unreachable, nothing is read
+    ahead."""
+    reader = getattr(cache, "read_many_ahead", None)
+    found = reader(keys) if reader is not None else {}
+    token = _read_ahead.set(found)
+    try:
+        yield
+    finally:
+        _read_ahead.reset(token)
+
+
+def _forget_read(*keys) -> None:
+    ahead = _read_ahead.get()
+    if ahead:
+        for key in keys:
+            ahead.pop(key, None)
 
 
 class ResilientRedisCache(SharedClientRedisCache):
@@ -42,12 +74,32 @@ class ResilientRedisCache(SharedClientRedisCache):
                 "cache unavailable (%s: %s); pages fall back to the database", operation, error
             )
 
+    def read_many_ahead(self, keys: list[str]) -> dict:
+        try:
+            return super().get_many(keys)
+        except UNAVAILABLE as error:
+            self._degraded("get_many", error)
+            return {}
+
     def get(self, key, default=None, version=None):
+        ahead = _read_ahead.get()
+        if ahead and version is None and key in ahead:
+            return ahead[key]
         try:
             return super().get(key, default, version)
         except UNAVAILABLE as error:
             self._degraded("get", error)
             return default
+
+    def get_many(self, keys, version=None):
+        ahead = _read_ahead.get()
+        if not ahead or version is not None:
+            return super().get_many(keys, version)
+        found = {key: ahead[key] for key in keys if key in ahead}
+        missing = [key for key in keys if key not in found]
+        if missing:
+            found.update(super().get_many(missing))
+        return found
 
     def has_key(self, key, version=None):
         try:
@@ -57,6 +109,7 @@ class ResilientRedisCache(SharedClientRedisCache):
             return False
 
     def add(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+        _forget_read(key)
         try:
             return super().add(key, value, timeout, version)
         except UNAVAILABLE as error:
@@ -64,12 +117,14 @@ class ResilientRedisCache(SharedClientRedisCache):
             return False
 
     def set(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+        _forget_read(key)
         try:
             super().set(key, value, timeout, version)
         except UNAVAILABLE as error:
             self._degraded("set", error)
 
     def set_many(self, data, timeout=DEFAULT_TIMEOUT, version=None):
+        _forget_read(*data)
         try:
             return super().set_many(data, timeout, version)
         except UNAVAILABLE as error:
@@ -77,11 +132,24 @@ class ResilientRedisCache(SharedClientRedisCache):
             return list(data)
 
     def touch(self, key, timeout=DEFAULT_TIMEOUT, version=None):
+        _forget_read(key)
         try:
             return super().touch(key, timeout, version)
         except UNAVAILABLE as error:
             self._degraded("touch", error)
             return False
+
+    def delete(self, key, version=None):
+        _forget_read(key)
+        return super().delete(key, version)
+
+    def delete_many(self, keys, version=None):
+        _forget_read(*keys)
+        return super().delete_many(keys, version)
+
+    def incr(self, key, delta=1, version=None):
+        _forget_read(key)
+        return super().incr(key, delta, version)
 
     def tally(self, key: str, timeout: int) -> int:
         """Count one more at ``key``, a counter that lives ``timeout`` seconds from its

@@ -32,7 +32,7 @@ from . import engagement, fanout, live, presence, publishing, realtime, selector
 from .backends import load_member
 from .cache import UNAVAILABLE
 from .models import ChatMessage, ChatRoom, LiveSession, User
-from .sockets import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, AuthorityListener
+from .sockets import CLOSE_FORBIDDEN, CLOSE_TRY_AGAIN, CLOSE_UNAUTHENTICATED, AuthorityListener
 from .watch import announce_presence, watch
 
 logger = logging.getLogger(__name__)
@@ -43,9 +43,6 @@ TYPING_INTERVAL = 3.0
 CLOSE_TOO_BIG = 1009
 # Where forum.asgi keeps the server's own send for forum.fanout.
 SERVER_SEND = "kinship.server_send"
-# "Try again later": a service the socket needs is unreachable, or the client stopped
-# reading. The client reconnects after a pause and resumes with ?after=.
-CLOSE_TRY_AGAIN = 1013
 CLOSE_NOT_FOUND = 4404
 
 

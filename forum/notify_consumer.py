@@ -13,6 +13,7 @@ or was deactivated, or whose session expired, close. The review queue's sockets
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -26,8 +27,9 @@ from django.contrib.auth import HASH_SESSION_KEY
 from django.utils.crypto import constant_time_compare
 
 from . import notify, realtime, selectors
+from .cache import UNAVAILABLE
 from .models import User
-from .sockets import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, AuthorityListener
+from .sockets import CLOSE_FORBIDDEN, CLOSE_TRY_AGAIN, CLOSE_UNAUTHENTICATED, AuthorityListener
 
 logger = logging.getLogger(__name__)
 
@@ -72,9 +74,23 @@ class WatchedSocket(AuthorityListener, AsyncWebsocketConsumer):
     async def unwatch_authority(self) -> None:
         watch().discard(self)
         if hasattr(self, "user_id"):
-            await self.channel_layer.group_discard(
-                realtime.authority_group(self.user_id), self.channel_name
-            )
+            await self.leave(realtime.authority_group(self.user_id))
+
+    async def leave(self, *groups: str) -> None:
+        for group in groups:
+            # While Redis is unreachable the entry cannot be removed; it expires with the
+            # channel layer's group_expiry.
+            with contextlib.suppress(*UNAVAILABLE):
+                await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def try_again_later(self) -> None:
+        """Redis is unreachable at the handshake: close with 1013, which the page's script
+        retries after a pause, rather than fail the handshake with a traceback on every
+        retry."""
+        logger.warning("%s: Redis unavailable on connect; told to retry", type(self).__name__)
+        self.closing = True
+        await self.accept()
+        await self.close(code=CLOSE_TRY_AGAIN)
 
     async def _revoke(self, code: int) -> None:
         if not self.closing:
@@ -92,9 +108,13 @@ class NotificationConsumer(WatchedSocket):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.last_sync = time.monotonic()
-        await self.watch_authority(user)
-        self.group_name = realtime.user_group(user.pk)
-        await self.channel_layer.group_add(self.group_name, self.channel_name)
+        try:
+            await self.watch_authority(user)
+            self.group_name = realtime.user_group(user.pk)
+            await self.channel_layer.group_add(self.group_name, self.channel_name)
+        except UNAVAILABLE:
+            await self.try_again_later()
+            return
         await self.accept()
         watch().add(self)
         await self._send_count()
@@ -102,7 +122,7 @@ class NotificationConsumer(WatchedSocket):
     async def disconnect(self, code: int) -> None:
         await self.unwatch_authority()
         if self.group_name is not None:
-            await self.channel_layer.group_discard(self.group_name, self.channel_name)
+            await self.leave(self.group_name)
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
         """A ping gets a pong; a sync gets the current count (at most every

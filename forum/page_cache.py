@@ -62,10 +62,15 @@ def site_changed() -> None:
     _replace_now_and_on_commit(SITE_VERSION)
 
 
+def version_keys(thread_id: int) -> list[str]:
+    """Where versions(thread_id) reads, for a page that reads them ahead."""
+    return [SITE_VERSION, _thread_version(thread_id)]
+
+
 def versions(thread_id: int) -> tuple[str, str] | None:
     """The site's and the thread's versions; None while the cache is not answering. Read
     once for a page: whatever is filed under them was built after they were read."""
-    keys = [SITE_VERSION, _thread_version(thread_id)]
+    keys = version_keys(thread_id)
     try:
         found = cache.get_many(keys)
         if len(found) < len(keys):

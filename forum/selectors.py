@@ -31,7 +31,7 @@ from django.utils.crypto import constant_time_compare
 from moderation import context_notes, permissions
 from moderation.models import Flag, FlagReason, NoteAttachment
 
-from . import fragments, page_cache, sql
+from . import backends, fragments, page_cache, sql
 from .backends import UNREAD_ATTRIBUTE
 from .models import (
     Block,
@@ -56,6 +56,9 @@ from .models.site import DEFAULT_CRISIS_RESOURCES
 from .realtime import message_payload
 from .sql import names
 
+# Where viewer_with_member leaves the viewer's part on the member: (thread id, group id,
+# ThreadViewer).
+VIEWER_ATTRIBUTE = "thread_viewer"
 THREADS_PER_PAGE = 25
 POSTS_PER_PAGE = 50
 # Deeper replies are reached through "continue this thread", which re-roots the tree.
@@ -217,59 +220,92 @@ class ThreadViewer:
 
 
 @functools.cache
-def _thread_viewer_sql() -> str:
+def _viewer_columns(group: str) -> tuple[str, ...]:
+    """The thread viewer's part as columns over their row ``u``: their role in the group
+    ``group`` names (SQL), whether they follow and mute the thread, the posts of it they
+    support and the members they blocked; the parameters are ``group``'s, then the
+    thread's id three times."""
+    _, u_id = names(User, "id")
     membership, m_user, m_group, m_role = names(Membership, "user", "group", "role")
     subscription, s_user, s_thread = names(Subscription, "user", "thread")
     mute, u_user, u_thread = names(Mute, "user", "thread")
     reaction, r_user, r_post = names(Reaction, "user", "post")
     post, p_id, p_thread = names(Post, "id", "thread")
     block, b_blocker, b_blocked = names(Block, "blocker", "blocked")
-    return f"""
-        SELECT 'role', 0, {m_role} FROM {membership} WHERE {m_user} = %s AND {m_group} = %s
-        UNION ALL
-        SELECT 'follows', 0, '' FROM {subscription} WHERE {s_user} = %s AND {s_thread} = %s
-        UNION ALL
-        SELECT 'muted', 0, '' FROM {mute} WHERE {u_user} = %s AND {u_thread} = %s
-        UNION ALL
-        SELECT 'supports', r.{r_post}, '' FROM {reaction} r JOIN {post} p ON p.{p_id} = r.{r_post}
-            WHERE r.{r_user} = %s AND p.{p_thread} = %s
-        UNION ALL
-        SELECT 'blocked', {b_blocked}, '' FROM {block} WHERE {b_blocker} = %s
-    """  # noqa: S608 (names come from the models, values are parameters)
+    me = f"u.{u_id}"
+    # Names come from the models, values are parameters.
+    role = f"SELECT {m_role} FROM {membership} WHERE {m_user} = {me} AND {m_group} = {group}"  # noqa: S608
+    follows = f"SELECT 1 FROM {subscription} WHERE {s_user} = {me} AND {s_thread} = %s"  # noqa: S608
+    muted = f"SELECT 1 FROM {mute} WHERE {u_user} = {me} AND {u_thread} = %s"  # noqa: S608
+    supports = (
+        f"FROM {reaction} r JOIN {post} p ON p.{p_id} = r.{r_post} "
+        f"WHERE r.{r_user} = {me} AND p.{p_thread} = %s"
+    )
+    return (
+        f"({role})",
+        f"EXISTS({follows})",
+        f"EXISTS({muted})",
+        sql.id_list(f"r.{r_post}", supports),
+        sql.id_list(b_blocked, f"FROM {block} WHERE {b_blocker} = {me}"),
+    )
+
+
+def _viewer_from(values: tuple) -> ThreadViewer:
+    role, follows, muted, supports, blocked = values
+    return ThreadViewer(
+        role=role,
+        follows=bool(follows),
+        muted=bool(muted),
+        supports=sql.ids(supports),
+        blocked=sql.ids(blocked),
+    )
+
+
+@functools.cache
+def _rider_columns() -> tuple[str, ...]:
+    thread, t_group, t_id = names(Thread, "group", "id")
+    group = f"(SELECT {t_group} FROM {thread} WHERE {t_id} = %s)"  # noqa: S608 (names)
+    return (group, *_viewer_columns(group))
+
+
+def viewer_with_member(thread_id: int) -> backends.Rider:
+    """For the thread page: the viewer's part of thread ``thread_id`` read in the
+    statement that loads the member (forum.backends), one round trip where it was two.
+    thread_to_read takes it from there if the thread's group is still the one the
+    page's rows name."""
+
+    def attach(user, values: tuple) -> None:
+        setattr(user, VIEWER_ATTRIBUTE, (thread_id, values[0], _viewer_from(values[1:])))
+
+    return backends.Rider(_rider_columns(), (thread_id,) * 5, attach)
 
 
 def _thread_viewer(user, thread: Thread) -> ThreadViewer:
-    """The viewer's role, following, muting, supports and blocks in one statement
-    (written by hand: forum.sql)."""
+    """The viewer's role, following, muting, supports and blocks: read with the member
+    where the page asked for it (viewer_with_member) and the thread is still in the group
+    the page's rows name, otherwise in one statement (written by hand: forum.sql)."""
     if not user.is_authenticated:
         return ThreadViewer()
-    me, group, here = user.pk, thread.group_id, thread.pk
+    ridden = getattr(user, VIEWER_ATTRIBUTE, None)
+    if ridden is not None and ridden[:2] == (thread.pk, thread.group_id):
+        return ridden[2]
     with connection.cursor() as cursor:
-        cursor.execute(_thread_viewer_sql(), [me, group, me, here, me, here, me, here, me])
-        rows = cursor.fetchall()
-    facts = {kind: set() for kind in ("supports", "blocked")}
-    role, follows, muted = None, False, False
-    for kind, number, text in rows:
-        if kind == "role":
-            role = text
-        elif kind == "follows":
-            follows = True
-        elif kind == "muted":
-            muted = True
-        else:
-            facts[kind].add(number)
-    return ThreadViewer(
-        role=role,
-        follows=follows,
-        muted=muted,
-        supports=frozenset(facts["supports"]),
-        blocked=frozenset(facts["blocked"]),
-    )
+        cursor.execute(_thread_viewer_sql(), [thread.group_id, *(thread.pk,) * 3, user.pk])
+        row = cursor.fetchone()
+    return ThreadViewer() if row is None else _viewer_from(row)
+
+
+@functools.cache
+def _thread_viewer_sql() -> str:
+    user, u_id = names(User, "id")
+    columns = ", ".join(_viewer_columns("%s"))
+    return f"SELECT {columns} FROM {user} u WHERE u.{u_id} = %s"  # noqa: S608 (names)
 
 
 def thread_to_read(user, *, slug: str, thread_id: int) -> Thread:
     """get_thread_for, for the thread page: the thread and its group come from the cache
-    (forum.page_cache) and one statement reads the viewer's part (``thread.viewer``)."""
+    (forum.page_cache) and the viewer's part (``thread.viewer``) from the statement that
+    loaded them (viewer_with_member) or one of its own."""
     versions = page_cache.versions(thread_id)
     thread = page_cache.shared(
         f"thread:{slug}:{thread_id}",

@@ -5,6 +5,9 @@ from . import realtime
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+# "Try again later": a service the socket needs is unreachable, or the client stopped
+# reading. The client reconnects after a pause (and a chat socket resumes with ?after=).
+CLOSE_TRY_AGAIN = 1013
 
 
 class AuthorityListener:

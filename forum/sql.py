@@ -5,6 +5,7 @@ request (forum.backends), the thread page's per-viewer facts and a chat write's 
 always parameters."""
 
 import functools
+import json
 
 from django.db import connection
 from django.db.models import Model
@@ -44,3 +45,16 @@ def _reading(model: type[Model]) -> tuple[list[str], list[tuple[int, list]]]:
         if found:
             converters.append((index, [(convert, expression) for convert in found]))
     return [field.attname for field in fields], converters
+
+
+def id_list(column: str, rest: str) -> str:
+    """A column holding the list of ids ``SELECT column rest`` finds (read back with
+    ``ids``): an array in PostgreSQL, JSON text in SQLite."""
+    if connection.vendor == "postgresql":
+        return f"ARRAY(SELECT {column} {rest})"
+    return f"(SELECT json_group_array({column}) {rest})"
+
+
+def ids(value: list | str) -> frozenset[int]:
+    """The ids of an ``id_list`` column."""
+    return frozenset(json.loads(value) if isinstance(value, str) else value)

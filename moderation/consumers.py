@@ -15,6 +15,7 @@ import json
 from channels.db import database_sync_to_async
 
 from forum import notify_consumer, realtime, selectors
+from forum.cache import UNAVAILABLE
 from forum.models import User
 from forum.sockets import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
 
@@ -34,8 +35,12 @@ class QueueConsumer(notify_consumer.WatchedSocket):
         if ids is not None and not ids:
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        await self.watch_authority(user)
-        await self._listen(ids)
+        try:
+            await self.watch_authority(user)
+            await self._listen(ids)
+        except UNAVAILABLE:
+            await self.try_again_later()
+            return
         await self.accept()
         notify_consumer.watch().add(self)
 
@@ -78,8 +83,7 @@ class QueueConsumer(notify_consumer.WatchedSocket):
 
     async def disconnect(self, code: int) -> None:
         await self.unwatch_authority()
-        for name in self.groups_joined:
-            await self.channel_layer.group_discard(name, self.channel_name)
+        await self.leave(*self.groups_joined)
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
         """The client has nothing to say; a ping gets a pong, anything else is ignored."""

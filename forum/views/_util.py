@@ -22,6 +22,16 @@ def page_number(request) -> int:
     return min(max(page, 1), 10_000)
 
 
+def session_cache_keys(request) -> list[str]:
+    """Where the cache keeps this request's session, for a page that reads it ahead
+    (forum.cache.read_ahead); nothing when the request brings no session or the engine
+    keeps none in the cache."""
+    session = request.session
+    if not session.session_key or not hasattr(session, "cache_key"):
+        return []
+    return [session.cache_key]
+
+
 def posted(request):
     """Form data for a POST, even an empty one (``request.POST or None`` would
     treat an empty POST as a fresh GET and hide the errors)."""

@@ -26,11 +26,13 @@ from .. import (
     publishing,
     selectors,
 )
+from ..backends import read_with_member
+from ..cache import read_ahead
 from ..forms import EditPostForm, ReplyForm, ThreadForm
 from ..models import HeldPost, Post, Thread
 from ..models.threads import PATH_STEP
 from ..quiet_hours import has_quiet_hours, valid_timezone
-from ._util import page_number, posted, submit
+from ._util import page_number, posted, session_cache_keys, submit
 from .slow_mode import SLOW_MODE_CHOICES
 
 # The session remembers, for one page view, that the author of new words that suggest
@@ -211,6 +213,17 @@ def _thread_response(request, thread, body) -> HttpResponse:
 
 
 def thread_detail(request, slug: str, thread_id: int):
+    # A member's page makes one round trip to Redis (the session and the thread's
+    # versions) and one to the database (the member and their part of the thread), where
+    # it made two of each.
+    with (
+        read_ahead([*page_cache.version_keys(thread_id), *session_cache_keys(request)]),
+        read_with_member(selectors.viewer_with_member(thread_id)),
+    ):
+        return _thread_detail(request, slug, thread_id)
+
+
+def _thread_detail(request, slug: str, thread_id: int):
     page = page_number(request)
     shared = page_cache.visitor_page(request, slug=slug, thread_id=thread_id, page=page)
     if shared is not None and shared.content is not None:

@@ -8,7 +8,7 @@ from django.core.cache import cache
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from forum import cache as cache_module
-from forum.cache import LocalFirstCache, Recent
+from forum.cache import LocalFirstCache, Recent, read_ahead
 
 
 @pytest.fixture
@@ -94,3 +94,62 @@ def test_recent_forgets_the_least_recently_used_first():
     assert (recent.get("a"), recent.get("b"), recent.get("c")) == (1, None, 3)
     recent.clear()
     assert recent.get("a") is None and recent.get("c") is None
+
+
+@pytest.fixture
+def redis_commands(monkeypatch):
+    import redis
+
+    sent = []
+    real = redis.Redis.execute_command
+
+    def spy(self, *args, **options):
+        sent.append(args[0])
+        return real(self, *args, **options)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", spy)
+    return sent
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (set in CI)")
+def test_keys_read_ahead_are_read_in_one_round_trip(redis_commands):
+    cache.set_many({"a": 1, "b": 2}, 60)
+    cache.delete("absent")
+    redis_commands.clear()
+    with read_ahead(["a", "b", "absent"]):
+        assert cache.get("a") == 1
+        assert cache.get_many(["a", "b"]) == {"a": 1, "b": 2}
+        assert redis_commands == ["MGET"]
+        # What Redis lacked is still asked for: another process may have stored it since.
+        cache.set("absent", 3, 60)
+        assert cache.get("absent") == 3
+    assert cache.get("a") == 1
+    assert redis_commands == ["MGET", "SET", "GET", "GET"]
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (set in CI)")
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda: cache.set("a", 9, 60),
+        lambda: cache.set_many({"a": 9}, 60),
+        lambda: cache.delete("a") and cache.add("a", 9, 60),
+        lambda: cache.incr("a", 8),
+        lambda: cache.delete_many(["a"]) or cache.set("a", 9, 60),
+    ],
+)
+def test_a_key_written_in_the_block_is_read_again(write):
+    cache.set("a", 1, 60)
+    with read_ahead(["a"]):
+        write()
+        assert cache.get("a") == 9
+        assert cache.get_many(["a"]) == {"a": 9}
+
+
+def test_with_redis_down_nothing_is_read_ahead_and_reads_are_misses(monkeypatch):
+    from forum.cache import ResilientRedisCache
+
+    shared = ResilientRedisCache("redis://127.0.0.1:9/0", {"OPTIONS": {"socket_timeout": 0.2}})
+    monkeypatch.setattr(cache_module, "cache", shared)
+    with read_ahead(["a"]):
+        assert shared.get("a", "fallback") == "fallback"

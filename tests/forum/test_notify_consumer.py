@@ -214,3 +214,33 @@ def test_an_unrelated_change_keeps_the_socket_open(river):
         await socket.disconnect()
 
     run(scenario)
+
+
+@pytest.mark.parametrize("failing", ["group_add", "authority_epochs"])
+def test_with_redis_unreachable_the_handshake_says_try_again_later(
+    river, monkeypatch, caplog, failing
+):
+    from channels.layers import get_channel_layer
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from forum import realtime
+
+    def down(*args, **kwargs):
+        raise RedisConnectionError("Connection refused")
+
+    async def down_async(*args, **kwargs):
+        down()
+
+    async def scenario():
+        layer = get_channel_layer()  # this loop's own (tests/chat_helpers.run_async)
+        if failing == "group_add":
+            monkeypatch.setattr(layer, "group_add", down_async)
+        else:
+            monkeypatch.setattr(realtime, "authority_epochs", down)
+        monkeypatch.setattr(layer, "group_discard", down_async)
+        socket = await connect(river)  # accepted, so the browser sees the close code
+        assert await socket.closed() == 1013  # the page's script retries after a pause
+
+    run(scenario)
+    assert [r.levelname for r in caplog.records if r.name == "forum.notify_consumer"] == ["WARNING"]
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

@@ -5,9 +5,11 @@ tests/forum/test_fragments.py checks that after each kind of change a visitor's 
 page equals a fresh one; these cover who is served from the cache and what may not be.
 """
 
+import os
 import time
 
 import pytest
+import redis
 from django.core.cache.backends.dummy import DummyCache
 from django.db import connection
 from django.test import Client
@@ -207,3 +209,30 @@ def test_a_members_page_reads_the_versions_once(thread, other_member, monkeypatc
     assert reads == [thread.pk]
     publishing.publish_reply(author=other_member, thread=thread, parent=None, body="Day two.")
     assert b"Day two." in _visit(thread, client).content
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (set in CI)")
+@pytest.mark.django_db
+def test_a_members_page_reads_its_session_and_versions_in_one_round_trip(
+    thread, other_member, monkeypatch
+):
+    client = Client()
+    client.force_login(other_member)
+    _visit(thread, client)  # the page's rows and body are now kept in this process
+    commands = []
+    real = redis.Redis.execute_command
+
+    def spy(self, *args, **options):
+        commands.append(args)
+        return real(self, *args, **options)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", spy)
+    assert b"Welcome in." in _visit(thread, client).content
+    [(name, *keys)] = commands
+    assert name == "MGET"
+    session_key = client.session.cache_key
+    assert {key.rsplit(":", 1)[-1] for key in keys} >= {
+        page_cache.SITE_VERSION.rsplit(":", 1)[-1],
+        str(thread.pk),
+        session_key.rsplit(":", 1)[-1],
+    }

@@ -1,11 +1,13 @@
 """forum.selectors: reads written by hand answer as the ORM's did."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from forum import selectors
-from forum.models import ChatRoom, Membership
+from forum import backends, engagement, publishing, selectors
+from forum.models import ChatRoom, Membership, Notification, Subscription
 from moderation import permissions
-from tests.conftest import join, make_group, make_user
+from tests.conftest import join, make_group, make_user, thread_among
 
 
 @pytest.mark.django_db
@@ -34,3 +36,90 @@ def test_room_to_write_knows_a_non_member_and_a_missing_room():
     assert permissions.membership_role(stranger, read.group) is None
     with pytest.raises(ChatRoom.DoesNotExist):
         selectors.room_to_write(stranger, room.pk + 1000)
+
+
+@pytest.fixture
+def read_thread(settings, public_group, member, other_member):
+    """A thread ``member`` follows, mutes, supports a post of and reads as a moderator,
+    having blocked ``other_member``."""
+    join(member, public_group, role=Membership.Role.MODERATOR)
+    thread = thread_among(
+        settings, public_group, other_member, member, title="Week one", body="Hello."
+    )
+    reply = publishing.publish_reply(author=other_member, thread=thread, parent=None, body="Hi.")
+    engagement.set_subscription(user=member, thread=thread, follow=True)
+    engagement.set_thread_mute(user=member, thread=thread, muted=True)
+    engagement.toggle_support(user=member, post=reply)
+    engagement.block_member(user=member, member=other_member)
+    return thread, reply
+
+
+def _read(user_id: int, thread, *, ridden: bool):
+    if not ridden:
+        return selectors.thread_to_read(
+            backends.load_member(user_id), slug=thread.group.slug, thread_id=thread.pk
+        )
+    with backends.read_with_member(selectors.viewer_with_member(thread.pk)):
+        user = backends.load_member(user_id)
+    with CaptureQueriesContext(connection) as queries:
+        read = selectors.thread_to_read(user, slug=thread.group.slug, thread_id=thread.pk)
+    assert [q["sql"] for q in queries if "subscription" in q["sql"]] == []
+    return read
+
+
+@pytest.mark.django_db
+def test_the_viewers_part_read_with_the_member_is_what_its_own_statement_reads(
+    read_thread, member, other_member
+):
+    thread, reply = read_thread
+    ridden = _read(member.pk, thread, ridden=True).viewer
+    alone = _read(member.pk, thread, ridden=False).viewer
+    assert (
+        ridden
+        == alone
+        == selectors.ThreadViewer(
+            role=Membership.Role.MODERATOR,
+            follows=True,
+            muted=True,
+            supports=frozenset({reply.pk}),
+            blocked=frozenset({other_member.pk}),
+        )
+    )
+    # A reader with no part in it reads none, both ways.
+    nobody = make_user("nobody")
+    assert _read(nobody.pk, thread, ridden=True).viewer == selectors.ThreadViewer()
+    assert _read(nobody.pk, thread, ridden=False).viewer == selectors.ThreadViewer()
+
+
+@pytest.mark.django_db
+def test_a_members_thread_page_runs_one_statement(client, read_thread, member):
+    thread, _ = read_thread
+    client.force_login(member)
+    client.get(thread.get_absolute_url())  # a returning reader: session and rows kept
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(thread.get_absolute_url())
+    assert response.status_code == 200
+    [statement] = [q["sql"] for q in queries]
+    assert Subscription._meta.db_table in statement and Notification._meta.db_table in statement
+
+
+@pytest.mark.django_db
+def test_a_thread_moved_after_its_rows_were_read_is_judged_by_its_own_statement(
+    read_thread, member
+):
+    thread, _ = read_thread
+    elsewhere = make_group("elsewhere")  # a new group changes every page's version
+    with backends.read_with_member(selectors.viewer_with_member(thread.pk)):
+        user = backends.load_member(member.pk)
+    kept = selectors.thread_to_read(user, slug=thread.group.slug, thread_id=thread.pk)
+    assert kept.viewer.role == Membership.Role.MODERATOR  # as read with the member
+    # Moved where the reader has no role, in a write the page's versions missed: the
+    # rows kept for the page still name the old group, the rider reads the new one.
+    type(thread).objects.filter(pk=thread.pk).update(group=elsewhere)
+    with backends.read_with_member(selectors.viewer_with_member(thread.pk)):
+        moved = backends.load_member(member.pk)
+    assert getattr(moved, selectors.VIEWER_ATTRIBUTE)[2].role is None
+    with CaptureQueriesContext(connection) as queries:
+        read = selectors.thread_to_read(moved, slug=thread.group.slug, thread_id=thread.pk)
+    assert len(queries) == 1  # its own statement, for the group the page shows
+    assert read.group == thread.group and read.viewer.role == Membership.Role.MODERATOR
