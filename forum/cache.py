@@ -155,11 +155,23 @@ class ResilientRedisCache(SharedClientRedisCache):
         """Count one more at ``key``, a counter that lives ``timeout`` seconds from its
         first count, and return the count: one round trip (add then incr was three, on every
         post and chat message, moderation.ratelimit). Raises while Redis is unreachable."""
+        return self.tally_and_read(key, timeout, [])[0]
+
+    def tally_and_read(self, key: str, timeout: int, keys: list[str]) -> tuple[int, dict]:
+        """``tally``, and the values at ``keys`` (as ``get_many``) in the same round trip:
+        a write's rate limit brings its policy tokens (moderation.models.SharedVersion)."""
+        _forget_read(key)
         key = self.make_and_validate_key(key)
+        made = {self.make_and_validate_key(each): each for each in keys}
         with self._cache.get_client(key, write=True).pipeline(transaction=True) as pipe:
             pipe.set(key, 0, ex=timeout, nx=True)  # as add() stores an int: plain digits
             pipe.incr(key)
-            return pipe.execute()[1]
+            if made:
+                pipe.mget(list(made))
+            replies = pipe.execute()
+        values = zip(made.values(), replies[2], strict=True) if made else ()
+        loads = self._cache._serializer.loads
+        return replies[1], {each: loads(value) for each, value in values if value is not None}
 
     def ping(self) -> None:
         """Raise unless Redis answers (for /healthz)."""

@@ -454,8 +454,14 @@ class WatchedPhrase(models.Model):
         return f"{self.pattern} ({self.get_action_display()})"
 
 
-# Tokens read once for a whole write (SharedVersion.read_together), by their keys.
-_read_together: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+class _Tokens(dict):
+    """The tokens of one write (SharedVersion.read_together), by their keys; ``pending``
+    until they are read, at the write's first need or with its rate limit's count."""
+
+    pending = True
+
+
+_read_together: contextvars.ContextVar[_Tokens | None] = contextvars.ContextVar(
     "shared_version_tokens", default=None
 )
 
@@ -478,20 +484,44 @@ class SharedVersion:
     def read_together(cls) -> Iterator[None]:
         """Within, every version's token is read once, all in one round trip: a write that
         screens its text asks for three (watched phrases, link rules, context notes), each a
-        round trip of its own on every chat message. A token that moves meanwhile counts
-        from the next write, as if it had moved a moment later."""
-        if _read_together.get() is not None:  # an enclosing write read them
+        round trip of its own on every chat message. They are read when first needed, or
+        by the write's rate limit in its own round trip (``unread_keys``), and not at all by
+        a write refused before. A token that moves meanwhile counts from the next write, as
+        if it had moved a moment later."""
+        if _read_together.get() is not None:  # an enclosing write reads them
             yield
             return
-        try:
-            tokens = cache.get_many([version.key for version in cls.every])
-        except (RedisConnectionError, RedisTimeoutError):  # each is read alone, as ever
-            tokens = {}
-        reset = _read_together.set(tokens)
+        reset = _read_together.set(_Tokens())
         try:
             yield
         finally:
             _read_together.reset(reset)
+
+    @classmethod
+    def unread_keys(cls) -> list[str]:
+        """Within read_together, the tokens' keys until they are read; otherwise none. A
+        round trip the write makes anyway can bring them (``arrived``)."""
+        tokens = _read_together.get()
+        pending = tokens is not None and tokens.pending
+        return [version.key for version in cls.every] if pending else []
+
+    @classmethod
+    def arrived(cls, found: dict[str, str]) -> None:
+        """The tokens ``unread_keys`` named, as read (absent: not in the cache)."""
+        tokens = _read_together.get()
+        if tokens is not None and tokens.pending:
+            tokens.update(found)
+            tokens.pending = False
+
+    @classmethod
+    def _tokens(cls) -> _Tokens | None:
+        tokens = _read_together.get()
+        if tokens is not None and tokens.pending:
+            # While Redis is down each is read alone, as ever.
+            with contextlib.suppress(RedisConnectionError, RedisTimeoutError):
+                tokens.update(cache.get_many([version.key for version in cls.every]))
+            tokens.pending = False
+        return tokens
 
     def cached(self, key: object, build):
         """What ``build()`` makes for ``key``, kept in this worker until the token moves."""
@@ -510,7 +540,7 @@ class SharedVersion:
         self._kept.clear()
 
     def current(self) -> str:
-        tokens = _read_together.get()
+        tokens = self._tokens()
         token = cache.get(self.key) if tokens is None else tokens.get(self.key)
         if token is None:
             # A fresh random token, never a counter: a counter reset by an evicted or

@@ -15,6 +15,8 @@ from django.core.cache.backends.locmem import LocMemCache
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from .models import SharedVersion
+
 # Slow mode its moderators set on a place (forum.publishing._check_place_slow_mode).
 PLACE_SLOW_MODE = {"thread_slow_mode": "This thread", "room_slow_mode": "This room"}
 # This process's own counters, used only while the shared cache is unreachable.
@@ -72,8 +74,14 @@ def hit(action: str, *, key: str, now: float | None = None, level: int | None = 
     now = time.time() if now is None else now
     window_start = int(now // window) * window
     cache_key = f"rl:{action}:{key}:{window_start}"
+    tokens = SharedVersion.unread_keys()
     try:
-        count = count_up(cache, cache_key, timeout=window + 1)
+        if tokens and hasattr(cache, "tally_and_read"):
+            # The write's policy tokens come with its count: one round trip, not two.
+            count, found = cache.tally_and_read(cache_key, window + 1, tokens)
+            SharedVersion.arrived(found)
+        else:
+            count = count_up(cache, cache_key, timeout=window + 1)
     except (RedisConnectionError, RedisTimeoutError):
         # Redis is unreachable: limits still hold, counted by this worker process alone
         # until it answers again (never a refused page for a cache outage).

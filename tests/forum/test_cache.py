@@ -85,6 +85,19 @@ def test_a_tally_counts_from_one_in_one_round_trip_and_expires(monkeypatch):
     shared.delete(key)
 
 
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (set in CI)")
+def test_a_tally_can_bring_other_values_in_its_round_trip(redis_commands):
+    key = f"tally-{uuid.uuid4().hex}"
+    cache.set_many({"token": "abc", "number": 5}, 60)
+    cache.delete("absent")
+    redis_commands.clear()
+    count, found = cache.tally_and_read(key, 30, ["token", "number", "absent"])
+    assert (count, found) == (1, {"token": "abc", "number": 5})  # as get_many reads them
+    assert cache.tally_and_read(key, 30, [])[0] == 2
+    assert redis_commands == []  # each a pipeline: one round trip, no command on its own
+    cache.delete(key)
+
+
 def test_recent_forgets_the_least_recently_used_first():
     recent = Recent(size=2)
     recent.set("a", 1)

@@ -1,6 +1,9 @@
 """moderation.models.SharedVersion: the tokens a write reads together."""
 
+import os
+
 import pytest
+from django.core.exceptions import PermissionDenied
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from forum import publishing
@@ -57,7 +60,7 @@ def test_every_version_is_known_to_read_together():
 
 
 @pytest.mark.django_db
-def test_a_chat_message_reads_its_three_tokens_in_one_round_trip(counting, settings):
+def test_a_chat_message_reads_its_three_tokens_in_one_round_trip(counting, settings, monkeypatch):
     settings.KINSHIP_RATE_LIMITS = {k: (10**6, 60) for k in settings.KINSHIP_RATE_LIMITS}
     group, river = make_group("open-circle"), make_user("river")
     join(river, group)
@@ -66,10 +69,59 @@ def test_a_chat_message_reads_its_three_tokens_in_one_round_trip(counting, setti
     counting.gets.clear()
     counting.get_manys.clear()
 
+    arrivals = []
+    real_arrived = SharedVersion.arrived.__func__
+    monkeypatch.setattr(
+        SharedVersion,
+        "arrived",
+        classmethod(lambda cls, found: arrivals.append(set(found)) or real_arrived(cls, found)),
+    )
+
     publishing.publish_chat_message(author=river, room=room, body="Hello", client_id="c1")
 
-    assert counting.get_manys == [VERSION_KEYS]
+    # With Redis, in the rate limit's round trip (moderation.ratelimit); otherwise alone.
+    assert counting.get_manys + arrivals == [VERSION_KEYS]
     assert counting.gets == []
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (set in CI)")
+@pytest.mark.django_db
+def test_with_redis_the_tokens_come_with_the_rate_limits_count(settings, monkeypatch):
+    import redis
+
+    settings.KINSHIP_RATE_LIMITS = {k: (10**6, 60) for k in settings.KINSHIP_RATE_LIMITS}
+    group, river = make_group("open-circle"), make_user("river")
+    join(river, group)
+    room = ChatRoom.objects.create(group=group, name="General", slug="general")
+    for version in SharedVersion.every:
+        version.current()
+    sent = []
+    real_execute = redis.Redis.execute_command
+    real_pipeline = redis.client.Pipeline.execute
+
+    def command(self, *args, **options):
+        sent.append([args[0]])
+        return real_execute(self, *args, **options)
+
+    def pipeline(self, *args, **kwargs):
+        sent.append([each[0][0] for each in self.command_stack])
+        return real_pipeline(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", command)
+    monkeypatch.setattr(redis.client.Pipeline, "execute", pipeline)
+    publishing.publish_chat_message(author=river, room=room, body="Hello", client_id="c1")
+    # The whole write's Redis: one round trip, the rate limit's count and the tokens.
+    assert sent == [["SET", "INCRBY", "MGET"]]
+
+
+@pytest.mark.django_db
+def test_a_write_refused_before_it_screens_reads_no_tokens(counting, settings):
+    settings.KINSHIP_RATE_LIMITS = {k: (10**6, 60) for k in settings.KINSHIP_RATE_LIMITS}
+    group, river = make_group("open-circle"), make_user("river")
+    room = ChatRoom.objects.create(group=group, name="General", slug="general")
+    with pytest.raises(PermissionDenied):  # not a member
+        publishing.publish_chat_message(author=river, room=room, body="Hi", client_id="c0")
+    assert counting.get_manys == [] and counting.gets == []
 
 
 def test_outside_a_write_each_token_is_read_alone(counting):
