@@ -213,9 +213,8 @@ def _thread_response(request, thread, body) -> HttpResponse:
 
 
 def thread_detail(request, slug: str, thread_id: int):
-    # A member's page makes one round trip to Redis (the session and the thread's
-    # versions) and one to the database (the member and their part of the thread), where
-    # it made two of each.
+    # A member's page in one round trip to Redis (the session and the thread's versions)
+    # and one to the database (the member and their part of the thread).
     with (
         read_ahead([*page_cache.version_keys(thread_id), *session_cache_keys(request)]),
         read_with_member(selectors.viewer_with_member(thread_id)),
