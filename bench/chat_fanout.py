@@ -92,33 +92,66 @@ def percentile(values: list[float], pct: float) -> float:
 # --- services -------------------------------------------------------------------------
 
 
+class PrivateRedis:
+    """A private redis-server on a free loopback port, keeping nothing on disk; it can be
+    killed and started again on the same port (bench/soak.py's faults)."""
+
+    def __init__(self) -> None:
+        self.binary = shutil.which("redis-server")
+        if self.binary is None:
+            raise RuntimeError("redis-server is not installed")
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        import redis
+
+        self.process = subprocess.Popen(  # noqa: S603
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server on port {self.port} did not start") from None
+                time.sleep(0.05)
+        client.close()
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+
 class Services:
     """Redis and the database for a bench run; everything it starts or creates it removes."""
 
     def __init__(self, redis_url: str | None, tmp: Path) -> None:
         self.tmp = tmp
-        self.redis_process: subprocess.Popen | None = None
+        self.redis: PrivateRedis | None = None
         self.redis_url = redis_url
         self.database_url = ""
         self.pg_admin_url = ""
         self.pg_database = ""
 
     def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if self.redis_url is None and binary:
-            port = free_port()
-            self.redis_process = subprocess.Popen(  # noqa: S603
-                [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
-            self.redis_url = f"redis://127.0.0.1:{port}/0"
+        if self.redis_url is None and shutil.which("redis-server"):
+            self.redis = PrivateRedis()
+            self.redis.start()
+            self.redis_url = self.redis.url
         elif self.redis_url is None:
             configured = os.environ.get("REDIS_URL")
             if not configured:
                 sys.exit("bench: neither redis-server nor REDIS_URL is available")
             self.redis_url = configured
-        if self.redis_process is None:
+        if self.redis is None:
             self.redis_url = urlunsplit(
                 urlsplit(self.redis_url)._replace(path=f"/{SPARE_REDIS_DB}")
             )
@@ -185,9 +218,8 @@ class Services:
         return {pid: cpu for pid, cpu in found.items() if cpu == cpu}  # NaN: another host
 
     def stop(self) -> None:
-        if self.redis_process is not None:
-            self.redis_process.kill()
-            self.redis_process.wait(timeout=10)
+        if self.redis is not None:
+            self.redis.kill()
         elif self.redis_url:
             with contextlib.suppress(Exception):
                 self.flush_redis()
@@ -627,7 +659,7 @@ async def measure(
         await asyncio.sleep(2)  # let the connect-time presence storm finish
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         cpu_before["driver"] = time.process_time()
-        if services and services.redis_process:
+        if services and services.redis:
             cpu_before["redis"] = services.redis_info()["cpu"]
         pg_before = services.postgres_cpu() if services else {}
         busy_before = machine_busy_seconds()

@@ -24,7 +24,6 @@ import platform
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,8 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+from chat_fanout import PrivateRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -84,12 +85,6 @@ def log(text: str) -> None:
     print(f"[pages] {text}", file=sys.stderr, flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def load_average() -> float:
     return round(os.getloadavg()[0], 2)
 
@@ -121,24 +116,12 @@ def fresh_database(configured: str):
 
 @contextmanager
 def private_redis():
-    port = free_port()
-    process = subprocess.Popen(  # noqa: S603 - fixed argument list
-        [shutil.which("redis-server") or "redis-server", "--port", str(port),
-         "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    server = PrivateRedis()
+    server.start()
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield server.url
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        server.kill()
 
 
 def app_env(database_url: str, redis_url: str, static_root: Path) -> dict:

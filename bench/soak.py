@@ -38,10 +38,8 @@ import itertools
 import json
 import os
 import random
-import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,7 +51,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from chat_fanout import SETUP, Server, free_port, log, manage, tagged
+from chat_fanout import SETUP, PrivateRedis, Server, log, manage, tagged
 
 ROLLBACK_MARK = "refused-at-commit"
 # Installed in the scenario's own database: refuses a marked message when its transaction
@@ -91,43 +89,6 @@ class Plan:
 
 
 # --- services -------------------------------------------------------------------------
-
-
-class Redis:
-    """A private redis-server that can be killed and started again on the same port."""
-
-    def __init__(self) -> None:
-        self.binary = shutil.which("redis-server")
-        if self.binary is None:
-            raise RuntimeError("redis-server is not installed")
-        self.port = free_port()
-        self.process: subprocess.Popen | None = None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        import redis
-
-        self.process = subprocess.Popen(  # noqa: S603
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"redis-server on port {self.port} did not start") from None
-                time.sleep(0.05)
-        client.close()
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
 
 
 class Database:
@@ -170,7 +131,7 @@ class Database:
             return cursor.fetchall() if cursor.description else []
 
 
-def worker_env(redis: Redis, database: Database, layer: str) -> dict:
+def worker_env(redis: PrivateRedis, database: Database, layer: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
     env.update(
         DJANGO_DEBUG="true",  # loopback only: no secret key, 127.0.0.1 allowed
@@ -189,7 +150,7 @@ def worker_env(redis: Redis, database: Database, layer: str) -> dict:
     return env
 
 
-def prepare(database: Database, redis: Redis, plan: Plan) -> dict:
+def prepare(database: Database, redis: PrivateRedis, plan: Plan) -> dict:
     """Migrate, create the group, its rooms and signed-in members; install the trigger."""
     env = worker_env(redis, database, plan.layer)
     rooms = [f"room-{n}" for n in range(plan.rooms)]
@@ -416,7 +377,7 @@ class Scenario:
             self.rolled_back.add(client_id)
         self.faults["rolled back"] += self.plan.rooms
 
-    async def redis_outage(self, redis: Redis) -> None:
+    async def redis_outage(self, redis: PrivateRedis) -> None:
         redis.kill()
         self.faults["redis restarts"] += 1
         await asyncio.sleep(self.plan.redis_down)
@@ -445,7 +406,7 @@ class Scenario:
         await asyncio.to_thread(fresh.wait_ready, http=True)
         self.workers[0] = fresh
 
-    async def cycle(self, redis: Redis, *, last: bool) -> None:
+    async def cycle(self, redis: PrivateRedis, *, last: bool) -> None:
         started = time.monotonic()
         await asyncio.sleep(2.0)
         await self.roll_back()
@@ -461,7 +422,7 @@ class Scenario:
 
     # --- the run -------------------------------------------------------------------
 
-    async def run(self, redis: Redis) -> dict:
+    async def run(self, redis: PrivateRedis) -> dict:
         loop = asyncio.get_running_loop()
         readers = [loop.create_task(self.run_member(m)) for m in self.members]
         await asyncio.wait_for(
@@ -585,7 +546,7 @@ class Scenario:
 
 def run(plan: Plan, *, database_url: str, tmp: Path) -> dict:
     """Start the services, run the scenario, remove everything; return the figures."""
-    redis = Redis()
+    redis = PrivateRedis()
     database = Database(database_url, f"kinship_soak_{os.getpid()}")
     workers: list[Server] = []
     try:
