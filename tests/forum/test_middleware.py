@@ -27,12 +27,9 @@ from forum import publishing
 
 ROOT = Path(__file__).resolve().parents[2]
 IN_CI = os.environ.get("CI") == "true"
+sys.path.insert(0, str(ROOT / "bench"))
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from chat_fanout import PrivateRedis, free_port  # noqa: E402 (bench/, as test_delivery_faults)
 
 
 def assert_clear_503(status: int, headers, body: bytes) -> None:
@@ -42,45 +39,12 @@ def assert_clear_503(status: int, headers, body: bytes) -> None:
     assert b"Traceback" not in body and b"Error" not in body
 
 
-class PrivateRedis:
-    def __init__(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            if IN_CI:
-                pytest.fail("redis-server is not installed (CI=true: not skipping)")
-            pytest.skip("redis-server is not installed")
-        self.argv = [binary, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        import redis
-
-        self.process = subprocess.Popen(  # noqa: S603
-            [*self.argv, "--port", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
-        client.close()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-
 @pytest.fixture
 def private_redis():
+    if shutil.which("redis-server") is None:
+        if IN_CI:
+            pytest.fail("redis-server is not installed (CI=true: not skipping)")
+        pytest.skip("redis-server is not installed")
     server = PrivateRedis()
     server.start()
     # Restored before tests/conftest.py clears the cache, which needs a reachable one.
@@ -103,7 +67,7 @@ def private_redis():
         with redis_settings:
             yield server
     finally:
-        server.stop()
+        server.kill()
 
 
 @pytest.mark.django_db
@@ -119,7 +83,7 @@ def test_pages_work_through_a_redis_outage_and_what_needs_redis_is_a_clear_503(
     visitor = Client(raise_request_exception=False)
     assert visitor.get(thread.get_absolute_url()).status_code == 200  # now in the cache
 
-    private_redis.stop()
+    private_redis.kill()
     # Pages read the session and the cache as misses and answer from the database.
     home = client.get("/")
     assert home.status_code == 200

@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,10 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from chat_fanout import PrivateRedis, free_port  # noqa: E402 (bench/, as test_delivery_faults)
+
 IN_CI = os.environ.get("CI") == "true"
 # Flushed by this test: never the one the app or other tests use, and one per pytest-xdist
 # worker, so a test on another worker does not flush the groups of one running here.
@@ -38,12 +41,6 @@ HEARTBEAT = 2.0  # seconds between heartbeats on the test workers (20 in product
 # Longer than channels_redis' blocking receive (BZPOPMIN, 5 s): a room this quiet makes
 # the core layer's receive wait out its whole timeout at least once.
 QUIET = 6.5
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def unavailable(reason: str):
@@ -65,16 +62,11 @@ def redis_url():
     if configured:
         url = urlunsplit(urlsplit(configured)._replace(path=f"/{SPARE_REDIS_DB}"))
     else:
-        binary = shutil.which("redis-server")
-        if binary is None:
+        if shutil.which("redis-server") is None:
             unavailable("REDIS_URL is not set and redis-server is not installed")
-        port = free_port()
-        server = subprocess.Popen(  # noqa: S603
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        url = f"redis://127.0.0.1:{port}/0"
+        server = PrivateRedis()
+        server.start()
+        url = server.url
     client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
     try:
         deadline = time.monotonic() + WAIT
@@ -94,7 +86,6 @@ def redis_url():
         client.close()
         if server is not None:
             server.kill()
-            server.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
