@@ -92,6 +92,25 @@ def percentile(values: list[float], pct: float) -> float:
 # --- services -------------------------------------------------------------------------
 
 
+def wait_for_redis(url: str, seconds: float) -> bool:
+    """Whether Redis at ``url`` answers a ping within ``seconds``."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
+    deadline = time.monotonic() + seconds
+    try:
+        while True:
+            try:
+                client.ping()
+                return True
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.05)
+    finally:
+        client.close()
+
+
 class PrivateRedis:
     """A private redis-server on a free loopback port, keeping nothing on disk; it can be
     killed and started again on the same port (bench/soak.py's faults)."""
@@ -105,24 +124,13 @@ class PrivateRedis:
         self.url = f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        import redis
-
         self.process = subprocess.Popen(  # noqa: S603
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"redis-server on port {self.port} did not start") from None
-                time.sleep(0.05)
-        client.close()
+        if not wait_for_redis(self.url, 10):
+            raise RuntimeError(f"redis-server on port {self.port} did not start")
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:

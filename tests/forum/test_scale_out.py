@@ -30,7 +30,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from chat_fanout import PrivateRedis, free_port  # noqa: E402 (bench/, as test_delivery_faults)
+from chat_fanout import PrivateRedis, free_port, wait_for_redis  # noqa: E402 (bench/, as test_delivery_faults)
 
 IN_CI = os.environ.get("CI") == "true"
 # Flushed by this test: never the one the app or other tests use, and one per pytest-xdist
@@ -67,17 +67,10 @@ def redis_url():
         server = PrivateRedis()
         server.start()
         url = server.url
+    if not wait_for_redis(url, WAIT):
+        unavailable(f"Redis at {url} is not reachable")
     client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
     try:
-        deadline = time.monotonic() + WAIT
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    unavailable(f"Redis at {url} is not reachable")
-                time.sleep(0.1)
         client.flushdb()
         yield url
     finally:
