@@ -32,7 +32,13 @@ from . import engagement, fanout, live, presence, publishing, realtime, selector
 from .backends import load_member
 from .cache import UNAVAILABLE
 from .models import ChatMessage, ChatRoom, LiveSession, User
-from .sockets import CLOSE_FORBIDDEN, CLOSE_TRY_AGAIN, CLOSE_UNAUTHENTICATED, AuthorityListener
+from .sockets import (
+    CLOSE_FORBIDDEN,
+    CLOSE_TRY_AGAIN,
+    CLOSE_UNAUTHENTICATED,
+    AuthorityListener,
+    TryAgainWhileLayerDown,
+)
 from .watch import announce_presence, watch
 
 logger = logging.getLogger(__name__)
@@ -150,7 +156,8 @@ def _session_call(op: str, f: dict) -> Callable[[User, LiveSession], object]:
     raise FrameError("unknown_type", "Unknown frame type.")
 
 
-class ChatConsumer(AuthorityListener, AsyncWebsocketConsumer):
+class ChatConsumer(TryAgainWhileLayerDown, AuthorityListener, AsyncWebsocketConsumer):
+    unavailable_frame = UNAVAILABLE_FRAME
     room_id: int
     user_id: int
     handle: str

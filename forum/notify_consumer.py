@@ -29,7 +29,13 @@ from django.utils.crypto import constant_time_compare
 from . import notify, realtime, selectors
 from .cache import UNAVAILABLE
 from .models import User
-from .sockets import CLOSE_FORBIDDEN, CLOSE_TRY_AGAIN, CLOSE_UNAUTHENTICATED, AuthorityListener
+from .sockets import (
+    CLOSE_FORBIDDEN,
+    CLOSE_TRY_AGAIN,
+    CLOSE_UNAUTHENTICATED,
+    AuthorityListener,
+    TryAgainWhileLayerDown,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +55,7 @@ def socket_refusal(*, user_id: int, session_key: str | None, session_hash: str) 
     return None
 
 
-class WatchedSocket(AuthorityListener, AsyncWebsocketConsumer):
+class WatchedSocket(TryAgainWhileLayerDown, AuthorityListener, AsyncWebsocketConsumer):
     """A socket that closes when its member's authority goes: told on the member's
     authority group, or found by the watcher polling their epoch. Notifications and the
     review queue (moderation.consumers) are both; ``revalidate`` says what each re-checks."""

@@ -1,7 +1,13 @@
-"""What every Kinship WebSocket shares: its close codes (docs/chat-protocol.md) and how it
-answers a change of its member's authority."""
+"""What every Kinship WebSocket shares: its close codes (docs/chat-protocol.md), how it
+answers a change of its member's authority, and how it answers while Redis is down."""
+
+import json
+import logging
 
 from . import realtime
+from .cache import UNAVAILABLE
+
+logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -29,3 +35,27 @@ class AuthorityListener:
 
     async def _revoke(self, code: int) -> None:
         raise NotImplementedError
+
+
+class TryAgainWhileLayerDown:
+    """For a consumer: while Redis is unreachable, Channels fails to make the socket's
+    channel before ``connect`` runs (the pub/sub layer subscribes to it there). Answer
+    that handshake with ``unavailable_frame`` (if any) and 1013, the close a client retries
+    after a pause, instead of failing it with a traceback on every retry."""
+
+    unavailable_frame: dict | None = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except UNAVAILABLE:
+            if hasattr(self, "base_send"):  # the consumer had started: not the handshake
+                raise
+            logger.warning("%s: Redis unavailable on connect; told to retry", type(self).__name__)
+            message = await receive()
+            if message["type"] != "websocket.connect":
+                return
+            await send({"type": "websocket.accept"})
+            if self.unavailable_frame is not None:
+                await send({"type": "websocket.send", "text": json.dumps(self.unavailable_frame)})
+            await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN})

@@ -36,6 +36,10 @@ from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.db import connections
 
+# Imported now, not by the first socket a test opens: its django.setup() configures logging
+# again, which would drop the handler pytest's caplog installed for that test.
+from forum.asgi import application as asgi_application
+
 DEFAULT_ORIGIN = "http://127.0.0.1"
 DEFAULT_HOST = "127.0.0.1"
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -192,7 +196,7 @@ class ChatSocket:
         application=None,
     ) -> None:
         if application is None:
-            from forum.asgi import application
+            application = asgi_application
         self.comm = WebsocketCommunicator(
             application,
             path,

@@ -9,6 +9,7 @@
   if (!link || !window.WebSocket) return;
   var path = link.getAttribute("data-notify-socket");
   var delay = 1000;
+  var STABLE_OPEN_MS = 2000; // an open this long is a working socket
   var socket = null;
   var shown = badgeCount();
 
@@ -46,8 +47,11 @@
   function connect() {
     var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
     socket = new WebSocket(scheme + window.location.host + path);
+    var stable = null;
     socket.addEventListener("open", function () {
-      delay = 1000;
+      // While Redis is down the server opens and closes at once (1013): only a socket that
+      // stays open resets the backoff, so an outage is not knocked on every second.
+      stable = setTimeout(function () { delay = 1000; }, STABLE_OPEN_MS);
     });
     socket.addEventListener("message", function (event) {
       var frame;
@@ -59,6 +63,7 @@
       if (frame && frame.type === "unread" && typeof frame.count === "number") show(frame.count);
     });
     socket.addEventListener("close", function (event) {
+      clearTimeout(stable);
       socket = null;
       // Signed out or no longer allowed: the next page load says so; stop knocking.
       if (event.code === 4401 || event.code === 4403) return;

@@ -32,6 +32,7 @@
   if (!live || !window.WebSocket) return;
   var path = live.getAttribute("data-socket");
   var delay = 1000;
+  var STABLE_OPEN_MS = 2000; // an open this long is a working socket
   var fetching = false;
   var again = false;
 
@@ -101,10 +102,15 @@
   function connect() {
     var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
     var socket = new WebSocket(scheme + window.location.host + path);
+    var stable = null;
     socket.addEventListener("open", function () {
       live.setAttribute("data-state", "open");
-      if (delay > 1000) refresh(); // we were away: catch up on what we missed
-      delay = 1000;
+      // While Redis is down the server opens and closes at once (1013): only a socket that
+      // stays open counts as back, catching up and resetting the backoff.
+      stable = setTimeout(function () {
+        if (delay > 1000) refresh(); // we were away: catch up on what we missed
+        delay = 1000;
+      }, STABLE_OPEN_MS);
     });
     socket.addEventListener("message", function (event) {
       var frame;
@@ -115,6 +121,7 @@
       }
     });
     socket.addEventListener("close", function (event) {
+      clearTimeout(stable);
       live.setAttribute("data-state", "closed");
       // 4401/4403: not signed in or not a moderator any more; no point retrying.
       if (event.code === 4401 || event.code === 4403) return;

@@ -232,6 +232,29 @@ def test_a_session_from_before_a_password_change_is_refused(chat):
 # --- frames the server refuses --------------------------------------------------------
 
 
+def test_with_redis_unreachable_as_the_socket_starts_it_says_try_again_later(
+    chat, monkeypatch, caplog
+):
+    from channels.layers import get_channel_layer
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    async def down(*args, **kwargs):
+        raise RedisConnectionError("Connection refused")
+
+    async def scenario():
+        # The pub/sub layer subscribes to the socket's channel as Channels starts it.
+        monkeypatch.setattr(get_channel_layer(), "new_channel", down)
+        socket = ChatSocket(room_path(chat.room), session_key=await db(login_session, chat.river))
+        connected, _ = await socket.connect()
+        assert connected  # accepted, so the browser sees the close code, not a failure
+        frame = await socket.next()
+        assert frame["type"] == "error" and frame["code"] == "unavailable"
+        assert await socket.closed() == consumers.CLOSE_TRY_AGAIN
+
+    run_async(scenario)
+    assert [r.levelname for r in caplog.records if r.name.startswith("forum.")] == ["WARNING"]
+
+
 def test_a_frame_over_8_kib_closes_the_socket_with_1009(chat):
     def frame_of(size: int, filler: str) -> str:
         start, end = '{"type": "typing", "pad": "', '"}'

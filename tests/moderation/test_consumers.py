@@ -165,7 +165,8 @@ def test_a_moderator_who_steps_down_stops_hearing_the_queue(world):
     assert run_async(scenario) == 4403
 
 
-def test_with_redis_unreachable_the_queue_socket_says_try_again_later(world, monkeypatch):
+@pytest.mark.parametrize("failing", ["new_channel", "group_add"])
+def test_with_redis_unreachable_the_queue_socket_says_try_again_later(world, monkeypatch, failing):
     from channels.layers import get_channel_layer
     from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -174,7 +175,7 @@ def test_with_redis_unreachable_the_queue_socket_says_try_again_later(world, mon
 
     async def scenario():
         layer = get_channel_layer()  # this loop's own (tests/chat_helpers.run_async)
-        monkeypatch.setattr(layer, "group_add", down)
+        monkeypatch.setattr(layer, failing, down)
         monkeypatch.setattr(layer, "group_discard", down)
         socket = await connect(world["warden"])
         assert socket.accepted
