@@ -43,6 +43,7 @@ PYTHON = sys.executable
 BIN = Path(PYTHON).parent
 PAGES = [
     "hello",
+    "hello-in",
     "thread-out",
     "thread-in",
     "threads-out",
@@ -216,6 +217,7 @@ def prepare(explain: bool) -> None:
         "moderator": moderator.handle,
         "pages": {
             "hello": ["/hello/", None],
+            "hello-in": ["/hello/member/", session_for(reader)],
             "thread-out": [thread.get_absolute_url(), None],
             "thread-in": [thread.get_absolute_url(), session_for(reader)],
             "threads-out": [many, None],
@@ -442,6 +444,12 @@ def measure_server(kind: str, env: dict, world: dict, args, tmp: Path) -> dict:
             results["thread-in"]["requests_per_s"] / results["thread-out"]["requests_per_s"],
             3,
         )
+        if "requests_per_s" in results.get("hello-in", {}):
+            # No signed-in page beats hello-in: this bounds logged_in_ratio.
+            results["logged_in_ceiling"] = round(
+                results["hello-in"]["requests_per_s"] / results["thread-out"]["requests_per_s"],
+                3,
+            )
     return results
 
 
@@ -494,6 +502,8 @@ def table(results: dict) -> str:
             )
         if "logged_in_ratio" in pages:
             lines.append(f"{kind:15} thread-in / thread-out: {pages['logged_in_ratio']}")
+        if "logged_in_ceiling" in pages:
+            lines.append(f"{kind:15} hello-in / thread-out: {pages['logged_in_ceiling']}")
     return "\n".join(lines)
 
 

@@ -20,10 +20,21 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from csp.constants import NONCE
+from csp.exceptions import CSPNonceError
+from csp.middleware import CSPMiddleware
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.sessions.backends.cache import SessionStore
 from django.db import OperationalError, connection
+from django.http import HttpResponse
 from django.test import Client, override_settings
+from django.utils.functional import SimpleLazyObject
 
-from forum import publishing
+from forum import middleware, publishing
+from forum.middleware import ContentSecurityPolicyMiddleware, MemberMiddleware
+from forum.models import User
 
 ROOT = Path(__file__).resolve().parents[2]
 IN_CI = os.environ.get("CI") == "true"
@@ -252,3 +263,105 @@ def test_database_outage_is_a_clear_503_and_recovers_by_itself(server_behind_rel
     status, _, body = fetch(f"{base}/groups/")
     assert status == 200
     assert b"Kinship is back in a moment" not in body
+
+
+# --- the site's policy header (ContentSecurityPolicyMiddleware) -------------------------------
+
+
+def _with_policy(middleware, request, response):
+    middleware.process_request(request)
+    return middleware.process_response(request, response)
+
+
+def test_the_policy_header_is_the_one_django_csp_builds_and_is_built_once(rf, monkeypatch):
+    expected = _with_policy(CSPMiddleware(HttpResponse), rf.get("/"), HttpResponse())
+    ours = middleware.ContentSecurityPolicyMiddleware(HttpResponse)
+    first = _with_policy(ours, rf.get("/"), HttpResponse())
+    assert first["Content-Security-Policy"] == expected["Content-Security-Policy"]
+    assert "script-src 'self'" in first["Content-Security-Policy"]
+    built = []
+    monkeypatch.setattr(middleware, "build_policy", lambda **parts: built.append(parts) or "x")
+    again = _with_policy(ours, rf.get("/elsewhere/"), HttpResponse())
+    assert again["Content-Security-Policy"] == expected["Content-Security-Policy"]
+    assert built == []
+
+
+def test_a_view_with_a_policy_of_its_own_gets_it_and_the_next_page_does_not(rf):
+    ours = ContentSecurityPolicyMiddleware(HttpResponse)
+    plain = _with_policy(ours, rf.get("/"), HttpResponse())["Content-Security-Policy"]
+    own = HttpResponse()
+    own._csp_update = {"img-src": ["data:"]}
+    assert "img-src 'self' data:" in _with_policy(ours, rf.get("/"), own)["Content-Security-Policy"]
+    exempt = HttpResponse()
+    exempt._csp_exempt = True
+    assert "Content-Security-Policy" not in _with_policy(ours, rf.get("/"), exempt)
+    assert _with_policy(ours, rf.get("/"), HttpResponse())["Content-Security-Policy"] == plain
+
+
+def test_a_nonce_taken_by_the_page_is_in_its_header_and_one_taken_after_is_an_error(rf, settings):
+    directives = {**settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]}
+    directives["script-src"] = ["'self'", NONCE]
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": directives}
+    ours = ContentSecurityPolicyMiddleware(HttpResponse)
+    assert (
+        "nonce-" not in _with_policy(ours, rf.get("/"), HttpResponse())["Content-Security-Policy"]
+    )
+    request = rf.get("/")
+    ours.process_request(request)
+    nonce = str(request.csp_nonce)
+    header = ours.process_response(request, HttpResponse())["Content-Security-Policy"]
+    assert f"'nonce-{nonce}'" in header
+    late = rf.get("/")
+    _with_policy(ours, late, HttpResponse())
+    with pytest.raises(CSPNonceError):
+        str(late.csp_nonce)
+
+
+def test_the_policy_follows_a_change_of_settings(rf, settings):
+    ours = ContentSecurityPolicyMiddleware(HttpResponse)
+    assert (
+        "img-src 'self';"
+        in _with_policy(ours, rf.get("/"), HttpResponse())["Content-Security-Policy"]
+    )
+    changed = {"DIRECTIVES": {**settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]}}
+    changed["DIRECTIVES"]["img-src"] = ["'none'"]
+    settings.CONTENT_SECURITY_POLICY = changed
+    header = _with_policy(ours, rf.get("/"), HttpResponse())["Content-Security-Policy"]
+    assert "img-src 'none'" in header
+
+
+# --- the member on the request (MemberMiddleware) -------------------------------------------
+
+
+def _signed_in(rf, user=None):
+    request = rf.get("/")
+    request.session = SessionStore()
+    if user is not None:
+        request.session[SESSION_KEY] = str(user.pk)
+        request.session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+        request.session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    return request
+
+
+def test_the_member_is_loaded_when_first_asked_for_and_then_is_request_user_itself(
+    rf, member, django_assert_num_queries
+):
+    request = _signed_in(rf, member)
+    with django_assert_num_queries(0):
+        MemberMiddleware(HttpResponse).process_request(request)
+    assert isinstance(request.user, SimpleLazyObject)
+    lazy = request.user
+    with django_assert_num_queries(1):
+        assert lazy.is_authenticated
+        assert request.user.pk == member.pk
+    assert type(request.user) is User
+    assert lazy.handle == member.handle  # a reference taken earlier still works
+    assert request.auser is not None
+
+
+def test_a_visitor_is_the_anonymous_user_itself(rf, db):
+
+    request = _signed_in(rf)
+    MemberMiddleware(HttpResponse).process_request(request)
+    assert not request.user.is_authenticated
+    assert type(request.user) is AnonymousUser
