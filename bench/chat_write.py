@@ -18,6 +18,7 @@ See bench/README.md ("Latest runs: a chat message").
 
 import argparse
 import cProfile
+import inspect
 import json
 import os
 import pstats
@@ -87,13 +88,18 @@ def measure(messages: int, history: int, profile: str) -> dict:
         statements += 1
         return execute(sql, params, many, context)
 
+    # The consumer passes a message's client id, to be checked with the member (older code,
+    # a "before" run, took the change alone).
+    takes_client_id = len(inspect.signature(consumer._with_fresh_state).parameters) == 2
+
     def send(n: int) -> None:
         close_old_connections()  # as Channels does around each database call
         consumer._with_fresh_state(
             lambda user, room: publishing.publish_chat_message(
                 author=user, room=room, body=f"Checking in tonight, day {n} sober.",
                 client_id=f"c{n}",
-            )
+            ),
+            *([f"c{n}"] if takes_client_id else []),
         )  # fmt: skip
 
     for n in range(WARM):

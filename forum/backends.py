@@ -3,11 +3,11 @@
 Every page a member sees loads them by id (the session), shows how many notifications
 they have not read and whether to link the review queue (do they moderate a group?), and
 most ask whether a sanction bars them; a thread page asks whether they hold replies to send
-later. Reading all three with the member saves each
-signed-in page as many round trips; they are read afresh on every request, never cached.
-A page that asks more of its member can have that read in the same statement too
-(``read_with_member``): the thread page reads its viewer's part there. The statement is
-written by hand (forum.sql).
+later. Reading all three with the member saves each signed-in page as many round trips;
+they are read afresh on every request, never cached. A page or a write that asks more of
+its member can have that read in the same statement too (``read_with_member``): the thread
+page reads its viewer's part there, a chat write its room. The statement is written by
+hand (forum.sql).
 """
 
 import functools
@@ -36,13 +36,35 @@ HELD_ATTRIBUTE = "has_held_posts"
 
 @dataclass(frozen=True)
 class Rider:
-    """More of the member for one page: SQL expressions over the member's row (``u``),
-    their positional parameters, and what to do with their values once the member is
-    loaded."""
+    """More of the member for one page or write: SQL expressions over the member's row
+    (``u``) and tables joined to it, with their named parameters (the member's id is
+    ``%(member)s``), and what to do with their values once the member is loaded. Riders
+    add up: ``a + b`` reads both."""
 
     columns: tuple[str, ...]
-    params: tuple
+    params: dict[str, object]
     attach: Callable[[User, tuple], None]
+    joins: str = ""
+    width: int = 0  # how many values the columns give, where one gives more (0: one each)
+
+    @property
+    def values(self) -> int:
+        return self.width or len(self.columns)
+
+    def __add__(self, other: "Rider") -> "Rider":
+        split = self.values
+
+        def attach(user: User, values: tuple) -> None:
+            self.attach(user, values[:split])
+            other.attach(user, values[split:])
+
+        return Rider(
+            self.columns + other.columns,
+            {**self.params, **other.params},
+            attach,
+            f"{self.joins} {other.joins}".strip(),
+            split + other.values,
+        )
 
 
 _rider: ContextVar[Rider | None] = ContextVar("member_rider", default=None)
@@ -59,7 +81,7 @@ def read_with_member(rider: Rider) -> Iterator[None]:
 
 
 @functools.cache
-def _member_sql(extra: tuple[str, ...] = ()) -> str:
+def _member_sql(extra: tuple[str, ...] = (), joins: str = "") -> str:
     user, u_id = names(User, "id")
     note, n_recipient, n_read = names(Notification, "recipient", "read_at")
     sanction, s_member, s_lifted, s_kind, s_ends = names(
@@ -74,14 +96,15 @@ def _member_sql(extra: tuple[str, ...] = ()) -> str:
                 AS {UNREAD_ATTRIBUTE},
             NOT EXISTS(
                 SELECT 1 FROM {sanction} s WHERE s.{s_member} = u.{u_id} AND s.{s_lifted} IS NULL
-                AND s.{s_kind} <> %s AND (s.{s_ends} IS NULL OR s.{s_ends} > %s)
+                AND s.{s_kind} <> %(warning)s AND (s.{s_ends} IS NULL OR s.{s_ends} > %(now)s)
             ) AS {UNSANCTIONED_ATTRIBUTE},
             EXISTS(
-                SELECT 1 FROM {membership} m WHERE m.{m_user} = u.{u_id} AND m.{m_role} = %s
+                SELECT 1 FROM {membership} m
+                WHERE m.{m_user} = u.{u_id} AND m.{m_role} = %(moderator)s
             ) AS {MODERATES_ATTRIBUTE},
             EXISTS(SELECT 1 FROM {held} h WHERE h.{h_author} = u.{u_id}) AS {HELD_ATTRIBUTE}
             {"".join(f", {column}" for column in extra)}
-        FROM {user} u WHERE u.{u_id} = %s
+        FROM {user} u {joins} WHERE u.{u_id} = %(member)s
     """  # noqa: S608 (names come from the models, values are parameters)
 
 
@@ -90,16 +113,20 @@ def load_member(user_id: int) -> User | None:
     permission checks need no query when none is) and whether they moderate a group,
     active or not, and whether they hold posts; None if there is none."""
     rider = _rider.get()
+    params = {
+        **(rider.params if rider is not None else {}),
+        "warning": Sanction.Kind.WARNING.value,
+        "now": connection.ops.adapt_datetimefield_value(timezone.now()),
+        "moderator": Membership.Role.MODERATOR.value,
+        "member": user_id,
+    }
     extra = rider.columns if rider is not None else ()
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
-    params = [Sanction.Kind.WARNING.value, now, Membership.Role.MODERATOR.value]
-    params += [*rider.params, user_id] if rider is not None else [user_id]
     with connection.cursor() as cursor:
-        cursor.execute(_member_sql(extra), params)
+        cursor.execute(_member_sql(extra, rider.joins if rider is not None else ""), params)
         row = cursor.fetchone()
     if row is None:
         return None
-    own = len(row) - len(extra)
+    own = len(row) - (rider.values if rider is not None else 0)
     user = sql.load(User, row[: own - 4])
     unread, unsanctioned, moderates, held = row[own - 4 : own]
     setattr(user, UNREAD_ATTRIBUTE, unread)

@@ -29,7 +29,7 @@ from moderation import actions, permissions
 from moderation.ratelimit import RateLimited
 
 from . import engagement, fanout, live, presence, publishing, realtime, selectors
-from .backends import load_member
+from .backends import load_member, read_with_member
 from .cache import UNAVAILABLE
 from .models import ChatMessage, ChatRoom, LiveSession, User
 from .sockets import (
@@ -488,7 +488,7 @@ class ChatConsumer(TryAgainWhileLayerDown, AuthorityListener, AsyncWebsocketCons
         try:
             return await database_sync_to_async(
                 self._with_fresh_state, thread_sensitive=False, executor=_writers()
-            )(change)
+            )(change, extra.get("client_id"))
         except ValidationError as error:
             text = " ".join(error.messages)
             # The member's own quiet hours: the client may resend with "post_anyway": true.
@@ -516,9 +516,15 @@ class ChatConsumer(TryAgainWhileLayerDown, AuthorityListener, AsyncWebsocketCons
                 **extra,
             ) from None
 
-    def _with_fresh_state(self, change):
-        # Fresh rows each time: the room's state or the member's role may have changed.
-        user = load_member(self.user_id)
+    def _with_fresh_state(self, change, client_id: str | None = None):
+        # Fresh rows each time (the room's state or the member's role may have changed),
+        # read with the member in one statement: the room, and for a message whether its
+        # client id was sent before.
+        rider = selectors.room_with_member(self.user_id, self.room_id)
+        if client_id is not None:
+            rider += publishing.sent_before_with_member(self.room_id, client_id)
+        with read_with_member(rider):
+            user = load_member(self.user_id)
         if user is None:
             raise User.DoesNotExist
         return change(user, selectors.room_to_write(user, self.room_id))

@@ -223,8 +223,7 @@ class ThreadViewer:
 def _viewer_columns(group: str) -> tuple[str, ...]:
     """The thread viewer's part as columns over their row ``u``: their role in the group
     ``group`` names (SQL), whether they follow and mute the thread, the posts of it they
-    support and the members they blocked; the parameters are ``group``'s, then the
-    thread's id three times."""
+    support and the members they blocked; parameters: ``group``'s and ``%(thread)s``."""
     _, u_id = names(User, "id")
     membership, m_user, m_group, m_role = names(Membership, "user", "group", "role")
     subscription, s_user, s_thread = names(Subscription, "user", "thread")
@@ -235,11 +234,11 @@ def _viewer_columns(group: str) -> tuple[str, ...]:
     me = f"u.{u_id}"
     # Names come from the models, values are parameters.
     role = f"SELECT {m_role} FROM {membership} WHERE {m_user} = {me} AND {m_group} = {group}"  # noqa: S608
-    follows = f"SELECT 1 FROM {subscription} WHERE {s_user} = {me} AND {s_thread} = %s"  # noqa: S608
-    muted = f"SELECT 1 FROM {mute} WHERE {u_user} = {me} AND {u_thread} = %s"  # noqa: S608
+    follows = f"SELECT 1 FROM {subscription} WHERE {s_user} = {me} AND {s_thread} = %(thread)s"  # noqa: S608
+    muted = f"SELECT 1 FROM {mute} WHERE {u_user} = {me} AND {u_thread} = %(thread)s"  # noqa: S608
     supports = (
         f"FROM {reaction} r JOIN {post} p ON p.{p_id} = r.{r_post} "
-        f"WHERE r.{r_user} = {me} AND p.{p_thread} = %s"
+        f"WHERE r.{r_user} = {me} AND p.{p_thread} = %(thread)s"
     )
     return (
         f"({role})",
@@ -264,7 +263,7 @@ def _viewer_from(values: tuple) -> ThreadViewer:
 @functools.cache
 def _rider_columns() -> tuple[str, ...]:
     thread, t_group, t_id = names(Thread, "group", "id")
-    group = f"(SELECT {t_group} FROM {thread} WHERE {t_id} = %s)"  # noqa: S608 (names)
+    group = f"(SELECT {t_group} FROM {thread} WHERE {t_id} = %(thread)s)"  # noqa: S608 (names)
     return (group, *_viewer_columns(group))
 
 
@@ -277,7 +276,7 @@ def viewer_with_member(thread_id: int) -> backends.Rider:
     def attach(user, values: tuple) -> None:
         setattr(user, VIEWER_ATTRIBUTE, (thread_id, values[0], _viewer_from(values[1:])))
 
-    return backends.Rider(_rider_columns(), (thread_id,) * 5, attach)
+    return backends.Rider(_rider_columns(), {"thread": thread_id}, attach)
 
 
 def _thread_viewer(user, thread: Thread) -> ThreadViewer:
@@ -290,7 +289,9 @@ def _thread_viewer(user, thread: Thread) -> ThreadViewer:
     if ridden is not None and ridden[:2] == (thread.pk, thread.group_id):
         return ridden[2]
     with connection.cursor() as cursor:
-        cursor.execute(_thread_viewer_sql(), [thread.group_id, *(thread.pk,) * 3, user.pk])
+        cursor.execute(
+            _thread_viewer_sql(), {"group": thread.group_id, "thread": thread.pk, "member": user.pk}
+        )
         row = cursor.fetchone()
     return ThreadViewer() if row is None else _viewer_from(row)
 
@@ -298,8 +299,8 @@ def _thread_viewer(user, thread: Thread) -> ThreadViewer:
 @functools.cache
 def _thread_viewer_sql() -> str:
     user, u_id = names(User, "id")
-    columns = ", ".join(_viewer_columns("%s"))
-    return f"SELECT {columns} FROM {user} u WHERE u.{u_id} = %s"  # noqa: S608 (names)
+    columns = ", ".join(_viewer_columns("%(group)s"))
+    return f"SELECT {columns} FROM {user} u WHERE u.{u_id} = %(member)s"  # noqa: S608 (names)
 
 
 def thread_to_read(user, *, slug: str, thread_id: int) -> Thread:
@@ -578,33 +579,74 @@ def get_room_for(user, *, slug: str, room_slug: str, allow_direct: bool = False)
     return room
 
 
+ROOM_ATTRIBUTE = "room_to_write"
+
+
 @functools.cache
-def _room_to_write_sql() -> str:
+def _room_columns() -> tuple[tuple[str, ...], str]:
+    """room_to_write's columns over the member's row ``u`` and the room ``cr`` and its group
+    ``cg``, joined as the second part says: every column of the room and of its group, the
+    member's role there, then the trust counts (named parameters: ``%(room)s`` and
+    moderation.permissions.trust_counts_params)."""
     room, r_id, r_group = names(ChatRoom, "id", "group")
     group, g_id = names(SupportGroup, "id")
     membership, m_user, m_group, m_role = names(Membership, "user", "group", "role")
+    _, u_id = names(User, "id")
+    columns = (
+        *(f"cr.{field.column}" for field in ChatRoom._meta.concrete_fields),
+        *(f"cg.{field.column}" for field in SupportGroup._meta.concrete_fields),
+        f"(SELECT m.{m_role} FROM {membership} m "  # noqa: S608 (names come from the models)
+        f"WHERE m.{m_user} = u.{u_id} AND m.{m_group} = cr.{r_group})",
+        permissions.trust_counts_columns(),
+    )
+    joins = (
+        f"LEFT JOIN {room} cr ON cr.{r_id} = %(room)s "
+        f"LEFT JOIN {group} cg ON cg.{g_id} = cr.{r_group}"
+    )
+    return columns, joins
+
+
+def room_with_member(member_id: int, room_id: int) -> backends.Rider:
+    """For a chat write: what room_to_write reads, read in the statement that loads the
+    member (forum.backends), one round trip where it was two."""
+    columns, joins = _room_columns()
+
+    def attach(user, values: tuple) -> None:
+        setattr(user, ROOM_ATTRIBUTE, (room_id, values))
+
+    params = {"room": room_id, **permissions.trust_counts_params(member_id)}
+    width = len(columns) - 1 + permissions.TRUST_COUNTS
+    return backends.Rider(columns, params, attach, joins, width)
+
+
+@functools.cache
+def _room_to_write_sql() -> str:
+    user, u_id = names(User, "id")
+    columns, joins = _room_columns()
     return f"""
-        SELECT {sql.columns(ChatRoom, "r")}, {sql.columns(SupportGroup, "g")},
-            (SELECT m.{m_role} FROM {membership} m
-                WHERE m.{m_user} = %(member)s AND m.{m_group} = r.{r_group}),
-            {permissions.trust_counts_columns()}
-        FROM {room} r JOIN {group} g ON g.{g_id} = r.{r_group} WHERE r.{r_id} = %(room)s
+        SELECT {", ".join(columns)} FROM {user} u {joins} WHERE u.{u_id} = %(member)s
     """  # noqa: S608 (names come from the models, values are parameters)
 
 
 def room_to_write(user, room_id: int) -> ChatRoom:
     """A socket's room, read afresh for each change (its state, the member's role may have
-    changed), with its group, the member's role there and their trust counts: one
-    statement, written by hand (forum.sql; through the ORM it was a third of a chat write's
-    time in Python, and the trust counts were a round trip of their own per message)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _room_to_write_sql(), {"room": room_id, **permissions.trust_counts_params(user)}
-        )
-        row = cursor.fetchone()
-    if row is None:
-        raise ChatRoom.DoesNotExist("No such room.")
+    changed), with its group, the member's role there and their trust counts: read with
+    the member where the write asked for it (room_with_member), otherwise in a statement
+    of its own, written by hand (forum.sql; through the ORM it was a third of a chat
+    write's time in Python, and the trust counts were a round trip of their own)."""
+    ridden = user.__dict__.pop(ROOM_ATTRIBUTE, None)  # once: a later write reads afresh
+    if ridden is not None and ridden[0] == room_id:
+        row = ridden[1]
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _room_to_write_sql(),
+                {"room": room_id, **permissions.trust_counts_params(user.pk)},
+            )
+            row = cursor.fetchone()
     split = len(ChatRoom._meta.concrete_fields)
+    if row is None or row[0] is None:  # no such member, or no such room
+        raise ChatRoom.DoesNotExist("No such room.")
     role = split + len(SupportGroup._meta.concrete_fields)
     room = sql.load(ChatRoom, row[:split])
     room.group = sql.load(SupportGroup, row[split:role])

@@ -667,6 +667,7 @@ def check_can_moderate_member(actor, member: User, groups: list[SupportGroup]) -
 # A member's trust counts read in the statement that loaded them for this write
 # (forum.selectors.room_to_write), so trust_standing needs no statement of its own.
 TRUST_COUNTS_ATTRIBUTE = "trust_counts"
+TRUST_COUNTS = 5  # the values trust_counts_columns gives
 
 
 @functools.cache
@@ -740,7 +741,7 @@ def trust_standing(user, group: SupportGroup | None = None) -> trust.Standing:
     counts = getattr(user, TRUST_COUNTS_ATTRIBUTE, None)
     if counts is None:
         with connection.cursor() as cursor:
-            cursor.execute(_trust_counts_sql(), trust_counts_params(user))
+            cursor.execute(_trust_counts_sql(), trust_counts_params(user.pk))
             counts = cursor.fetchone()
     posts_published, posts_removed, chat_published, chat_removed, sanctions = counts
     return trust.Standing(
@@ -752,11 +753,11 @@ def trust_standing(user, group: SupportGroup | None = None) -> trust.Standing:
     )
 
 
-def trust_counts_params(user) -> dict[str, object]:
-    """The parameters of trust_counts_columns for ``user``, now."""
+def trust_counts_params(member_id: int) -> dict[str, object]:
+    """The parameters of trust_counts_columns for the member ``member_id``, now."""
     since = timezone.now() - timedelta(days=settings.KINSHIP_TRUST_SANCTION_DAYS)
     return {
-        "member": user.pk,
+        "member": member_id,
         "cap": _published_cap(),
         "since": connection.ops.adapt_datetimefield_value(since),
     }

@@ -16,7 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from django.template.loader import render_to_string
 from django.urls import resolve
 
-from forum import publishing, realtime
+from forum import backends, publishing, realtime
 from forum.models import ChatMessage, ChatRoom, Membership
 from moderation import actions, ratelimit
 from tests.chat_helpers import broadcast_frame
@@ -487,3 +487,40 @@ def test_every_payload_as_a_room_name_is_plain_text(payloads, circle, layer):
     html = render_to_string("partials/room_list.html", {"rooms": rooms, "room": None})
     problems = find_executable_html(html)
     assert problems == [], problems[:MAX_REPORTED]
+
+
+# --- a resend found with the member (publishing.sent_before_with_member) -----------------
+
+
+def _loaded_with(rider, user):
+    with backends.read_with_member(rider):
+        return backends.load_member(user.pk)
+
+
+def test_a_resend_found_with_the_member_is_the_first_message_and_is_asked_once(
+    circle, django_assert_num_queries
+):
+    _group, room, river, _meadow, _sage = circle
+    first = send(room, river, "Hello", client_id="c1")
+    author = _loaded_with(publishing.sent_before_with_member(room.pk, "c1"), river)
+    with django_assert_num_queries(1):  # the message itself; the question was answered
+        assert publishing._sent_before(room, author, "c1") == first
+    with django_assert_num_queries(2):  # used once: asked again, the question is asked afresh
+        assert publishing._sent_before(room, author, "c1") == first
+
+
+def test_a_client_id_not_sent_before_is_new_and_another_id_or_room_is_asked_afresh(
+    circle, django_assert_num_queries
+):
+    group, room, river, _meadow, _sage = circle
+    send(room, river, "Hello", client_id="c1")
+    author = _loaded_with(publishing.sent_before_with_member(room.pk, "c2"), river)
+    with django_assert_num_queries(0):
+        assert publishing._sent_before(room, author, "c2") is None
+    other = ChatRoom.objects.create(group=group, name="Evening", slug="evening")
+    author = _loaded_with(publishing.sent_before_with_member(other.pk, "c1"), river)
+    with django_assert_num_queries(2):  # not what was asked: the question, then the message
+        assert publishing._sent_before(room, author, "c1").client_id == "c1"
+    author = _loaded_with(publishing.sent_before_with_member(room.pk, "c3"), river)
+    with django_assert_num_queries(2):
+        assert publishing._sent_before(room, author, "c1").client_id == "c1"

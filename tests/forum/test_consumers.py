@@ -1477,20 +1477,20 @@ def test_an_edit_that_adds_crisis_words_offers_support_to_its_author(chat):
 
 
 @pytest.mark.django_db
-def test_a_socket_s_write_reads_member_room_and_role_in_two_statements(
+def test_a_socket_s_write_reads_member_room_role_and_a_resend_in_one_statement(
     settings, django_assert_num_queries
 ):
-    """Each write reads them afresh (a ban or a closed room counts at once), but the
-    member's role rides on the room's statement instead of a query of its own."""
+    """Each write reads them afresh (a ban or a closed room counts at once), all in the
+    statement that loads the member; so does a message's check for a resend."""
     settings.KINSHIP_RATE_LIMITS = {k: (10**6, 60) for k in settings.KINSHIP_RATE_LIMITS}
     group, river = make_group("write-path"), make_user("river")
     join(river, group, Membership.Role.MODERATOR)
     room = ChatRoom.objects.create(group=group, name="General", slug="general")
     consumer = consumers.ChatConsumer()
     consumer.user_id, consumer.room_id = river.pk, room.pk
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(1):
         role = consumer._with_fresh_state(
-            lambda user, room: consumers.permissions.membership_role(user, room.group)
+            lambda user, room: consumers.permissions.membership_role(user, room.group), None
         )
     assert role == Membership.Role.MODERATOR
 
@@ -1498,12 +1498,16 @@ def test_a_socket_s_write_reads_member_room_and_role_in_two_statements(
         return consumer._with_fresh_state(
             lambda user, room: publishing.publish_chat_message(
                 author=user, room=room, body="Hello", client_id=client_id
-            )[0]
+            )[0],
+            client_id,
         )
 
     send("c0")  # the worker compiles its watched phrases, link rules and notes once
-    # The send: + the client id's check and, in a savepoint (the test's transaction is
-    # open), the sequence number and the insert: one statement on PostgreSQL.
-    with django_assert_num_queries(6 if connection.vendor == "postgresql" else 7):
+    # The send: + in a savepoint (the test's transaction is open) the sequence number and
+    # the insert: one statement on PostgreSQL.
+    with django_assert_num_queries(4 if connection.vendor == "postgresql" else 5):
         message = send("c1")
     assert (message.author_id, message.seq) == (river.pk, 2)
+    with django_assert_num_queries(2):  # a resend: the member's statement, then the message
+        again = send("c1")
+    assert again.pk == message.pk and ChatMessage.objects.filter(room=room).count() == 2

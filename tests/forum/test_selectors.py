@@ -3,20 +3,36 @@
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from forum import backends, engagement, publishing, selectors
-from forum.models import ChatRoom, Membership, Notification, Subscription
+from forum.models import (
+    ChatMessage,
+    ChatRoom,
+    Membership,
+    Notification,
+    Subscription,
+    SupportGroup,
+    User,
+)
 from moderation import permissions
 from tests.conftest import join, make_group, make_user, thread_among
 
 
-@pytest.mark.django_db
-def test_room_to_write_reads_the_room_its_group_and_the_member_s_role_at_once(
-    django_assert_num_queries,
-):
+@pytest.fixture
+def late_room(db) -> tuple[User, ChatRoom]:
+    """A slow-mode room of a group its member ``river`` moderates."""
     group, river = make_group("to-write"), make_user("river")
     join(river, group, Membership.Role.MODERATOR)
     room = ChatRoom.objects.create(group=group, name="Late", slug="late", slow_mode_seconds=30)
+    return river, room
+
+
+def test_room_to_write_reads_the_room_its_group_and_the_member_s_role_at_once(
+    late_room, django_assert_num_queries
+):
+    river, room = late_room
+    group = room.group
     with django_assert_num_queries(1):
         read = selectors.room_to_write(river, room.pk)
         assert permissions.membership_role(river, read.group) == Membership.Role.MODERATOR
@@ -36,6 +52,56 @@ def test_room_to_write_knows_a_non_member_and_a_missing_room():
     assert permissions.membership_role(stranger, read.group) is None
     with pytest.raises(ChatRoom.DoesNotExist):
         selectors.room_to_write(stranger, room.pk + 1000)
+
+
+def test_the_room_read_with_the_member_is_the_room_its_own_statement_reads(
+    late_room, django_assert_num_queries
+):
+    river, room = late_room
+    ChatMessage.objects.bulk_create(
+        [
+            ChatMessage(
+                room=room, author=river, client_id="a", source="a", html="", seq=1, version=1
+            ),
+            ChatMessage(
+                room=room, author=river, client_id="b", source="b", html="", seq=2, version=2,
+                removed_at=timezone.now(), removed_by=ChatMessage.RemovedBy.MODERATOR,
+            ),
+        ]
+    )  # fmt: skip
+    alone = backends.load_member(river.pk)
+    own = selectors.room_to_write(alone, room.pk)
+    with backends.read_with_member(selectors.room_with_member(river.pk, room.pk)):
+        user = backends.load_member(river.pk)
+    assert user.handle == "river" and user.moderates_a_group
+    with django_assert_num_queries(0):
+        read = selectors.room_to_write(user, room.pk)
+        assert permissions.membership_role(user, read.group) == Membership.Role.MODERATOR
+    for model, ours, theirs in ((ChatRoom, read, own), (SupportGroup, read.group, own.group)):
+        fields = [field.attname for field in model._meta.concrete_fields]
+        assert [getattr(ours, f) for f in fields] == [getattr(theirs, f) for f in fields]
+    counts = getattr(user, permissions.TRUST_COUNTS_ATTRIBUTE)
+    assert counts == getattr(alone, permissions.TRUST_COUNTS_ATTRIBUTE)
+    assert (counts[2], counts[3]) == (1, 1)  # one message published, one removed
+    with django_assert_num_queries(1):  # used once: a later write reads afresh
+        selectors.room_to_write(user, room.pk)
+
+
+@pytest.mark.django_db
+def test_a_missing_room_read_with_the_member_is_refused_and_another_room_read_afresh(
+    django_assert_num_queries,
+):
+    group, river = make_group("elsewhere"), make_user("river")
+    room = ChatRoom.objects.create(group=group, name="General", slug="general")
+    with backends.read_with_member(selectors.room_with_member(river.pk, room.pk + 1000)):
+        user = backends.load_member(river.pk)
+    assert user is not None  # the member is there, the room is not
+    with pytest.raises(ChatRoom.DoesNotExist):
+        selectors.room_to_write(user, room.pk + 1000)
+    with backends.read_with_member(selectors.room_with_member(river.pk, room.pk + 1000)):
+        user = backends.load_member(river.pk)
+    with django_assert_num_queries(1):
+        assert selectors.room_to_write(user, room.pk).pk == room.pk
 
 
 @pytest.fixture
