@@ -17,9 +17,9 @@ Measured, per run:
 Runs: KINSHIP_CHANNEL_LAYER=core, =pubsub, and a baseline: a bare `websockets`
 broadcast server (bench/baseline_server.py) in one process, no database or Redis.
 
-Services: PostgreSQL when DATABASE_URL points at it (a fresh database
-kinship_bench_<pid> is created on that server and dropped afterwards); otherwise a
-SQLite file (figures not representative). Redis: a private redis-server on a free
+Services: PostgreSQL, the server DATABASE_URL names (a fresh database kinship_bench_<pid>
+is created there and dropped afterwards); with --sqlite and no such URL, a SQLite file
+(figures not representative). Redis: a private redis-server on a free
 loopback port (so nothing else on the machine touches it and its CPU can be read),
 or, with --redis-url / without the binary, REDIS_URL's server using db 10, flushed.
 
@@ -141,8 +141,9 @@ class PrivateRedis:
 class Services:
     """Redis and the database for a bench run; everything it starts or creates it removes."""
 
-    def __init__(self, redis_url: str | None, tmp: Path) -> None:
+    def __init__(self, redis_url: str | None, tmp: Path, *, sqlite: bool = False) -> None:
         self.tmp = tmp
+        self.sqlite = sqlite  # SQLite allowed, for a quick try; production runs PostgreSQL
         self.redis: PrivateRedis | None = None
         self.redis_url = redis_url
         self.database_url = ""
@@ -180,9 +181,12 @@ class Services:
             self.database_url = urlunsplit(
                 urlsplit(configured)._replace(path=f"/{self.pg_database}")
             )
-        else:
+        elif self.sqlite:
             log("WARNING: DATABASE_URL is not PostgreSQL; using SQLite (not representative)")
             self.database_url = f"sqlite:///{self.tmp / 'bench.sqlite3'}"
+        else:
+            # A run that silently measured SQLite once passed for PostgreSQL's figures.
+            sys.exit("bench: DATABASE_URL must name PostgreSQL (or pass --sqlite)")
 
     def _redis_client(self):
         import redis
@@ -975,6 +979,9 @@ def main() -> None:
     parser.add_argument("--ws", default="auto", help="the workers' uvicorn --ws (auto)")
     parser.add_argument("--repeat", type=int, default=1, help="rounds, runs interleaved")
     parser.add_argument("--redis-url", help="use this Redis (db 10) instead of a private one")
+    parser.add_argument(
+        "--sqlite", action="store_true", help="measure SQLite when DATABASE_URL is not PostgreSQL"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--logs", type=Path, help="keep the server logs in this folder")
     parser.add_argument(
@@ -1028,7 +1035,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="kinship-bench-") as tmp_name:
         tmp = args.logs or Path(tmp_name)
         tmp.mkdir(parents=True, exist_ok=True)
-        services = Services(args.redis_url, tmp) if layers else None
+        services = Services(args.redis_url, tmp, sqlite=args.sqlite) if layers else None
         try:
             world = None
             if services is not None:

@@ -177,6 +177,9 @@ def main() -> None:
         help="uvicorn's --ws-per-message-deflate (off in Kinship's deploy command)",
     )
     parser.add_argument("--redis-url", help="use this Redis (db 10) instead of a private one")
+    parser.add_argument(
+        "--sqlite", action="store_true", help="measure SQLite when DATABASE_URL is not PostgreSQL"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     if args.sockets < 1 or args.warm < 1:
@@ -184,7 +187,7 @@ def main() -> None:
     raise_fd_limit()
     with tempfile.TemporaryDirectory(prefix="kinship-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        services = Services(args.redis_url, tmp)
+        services = Services(args.redis_url, tmp, sqlite=args.sqlite)
         worker = None
         try:
             services.start()

@@ -326,6 +326,9 @@ def main() -> None:
         help="uvicorn's --ws-per-message-deflate (off in the documented deploy command)",
     )
     parser.add_argument("--redis-url", help="use this Redis (db 10) instead of a private one")
+    parser.add_argument(
+        "--sqlite", action="store_true", help="measure SQLite when DATABASE_URL is not PostgreSQL"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     if not 0 < args.warm < args.idle or args.senders > args.chatters:
@@ -340,7 +343,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="kinship-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        services = Services(args.redis_url, tmp)
+        services = Services(args.redis_url, tmp, sqlite=args.sqlite)
         workers = []
         try:
             services.start()

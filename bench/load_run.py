@@ -195,6 +195,9 @@ def main() -> None:
         help="uvicorn's --ws-per-message-deflate (off in the documented deploy command)",
     )
     parser.add_argument("--redis-url", help="use this Redis (db 10) instead of a private one")
+    parser.add_argument(
+        "--sqlite", action="store_true", help="measure SQLite when DATABASE_URL is not PostgreSQL"
+    )
     parser.add_argument("--logs", type=Path, help="keep the server logs in this folder")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
@@ -209,7 +212,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="kinship-bench-") as tmp_name:
         tmp = args.logs or Path(tmp_name)
         tmp.mkdir(parents=True, exist_ok=True)
-        services = Services(args.redis_url, tmp)
+        services = Services(args.redis_url, tmp, sqlite=args.sqlite)
         workers: list[Server] = []
         try:
             services.start()
