@@ -38,8 +38,9 @@ HELD_ATTRIBUTE = "has_held_posts"
 class Rider:
     """More of the member for one page or write: SQL expressions over the member's row
     (``u``) and tables joined to it, with their named parameters (the member's id is
-    ``%(member)s``), and what to do with their values once the member is loaded. Riders
-    add up: ``a + b`` reads both."""
+    ``%(member)s``; ``%(warning)s``, ``%(now)s`` and ``%(moderator)s`` are taken too), and
+    what to do with their values once the member is loaded. Riders add up: ``a + b`` reads
+    both."""
 
     columns: tuple[str, ...]
     params: dict[str, object]

@@ -484,7 +484,8 @@ class ChatConsumer(TryAgainWhileLayerDown, AuthorityListener, AsyncWebsocketCons
     async def _write(self, change: Callable[[User, ChatRoom], T], **extra) -> T:
         """Run a write-path call in one of the worker's writer threads (``_writers``);
         refusals become error frames that carry the ``client_id`` or message ``id`` they
-        answer."""
+        answer. A ``client_id`` (a new message) is also asked for a resend with the member
+        (``_with_fresh_state``)."""
         try:
             return await database_sync_to_async(
                 self._with_fresh_state, thread_sensitive=False, executor=_writers()
