@@ -199,7 +199,7 @@ class ChatConsumer(TryAgainWhileLayerDown, AuthorityListener, AsyncWebsocketCons
             await self.close(code=CLOSE_FORBIDDEN)
             return
         except DatabaseError:
-            await self._try_again_later()
+            await self.try_again_later()
             return
         session = self.scope["session"]
         self.session_key = session.session_key
@@ -224,7 +224,7 @@ class ChatConsumer(TryAgainWhileLayerDown, AuthorityListener, AsyncWebsocketCons
         try:
             await fanout.relay().join(room.pk, self.outlet)
         except UNAVAILABLE:
-            await self._try_again_later()
+            await self.try_again_later()
             return
         await self.accept()
         if self.session_id is not None:
@@ -253,13 +253,11 @@ class ChatConsumer(TryAgainWhileLayerDown, AuthorityListener, AsyncWebsocketCons
             logger.warning("presence unavailable on connect", exc_info=True)
         self.outlet.open()
 
-    async def _try_again_later(self) -> None:
+    async def try_again_later(self) -> None:
         """The database or Redis is unreachable: say so and close with a code the client
         retries (docs/chat-protocol.md), rather than failing the handshake."""
         self.left = True  # never watched nor listed present: nothing to leave
-        await self.accept()
-        await self.send(text_data=json.dumps(UNAVAILABLE_FRAME))
-        await self.close(code=CLOSE_TRY_AGAIN)
+        await super().try_again_later()
 
     @staticmethod
     def _open_room(user, kwargs) -> ChatRoom:

@@ -31,7 +31,6 @@ from .cache import UNAVAILABLE
 from .models import User
 from .sockets import (
     CLOSE_FORBIDDEN,
-    CLOSE_TRY_AGAIN,
     CLOSE_UNAUTHENTICATED,
     AuthorityListener,
     TryAgainWhileLayerDown,
@@ -90,13 +89,8 @@ class WatchedSocket(TryAgainWhileLayerDown, AuthorityListener, AsyncWebsocketCon
                 await self.channel_layer.group_discard(group, self.channel_name)
 
     async def try_again_later(self) -> None:
-        """Redis is unreachable at the handshake: close with 1013, which the page's script
-        retries after a pause, rather than fail the handshake with a traceback on every
-        retry."""
-        logger.warning("%s: Redis unavailable on connect; told to retry", type(self).__name__)
-        self.closing = True
-        await self.accept()
-        await self.close(code=CLOSE_TRY_AGAIN)
+        self.closing = True  # never watched: nothing to revoke
+        await super().try_again_later()
 
     async def _revoke(self, code: int) -> None:
         if not self.closing:

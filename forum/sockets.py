@@ -38,12 +38,20 @@ class AuthorityListener:
 
 
 class TryAgainWhileLayerDown:
-    """For a consumer: while Redis is unreachable, Channels fails to make the socket's
-    channel before ``connect`` runs (the pub/sub layer subscribes to it there). Answer
-    that handshake with ``unavailable_frame`` (if any) and 1013, the close a client retries
-    after a pause, instead of failing it with a traceback on every retry."""
+    """For a consumer: while a service it needs is unreachable, answer the handshake with
+    ``unavailable_frame`` (if any) and 1013, the close a client retries after a pause,
+    instead of failing it with a traceback on every retry. Before ``connect`` runs that is
+    Channels failing to make the socket's channel (the pub/sub layer subscribes to it
+    there); within ``connect``, the consumer calls ``try_again_later``."""
 
     unavailable_frame: dict | None = None
+
+    async def try_again_later(self) -> None:
+        logger.warning("%s: a service is down on connect; told to retry", type(self).__name__)
+        await self.accept()
+        if self.unavailable_frame is not None:
+            await self.send(text_data=json.dumps(self.unavailable_frame))
+        await self.close(code=CLOSE_TRY_AGAIN)
 
     async def __call__(self, scope, receive, send) -> None:
         try:
