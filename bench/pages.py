@@ -52,7 +52,7 @@ PAGES = [
     "directory",
     "queue",
 ]
-SERVERS = ("asgi", "asgi-persistent", "wsgi")
+SERVERS = ("asgi", "asgi-persistent", "wsgi", "wsgi-threads")
 MANY_THREADS = 2000
 TARGETS = {"requests_per_s": 400, "p99_ms": 50, "ratio_to_hello": 0.1, "logged_in_ratio": 0.7}
 # wrk counts 3xx as success; every page here must answer 200 to count.
@@ -284,6 +284,10 @@ class Server:
         if kind.startswith("asgi"):
             command = [str(BIN / "uvicorn"), "forum.asgi:application", "--host", "127.0.0.1",
                        "--port", str(self.port), "--workers", "1", "--no-access-log"]  # fmt: skip
+        elif kind == "wsgi-threads":
+            # One process, four threads: while one waits on PostgreSQL or Redis, another runs.
+            command = [str(BIN / "gunicorn"), "forum.wsgi:application", "--bind", bind,
+                       "--workers", "1", "--worker-class", "gthread", "--threads", "4"]  # fmt: skip
         else:
             command = [str(BIN / "gunicorn"), "forum.wsgi:application", "--bind", bind,
                        "--workers", "1", "--worker-class", "sync"]  # fmt: skip
@@ -513,7 +517,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
     parser.add_argument("--scale", type=float, default=1.0, help="seed_bench --scale (1)")
     parser.add_argument(
-        "--servers", default="asgi,wsgi", help="asgi (pooled connections), asgi-persistent, wsgi"
+        "--servers",
+        default="asgi,wsgi",
+        help="asgi (pooled connections), asgi-persistent, wsgi, wsgi-threads",
     )
     parser.add_argument("--pages", default=",".join(PAGES), help="comma-separated page names")
     parser.add_argument("--json", type=Path, help="write every figure to this file")

@@ -134,13 +134,62 @@ def groups_of(user: User) -> QuerySet[SupportGroup]:
     )
 
 
+GROUP_ATTRIBUTE = "group_to_show"
+
+
+def _group_columns(member: str) -> tuple[str, ...]:
+    """get_group_for's columns over the group ``gg``: each of its own, then the role there
+    of the member whose id ``member`` names (a column, or a parameter)."""
+    membership, m_user, m_group, m_role = names(Membership, "user", "group", "role")
+    _, g_id = names(SupportGroup, "id")
+    return (
+        *(f"gg.{field.column}" for field in SupportGroup._meta.concrete_fields),
+        f"(SELECT m.{m_role} FROM {membership} m "  # noqa: S608 (names come from the models)
+        f"WHERE m.{m_user} = {member} AND m.{m_group} = gg.{g_id})",
+    )
+
+
+def group_with_member(slug: str) -> backends.Rider:
+    """For a member's group page: what get_group_for reads, read in the statement that
+    loads the member (forum.backends), one round trip where it was two."""
+    group, g_slug = names(SupportGroup, "slug")
+    _, u_id = names(User, "id")
+
+    def attach(user, values: tuple) -> None:
+        setattr(user, GROUP_ATTRIBUTE, (slug, values))
+
+    joins = f"LEFT JOIN {group} gg ON gg.{g_slug} = %(group_slug)s"
+    return backends.Rider(_group_columns(f"u.{u_id}"), {"group_slug": slug}, attach, joins)
+
+
+@functools.cache
+def _group_sql() -> str:
+    group, g_slug = names(SupportGroup, "slug")
+    return f"""
+        SELECT {", ".join(_group_columns("%(member)s"))}
+        FROM {group} gg WHERE gg.{g_slug} = %(slug)s
+    """  # noqa: S608 (names come from the models, values are parameters)
+
+
 def get_group_for(user, slug: str) -> SupportGroup:
-    """The group at ``slug`` with ``viewer_role`` set; 404 if the user may not see it."""
-    group = with_viewer_role(SupportGroup.objects.filter(slug=slug), user).first()
-    if group is None:
+    """The group at ``slug`` with ``viewer_role`` set; 404 if the user may not see it.
+    Read with the member where the page asked for it (group_with_member), otherwise in a
+    statement of its own, written by hand (forum.sql; through the ORM, building the role's
+    subquery cost more than the database's answer)."""
+    ridden = getattr(user, GROUP_ATTRIBUTE, None)
+    if ridden is not None:
+        delattr(user, GROUP_ATTRIBUTE)  # once: a later read reads afresh
+    if ridden is not None and ridden[0] == slug:
+        row = ridden[1]
+    else:
+        member = user.pk if user.is_authenticated else None
+        with connection.cursor() as cursor:
+            cursor.execute(_group_sql(), {"slug": slug, "member": member})
+            row = cursor.fetchone()
+    if row is None or row[0] is None:  # no such group
         raise Http404("No such group.")
-    if not user.is_authenticated:
-        _set_viewer_role(group, user, None)
+    group = sql.load(SupportGroup, row[:-1])
+    _set_viewer_role(group, user, row[-1])
     permissions.check_can_view_group(user, group)
     return group
 
@@ -155,13 +204,65 @@ def _with_opening_categories(threads: QuerySet[Thread]) -> QuerySet[Thread]:
 
 
 def group_threads(group: SupportGroup, *, page: int, user=None) -> Window:
-    threads = _with_opening_categories(Thread.objects.filter(group=group))
-    if user is None or not permissions.can_moderate(user, "hide_content", group):
-        threads = threads.filter(_not_hidden_unless_author(user))
-    threads = threads.select_related("author", "last_poster").order_by(
-        "-is_pinned", "-last_activity_at", "-pk"
-    )
-    return window_of(threads, page, THREADS_PER_PAGE)
+    """A page of the group's threads, pinned first, then the latest active, each with its
+    opening post's content-warning categories and its author's and last poster's handles
+    (only those: the listing shows no more of them). Threads hidden by moderation are
+    listed for the group's moderators and their own authors only. Written by hand
+    (forum.sql): through the ORM, building and compiling it and loading whole members was
+    a third of a group page's time (bench/README.md)."""
+    viewer = user.pk if user is not None and user.is_authenticated else None
+    everyone = user is not None and permissions.can_moderate(user, "hide_content", group)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _group_threads_sql(),
+            {
+                "group": group.pk,
+                "all": everyone,
+                "viewer": viewer,
+                "limit": THREADS_PER_PAGE + 1,
+                "offset": (page - 1) * THREADS_PER_PAGE,
+            },
+        )
+        rows = cursor.fetchall()
+    split = len(Thread._meta.concrete_fields)
+    threads = []
+    for row in rows[:THREADS_PER_PAGE]:
+        thread = sql.load(Thread, row[:split])
+        thread.cw_categories = sql.value(Post, "cw_categories", row[split])
+        thread.author = _handle_only(thread.author_id, row[split + 1])
+        thread.last_poster = _handle_only(thread.last_poster_id, row[split + 2])
+        threads.append(thread)
+    return Window(items=threads, page=page, has_next=len(rows) > THREADS_PER_PAGE)
+
+
+@functools.cache
+def _group_threads_sql() -> str:
+    thread, t_id, t_group, t_author, t_last, t_hidden, t_pinned, t_active = names(
+        Thread, "id", "group", "author", "last_poster", "hidden_at", "is_pinned",
+        "last_activity_at",
+    )  # fmt: skip
+    post, p_thread, p_parent, p_categories = names(Post, "thread", "parent", "cw_categories")
+    user, u_id, u_handle = names(User, "id", "handle")
+    return f"""
+        SELECT {sql.columns(Thread, "t")},
+            (SELECT p.{p_categories} FROM {post} p
+             WHERE p.{p_thread} = t.{t_id} AND p.{p_parent} IS NULL LIMIT 1),
+            a.{u_handle}, lp.{u_handle}
+        FROM {thread} t
+        LEFT JOIN {user} a ON a.{u_id} = t.{t_author}
+        LEFT JOIN {user} lp ON lp.{u_id} = t.{t_last}
+        WHERE t.{t_group} = %(group)s
+            AND (%(all)s OR t.{t_hidden} IS NULL OR t.{t_author} = %(viewer)s)
+        ORDER BY t.{t_pinned} DESC, t.{t_active} DESC, t.{t_id} DESC
+        LIMIT %(limit)s OFFSET %(offset)s
+    """  # noqa: S608 (names come from the models, values are parameters)
+
+
+def _handle_only(member_id: int | None, handle: str | None) -> User | None:
+    """A member read for their handle alone (the rest deferred, as ``only()`` would)."""
+    if member_id is None:
+        return None
+    return User.from_db(connection.alias, ["id", "handle"], [member_id, handle])
 
 
 def recent_threads_in(user, groups: list[SupportGroup], *, limit: int = 10) -> QuerySet[Thread]:
@@ -170,7 +271,7 @@ def recent_threads_in(user, groups: list[SupportGroup], *, limit: int = 10) -> Q
     return (
         _with_opening_categories(Thread.objects.filter(group__in=[group.pk for group in groups]))
         .filter(_not_hidden_unless_author(user))
-        .select_related("group", "last_poster")
+        .select_related("group")
         .order_by("-last_activity_at")[:limit]
     )
 
@@ -766,12 +867,49 @@ def upcoming_sessions(
     user, group: SupportGroup, *, limit: int, now: datetime | None = None
 ) -> list[LiveSession]:
     """The group's next sessions (the one running now included), soonest first; a cancelled
-    one stays listed until its time, marked, so nobody turns up for it."""
+    one stays listed until its time, marked, so nobody turns up for it. Each with its RSVP
+    count and whether ``user`` is going, as _listed_sessions gives them, written by hand
+    (forum.sql): every group page asks, and through the ORM building the question cost
+    more than the database's answer, even when there is no session."""
     now = now or timezone.now()
-    upcoming = _listed_sessions(user, group).filter(
-        _session_not_over(now), Q(cancelled_at__isnull=True) | Q(starts_at__gt=now)
+    grace = timedelta(minutes=settings.KINSHIP_SESSION_GRACE_MINUTES)
+    adapt = connection.ops.adapt_datetimefield_value
+    params = {
+        "group": group.pk,
+        "member": user.pk if user.is_authenticated else None,
+        "over": adapt(now - grace),
+        "now": adapt(now),
+        "limit": limit,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_upcoming_sessions_sql(), params)
+        rows = cursor.fetchall()
+    sessions = []
+    for row in rows:
+        session = sql.load(LiveSession, row[:-2])
+        session.rsvp_count, session.going = row[-2], bool(row[-1])
+        sessions.append(session)
+    return sessions
+
+
+@functools.cache
+def _upcoming_sessions_sql() -> str:
+    live, s_id, s_group, s_ended, s_ends, s_cancelled, s_starts = names(
+        LiveSession, "id", "group", "ended_at", "ends_at", "cancelled_at", "starts_at"
     )
-    return list(upcoming.order_by("starts_at", "pk")[:limit])
+    rsvp, r_session, r_user = names(SessionRSVP, "session", "user")
+    # The same sessions as _session_not_over, and cancelled ones until their time.
+    return f"""
+        SELECT {sql.columns(LiveSession, "s")},
+            (SELECT COUNT(*) FROM {rsvp} r WHERE r.{r_session} = s.{s_id}),
+            EXISTS(
+                SELECT 1 FROM {rsvp} r WHERE r.{r_session} = s.{s_id} AND r.{r_user} = %(member)s
+            )
+        FROM {live} s
+        WHERE s.{s_group} = %(group)s AND s.{s_ended} IS NULL AND s.{s_ends} > %(over)s
+            AND (s.{s_cancelled} IS NULL OR s.{s_starts} > %(now)s)
+        ORDER BY s.{s_starts}, s.{s_id} LIMIT %(limit)s
+    """  # noqa: S608 (names come from the models, values are parameters)
 
 
 def past_sessions(

@@ -33,6 +33,22 @@ def load(model: type[Model], values: tuple | list) -> Model:
     return model.from_db(connection.alias, attnames, values)
 
 
+def value(model: type[Model], field: str, raw):
+    """One column of ``model`` read beside others (a subquery's answer), converted as the
+    ORM converts that field (a JSON field arrives as text from either database)."""
+    for convert, expression in _converters(model, field):
+        raw = convert(raw, expression, connection)
+    return raw
+
+
+@functools.cache
+def _converters(model: type[Model], name: str) -> list:
+    field = model._meta.get_field(name)
+    expression = field.get_col(model._meta.db_table)
+    found = connection.ops.get_db_converters(expression) + field.get_db_converters(connection)
+    return [(convert, expression) for convert in found]
+
+
 @functools.cache
 def _reading(model: type[Model]) -> tuple[list[str], list[tuple[int, list]]]:
     """Each concrete field's attribute name and, for the fields that have any, its

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 from moderation import permissions
 
 from .. import memberships, publishing, selectors
+from ..backends import read_with_member
 from ..forms import DirectoryFilterForm, GroupForm, JoinForm
 from ..models import JoinRequest, SupportGroup
 from . import sessions
@@ -40,7 +41,9 @@ def my_groups(request):
 
 
 def group_detail(request, slug: str):
-    group = selectors.get_group_for(request.user, slug)
+    # A member's group and role come in the statement that loads them (forum.backends).
+    with read_with_member(selectors.group_with_member(slug)):
+        group = selectors.get_group_for(request.user, slug)
     window = selectors.group_threads(group, page=page_number(request), user=request.user)
     context = {
         "group": group,

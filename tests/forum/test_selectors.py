@@ -1,7 +1,12 @@
 """forum.selectors: reads written by hand answer as the ORM's did."""
 
+from datetime import timedelta
+
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.db import connection
+from django.db.models import JSONField, OuterRef, Q, Subquery
+from django.http import Http404
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -9,10 +14,14 @@ from forum import backends, engagement, publishing, selectors
 from forum.models import (
     ChatMessage,
     ChatRoom,
+    LiveSession,
     Membership,
     Notification,
+    Post,
+    SessionRSVP,
     Subscription,
     SupportGroup,
+    Thread,
     User,
 )
 from moderation import permissions
@@ -189,3 +198,155 @@ def test_a_thread_moved_after_its_rows_were_read_is_judged_by_its_own_statement(
         read = selectors.thread_to_read(moved, slug=thread.group.slug, thread_id=thread.pk)
     assert len(queries) == 1  # its own statement, for the group the page shows
     assert read.group == thread.group and read.viewer.role == Membership.Role.MODERATOR
+
+
+def _listing_by_orm(group, user, *, page: int) -> list[tuple]:
+    """What the group listing answered through the ORM before it was written by hand."""
+    opening = Post.objects.filter(thread=OuterRef("pk"), parent__isnull=True)
+    threads = Thread.objects.filter(group=group).annotate(
+        cw_categories=Subquery(opening.values("cw_categories")[:1], output_field=JSONField())
+    )
+    if user is None or not permissions.can_moderate(user, "hide_content", group):
+        mine = Q(author=user) if user is not None and user.is_authenticated else Q(pk__in=[])
+        threads = threads.filter(Q(hidden_at__isnull=True) | mine)
+    threads = threads.select_related("author", "last_poster").order_by(
+        "-is_pinned", "-last_activity_at", "-pk"
+    )
+    start = (page - 1) * selectors.THREADS_PER_PAGE
+    return [_listed(t) for t in threads[start : start + selectors.THREADS_PER_PAGE]]
+
+
+def _listed(thread) -> tuple:
+    fields = tuple(getattr(thread, f.attname) for f in Thread._meta.concrete_fields)
+    handles = tuple(m.handle if m else None for m in (thread.author, thread.last_poster))
+    return (*fields, thread.cw_categories, *handles)
+
+
+@pytest.mark.django_db
+def test_group_listing_answers_as_the_orm_did(settings, public_group, member, other_member):
+    settings.KINSHIP_RATE_LIMITS = {k: (10_000, 60) for k in settings.KINSHIP_RATE_LIMITS}
+    moderator = make_user("heron")
+    join(moderator, public_group, Membership.Role.MODERATOR)
+    threads = [
+        thread_among(settings, public_group, author, title=f"Thread {n}", body=f"Day {n}.")
+        for n, author in enumerate([member, other_member] * 14)
+    ]
+    publishing.publish_reply(author=other_member, thread=threads[3], parent=None, body="Same.")
+    Thread.objects.filter(pk=threads[5].pk).update(is_pinned=True)
+    Post.objects.filter(thread=threads[6], parent=None).update(cw_categories=["relapse"])
+    Thread.objects.filter(pk__in=[threads[7].pk, threads[8].pk]).update(hidden_at=timezone.now())
+    User.objects.filter(pk=other_member.pk).update(handle="meadow-renamed")
+    for user in (AnonymousUser(), None, member, other_member, moderator):
+        for page in (1, 2, 3):
+            window = selectors.group_threads(public_group, page=page, user=user)
+            expected = _listing_by_orm(public_group, user, page=page)
+            assert [_listed(t) for t in window.items] == expected
+            assert window.has_next == (page == 1)
+    visible = selectors.group_threads(public_group, page=1, user=member).items
+    assert visible[0].pk == threads[5].pk  # pinned first
+    assert threads[8].pk in {t.pk for t in visible}  # their own hidden thread
+    assert threads[7].pk not in {t.pk for t in visible}  # another's
+
+
+@pytest.mark.django_db
+def test_group_listing_reads_its_members_for_their_handles_only(settings, public_group, member):
+    thread_among(settings, public_group, member, title="Morning check-in", body="Day 12.")
+    [thread] = selectors.group_threads(public_group, page=1, user=member).items
+    assert (thread.author.handle, thread.last_poster.handle) == (member.handle, member.handle)
+    for who in (thread.author, thread.last_poster):
+        assert {"password", "email", "bio_html", "cw_preferences"} <= who.get_deferred_fields()
+    assert not thread.get_deferred_fields()  # the thread itself is whole
+
+
+def _session_at(group, leader, starts, **extra):
+    number = LiveSession.objects.count() + 1
+    room = ChatRoom.objects.create(
+        group=group, name=f"Session {number}", slug=f"session-{number}", kind=ChatRoom.Kind.SESSION
+    )
+    return LiveSession.objects.create(
+        group=group,
+        room=room,
+        title=f"Share {number}",
+        starts_at=starts,
+        ends_at=starts + timedelta(hours=1),
+        leader=leader,
+        **extra,
+    )
+
+
+@pytest.mark.django_db
+def test_upcoming_sessions_answer_as_the_orm_did(settings, public_group, member, other_member):
+    settings.KINSHIP_SESSION_GRACE_MINUTES = 60
+    now = timezone.now()
+    hour = timedelta(hours=1)
+    listed = [
+        _session_at(public_group, member, now - hour / 2),  # running
+        _session_at(public_group, member, now + hour),
+        _session_at(public_group, member, now + 2 * hour, cancelled_at=now),  # still marked
+        _session_at(public_group, member, now + 3 * hour),
+        _session_at(public_group, member, now - hour * 1.5),  # over, within the grace
+    ]
+    _session_at(public_group, member, now - 3 * hour)  # past the grace
+    _session_at(public_group, member, now - hour / 2, ended_at=now)  # ended by its leader
+    _session_at(public_group, member, now - hour / 2, cancelled_at=now)  # cancelled, begun
+    _session_at(make_group("elsewhere"), member, now + hour)
+    for session in listed[1:3]:
+        SessionRSVP.objects.create(session=session, user=other_member)
+    SessionRSVP.objects.create(session=listed[1], user=member)
+
+    def by_orm(user, limit):
+        upcoming = selectors._listed_sessions(user, public_group).filter(
+            selectors._session_not_over(now), Q(cancelled_at__isnull=True) | Q(starts_at__gt=now)
+        )
+        rows = upcoming.order_by("starts_at", "pk")[:limit]
+        going = lambda s: getattr(s, "going", False)  # noqa: E731 (not asked of visitors)
+        return [(s.pk, s.title, s.starts_at, s.rsvp_count, going(s)) for s in rows]
+
+    for user in (member, other_member, AnonymousUser()):
+        for limit in (2, 10):
+            found = selectors.upcoming_sessions(user, public_group, limit=limit, now=now)
+            answered = [(s.pk, s.title, s.starts_at, s.rsvp_count, s.going) for s in found]
+            assert answered == by_orm(user, limit)
+    found = selectors.upcoming_sessions(member, public_group, limit=10, now=now)
+    assert [s.pk for s in found] == [listed[i].pk for i in (4, 0, 1, 2, 3)]
+    assert [(s.rsvp_count, s.going) for s in found][2] == (2, True)
+
+
+@pytest.mark.django_db
+def test_a_group_read_with_the_member_is_their_own_statements_answer(
+    django_assert_num_queries, private_group, member, outsider
+):
+    join(member, private_group, Membership.Role.LEADER)
+    own = selectors.get_group_for(backends.load_member(member.pk), private_group.slug)
+    with backends.read_with_member(selectors.group_with_member(private_group.slug)):
+        user = backends.load_member(member.pk)
+    with django_assert_num_queries(0):
+        read = selectors.get_group_for(user, private_group.slug)
+        assert permissions.membership_role(user, read) == Membership.Role.LEADER
+    fields = [field.attname for field in SupportGroup._meta.concrete_fields]
+    assert [getattr(read, f) for f in fields] == [getattr(own, f) for f in fields]
+    with django_assert_num_queries(1):  # used once: a later read reads afresh
+        selectors.get_group_for(user, private_group.slug)
+    # Nobody else's role, and the same refusal as ever for a private group.
+    with backends.read_with_member(selectors.group_with_member(private_group.slug)):
+        stranger = backends.load_member(outsider.pk)
+    with pytest.raises(Http404):
+        selectors.get_group_for(stranger, private_group.slug)
+    with pytest.raises(Http404):
+        selectors.get_group_for(AnonymousUser(), private_group.slug)
+
+
+@pytest.mark.django_db
+def test_a_missing_group_read_with_the_member_is_not_found_and_another_read_afresh(
+    django_assert_num_queries, public_group, member
+):
+    with backends.read_with_member(selectors.group_with_member("no-such-group")):
+        user = backends.load_member(member.pk)
+    assert user is not None  # the member is there, the group is not
+    with pytest.raises(Http404):
+        selectors.get_group_for(user, "no-such-group")
+    with backends.read_with_member(selectors.group_with_member("no-such-group")):
+        user = backends.load_member(member.pk)
+    with django_assert_num_queries(1):
+        group = selectors.get_group_for(user, public_group.slug)
+    assert group.pk == public_group.pk and group.viewer_role is None

@@ -166,3 +166,78 @@ def test_leader_edits_group_settings(client, public_group, member):
     public_group.refresh_from_db()
     assert public_group.kind == "smart"
     assert public_group.guidelines_html == "<p>New rules</p>\n"
+
+
+@pytest.mark.django_db
+def test_directory_cards_show_each_reader_their_role_and_every_change(client, member, outsider):
+    from unittest import mock
+
+    from django.utils.text import Truncator
+
+    group = make_group("evening-circle")
+    join(member, group, Membership.Role.LEADER)
+    join(outsider, group)
+    group.refresh_from_db()
+    assert "you are" not in client.get("/groups/").content.decode()
+    client.force_login(member)
+    assert "you are a leader" in client.get("/groups/").content.decode()
+    client.force_login(outsider)
+    page = client.get("/groups/").content.decode()
+    assert "you are a member" in page and "2 members" in page
+    # Rendered once for the same inputs: the second page truncates no description.
+    with mock.patch.object(Truncator, "words", autospec=True, side_effect=Truncator.words) as cut:
+        client.get("/groups/")
+    assert cut.call_count == 0
+    # A changed description or count is a new card, never the kept one.
+    SupportGroup.objects.filter(pk=group.pk).update(
+        description_html="<p>" + " ".join(f"word{n}" for n in range(40)) + "</p>", member_count=7
+    )
+    page = client.get("/groups/").content.decode()
+    assert "7 members" in page and "word29" in page and "word30" not in page
+
+
+@pytest.mark.django_db
+def test_a_members_group_page_reads_the_group_with_the_member(client, public_group, member):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    join(member, public_group, Membership.Role.LEADER)
+    client.force_login(member)
+    client.get(f"/g/{public_group.slug}/")  # the session and the navigation warm
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(f"/g/{public_group.slug}/").content.decode()
+    assert "Group settings" in page  # the leader's tools: the role was read
+    # The member with their group and role; the threads; the upcoming sessions.
+    assert len(queries) == 3, [q["sql"] for q in queries]
+    assert "forum_supportgroup" in queries[0]["sql"]
+
+
+@pytest.mark.django_db
+def test_group_listing_rows_follow_every_change_and_the_clock(
+    settings, client, public_group, member, other_member
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from forum import publishing
+    from forum.models import Thread
+    from tests.conftest import thread_among
+
+    thread = thread_among(settings, public_group, member, other_member, title="Day one", body="Hi.")
+    client.force_login(other_member)
+    url = f"/g/{public_group.slug}/"
+    page = client.get(url).content.decode()
+    assert "Day one" in page and f"started by {member.handle} · 0 replies" in page
+    publishing.publish_reply(author=other_member, thread=thread, parent=None, body="Welcome.")
+    page = client.get(url).content.decode()
+    assert "· 1 reply ·" in page and f"by {other_member.handle}</p>" in page
+    Thread.objects.filter(pk=thread.pk).update(
+        title="Day two", is_pinned=True, last_activity_at=timezone.now() - timedelta(hours=3)
+    )
+    page = client.get(url).content.decode()
+    assert "Day one" not in page and '<span class="tag">Pinned</span> Day two' in page
+    assert "3\xa0hours ago" in page
+    # The same row a while later: its time is not kept with it.
+    Thread.objects.filter(pk=thread.pk).update(last_activity_at=timezone.now() - timedelta(hours=5))
+    assert "5\xa0hours ago" in client.get(url).content.decode()
