@@ -145,6 +145,35 @@ def app_env(database_url: str, redis_url: str, static_root: Path) -> dict:
     return env
 
 
+@contextmanager
+def seeded_test_client_env(scale: float, prefix: str):
+    """For the in-process benches: a fresh database seeded at ``scale`` and a private
+    Redis, with the environment a child process reading pages through the test client
+    needs (production settings)."""
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
+        database_url = stack.enter_context(fresh_database(os.environ.get("DATABASE_URL", "")))
+        env = app_env(database_url, stack.enter_context(private_redis()), tmp / "static")
+        env["DJANGO_ALLOWED_HOSTS"] = "127.0.0.1,testserver"
+        manage(env, "migrate", "--noinput", "-v0")
+        manage(env, "collectstatic", "--noinput", "-v0")
+        log(manage(env, "seed_bench", "--scale", str(scale)).strip())
+        yield env
+
+
+def read_thread_and_reader():
+    """In a child inside Django: a public thread of 30 posts, and a member of its group."""
+    from forum.models import Membership, Thread
+
+    thread = (
+        Thread.objects.filter(reply_count=29, group__visibility="public", hidden_at__isnull=True)
+        .select_related("group")
+        .order_by("pk")
+        .first()
+    )
+    return thread, Membership.objects.filter(group=thread.group, role="member").first().user
+
+
 def measure_in_child(script: str, env: dict, *args: str) -> tuple[dict, str]:
     """Run ``script --measure *args`` inside Django (the in-process benches): the figures
     it prints as JSON, and what it wrote to stderr (a profile)."""

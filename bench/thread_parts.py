@@ -18,17 +18,14 @@ import collections
 import cProfile
 import functools
 import json
-import os
 import pstats
 import sys
-import tempfile
 import time
-from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pages import app_env, fresh_database, log, manage, measure_in_child, private_redis
+from pages import measure_in_child, read_thread_and_reader, seeded_test_client_env
 
 # (module, function) pairs timed where the thread page calls them.
 PARTS = [
@@ -57,8 +54,6 @@ def measure(requests: int, profile: str = "") -> dict:
     django.setup()
     from django.test import Client
 
-    from forum.models import Membership, Thread
-
     spent = collections.Counter()
 
     def timed(function, label):
@@ -80,13 +75,7 @@ def measure(requests: int, profile: str = "") -> dict:
         if hasattr(module, name):  # older code (a "before" run) lacks some parts
             setattr(module, name, timed(getattr(module, name), f"{module_name}.{name}"))
 
-    thread = (
-        Thread.objects.filter(reply_count=29, group__visibility="public", hidden_at__isnull=True)
-        .select_related("group")
-        .order_by("pk")
-        .first()
-    )
-    reader = Membership.objects.filter(group=thread.group, role="member").first().user
+    thread, reader = read_thread_and_reader()
     url = thread.get_absolute_url()
     figures = {}
     for who in ("visitor", "member"):
@@ -128,14 +117,7 @@ def main() -> None:
     if args.measure:  # the child, inside Django
         print(json.dumps(measure(args.requests, args.profile)))
         return
-    with ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kinship-parts-")))
-        database_url = stack.enter_context(fresh_database(os.environ.get("DATABASE_URL", "")))
-        env = app_env(database_url, stack.enter_context(private_redis()), tmp / "static")
-        env["DJANGO_ALLOWED_HOSTS"] = "127.0.0.1,testserver"
-        manage(env, "migrate", "--noinput", "-v0")
-        manage(env, "collectstatic", "--noinput", "-v0")
-        log(manage(env, "seed_bench", "--scale", str(args.scale)).strip())
+    with seeded_test_client_env(args.scale, "kinship-parts-") as env:
         figures, profile = measure_in_child(
             __file__, env, "--requests", str(args.requests), "--profile", args.profile
         )

@@ -19,7 +19,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 
-from . import live, notify, privacy, publishing  # noqa: E402
+from . import heap, live, notify, privacy, publishing  # noqa: E402
 from .consumers import SERVER_SEND  # noqa: E402
 from .routing import websocket_urlpatterns  # noqa: E402
 
@@ -96,6 +96,9 @@ def start_periodic_chores() -> None:
     task = _chore_tasks.get(loop)
     if task is None or task.done():
         _chore_tasks[loop] = loop.create_task(run_chores_forever())
+
+
+heap.freeze_after_first_request()
 
 
 async def application(scope, receive, send) -> None:
