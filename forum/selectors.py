@@ -134,18 +134,26 @@ def groups_of(user: User) -> QuerySet[SupportGroup]:
     )
 
 
+def _role_column(member: str, group: str) -> str:
+    """The member's role in the group (NULL for none), as a column of a statement written
+    by hand: ``member`` and ``group`` are SQL naming their ids (columns or parameters)."""
+    membership, m_user, m_group, m_role = names(Membership, "user", "group", "role")
+    return (
+        f"(SELECT m.{m_role} FROM {membership} m "  # noqa: S608 (names come from the models)
+        f"WHERE m.{m_user} = {member} AND m.{m_group} = {group})"
+    )
+
+
 GROUP_ATTRIBUTE = "group_to_show"
 
 
 def _group_columns(member: str) -> tuple[str, ...]:
     """get_group_for's columns over the group ``gg``: each of its own, then the role there
     of the member whose id ``member`` names (a column, or a parameter)."""
-    membership, m_user, m_group, m_role = names(Membership, "user", "group", "role")
     _, g_id = names(SupportGroup, "id")
     return (
         *(f"gg.{field.column}" for field in SupportGroup._meta.concrete_fields),
-        f"(SELECT m.{m_role} FROM {membership} m "  # noqa: S608 (names come from the models)
-        f"WHERE m.{m_user} = {member} AND m.{m_group} = gg.{g_id})",
+        _role_column(member, f"gg.{g_id}"),
     )
 
 
@@ -326,7 +334,6 @@ def _viewer_columns(group: str) -> tuple[str, ...]:
     ``group`` names (SQL), whether they follow and mute the thread, the posts of it they
     support and the members they blocked; parameters: ``group``'s and ``%(thread)s``."""
     _, u_id = names(User, "id")
-    membership, m_user, m_group, m_role = names(Membership, "user", "group", "role")
     subscription, s_user, s_thread = names(Subscription, "user", "thread")
     mute, u_user, u_thread = names(Mute, "user", "thread")
     reaction, r_user, r_post = names(Reaction, "user", "post")
@@ -334,7 +341,6 @@ def _viewer_columns(group: str) -> tuple[str, ...]:
     block, b_blocker, b_blocked = names(Block, "blocker", "blocked")
     me = f"u.{u_id}"
     # Names come from the models, values are parameters.
-    role = f"SELECT {m_role} FROM {membership} WHERE {m_user} = {me} AND {m_group} = {group}"  # noqa: S608
     follows = f"SELECT 1 FROM {subscription} WHERE {s_user} = {me} AND {s_thread} = %(thread)s"  # noqa: S608
     muted = f"SELECT 1 FROM {mute} WHERE {u_user} = {me} AND {u_thread} = %(thread)s"  # noqa: S608
     supports = (
@@ -342,7 +348,7 @@ def _viewer_columns(group: str) -> tuple[str, ...]:
         f"WHERE r.{r_user} = {me} AND p.{p_thread} = %(thread)s"
     )
     return (
-        f"({role})",
+        _role_column(me, group),
         f"EXISTS({follows})",
         f"EXISTS({muted})",
         sql.id_list(f"r.{r_post}", supports),
@@ -691,13 +697,11 @@ def _room_columns() -> tuple[tuple[str, ...], str]:
     moderation.permissions.trust_counts_params)."""
     room, r_id, r_group = names(ChatRoom, "id", "group")
     group, g_id = names(SupportGroup, "id")
-    membership, m_user, m_group, m_role = names(Membership, "user", "group", "role")
     _, u_id = names(User, "id")
     columns = (
         *(f"cr.{field.column}" for field in ChatRoom._meta.concrete_fields),
         *(f"cg.{field.column}" for field in SupportGroup._meta.concrete_fields),
-        f"(SELECT m.{m_role} FROM {membership} m "  # noqa: S608 (names come from the models)
-        f"WHERE m.{m_user} = u.{u_id} AND m.{m_group} = cr.{r_group})",
+        _role_column(f"u.{u_id}", f"cr.{r_group}"),
         permissions.trust_counts_columns(),
     )
     joins = (

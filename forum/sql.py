@@ -54,12 +54,11 @@ def _reading(model: type[Model]) -> tuple[list[str], list[tuple[int, list]]]:
     """Each concrete field's attribute name and, for the fields that have any, its
     converters with the expression they are called with (worked out once per model)."""
     fields = model._meta.concrete_fields
-    converters = []
-    for index, field in enumerate(fields):
-        expression = field.get_col(model._meta.db_table)
-        found = connection.ops.get_db_converters(expression) + field.get_db_converters(connection)
-        if found:
-            converters.append((index, [(convert, expression) for convert in found]))
+    converters = [
+        (index, found)
+        for index, field in enumerate(fields)
+        if (found := _converters(model, field.name))
+    ]
     return [field.attname for field in fields], converters
 
 
