@@ -251,6 +251,8 @@ def _group_threads_sql() -> str:
     )  # fmt: skip
     post, p_thread, p_parent, p_categories = names(Post, "thread", "parent", "cw_categories")
     user, u_id, u_handle = names(User, "id", "handle")
+    # The opening's categories as _with_opening_categories reads them, and the threads
+    # _not_hidden_unless_author lets through (all of them for a moderator).
     return f"""
         SELECT {sql.columns(Thread, "t")},
             (SELECT p.{p_categories} FROM {post} p

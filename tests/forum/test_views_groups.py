@@ -1,9 +1,17 @@
 """Finding, joining and leading groups through HTTP."""
 
-import pytest
+from datetime import timedelta
+from unittest import mock
 
-from forum.models import JoinRequest, Membership, Notification, SupportGroup
-from tests.conftest import join, make_group
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from django.utils.text import Truncator
+
+from forum import publishing
+from forum.models import JoinRequest, Membership, Notification, SupportGroup, Thread
+from tests.conftest import join, make_group, thread_among
 
 
 @pytest.mark.django_db
@@ -170,10 +178,6 @@ def test_leader_edits_group_settings(client, public_group, member):
 
 @pytest.mark.django_db
 def test_directory_cards_show_each_reader_their_role_and_every_change(client, member, outsider):
-    from unittest import mock
-
-    from django.utils.text import Truncator
-
     group = make_group("evening-circle")
     join(member, group, Membership.Role.LEADER)
     join(outsider, group)
@@ -198,9 +202,6 @@ def test_directory_cards_show_each_reader_their_role_and_every_change(client, me
 
 @pytest.mark.django_db
 def test_a_members_group_page_reads_the_group_with_the_member(client, public_group, member):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     join(member, public_group, Membership.Role.LEADER)
     client.force_login(member)
     client.get(f"/g/{public_group.slug}/")  # the session and the navigation warm
@@ -216,14 +217,6 @@ def test_a_members_group_page_reads_the_group_with_the_member(client, public_gro
 def test_group_listing_rows_follow_every_change_and_the_clock(
     settings, client, public_group, member, other_member
 ):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from forum import publishing
-    from forum.models import Thread
-    from tests.conftest import thread_among
-
     thread = thread_among(settings, public_group, member, other_member, title="Day one", body="Hi.")
     client.force_login(other_member)
     url = f"/g/{public_group.slug}/"
