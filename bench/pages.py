@@ -205,9 +205,10 @@ def prepare(explain: bool) -> None:
     import django
 
     django.setup()
+    from importlib import import_module
+
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.cached_db import SessionStore
     from django.middleware.csrf import CSRF_ALLOWED_CHARS
     from django.utils.crypto import get_random_string
 
@@ -225,7 +226,7 @@ def prepare(explain: bool) -> None:
     moderator = User.objects.get(handle="bench-moderator-1")
 
     def session_for(user: User) -> str:
-        store = SessionStore()
+        store = import_module(settings.SESSION_ENGINE).SessionStore()  # as a sign-in makes it
         store[SESSION_KEY] = str(user.pk)
         store[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
         store[HASH_SESSION_KEY] = user.get_session_auth_hash()

@@ -3,14 +3,20 @@
 Every page a member sees loads them by id (the session), shows how many notifications
 they have not read and whether to link the review queue (do they moderate a group?), and
 most ask whether a sanction bars them; a thread page asks whether they hold replies to send
-later. Reading all three with the member saves each signed-in page as many round trips;
-they are read afresh on every request, never cached. A page or a write that asks more of
-its member can have that read in the same statement too (``read_with_member``): the thread
-page reads its viewer's part there, a chat write its room. The statement is written by
-hand (forum.sql).
+later. Reading all three with the member saves each signed-in page as many round trips. A
+page or a write that asks more of its member can have that read in the same statement too
+(``read_with_member``): the thread page reads its viewer's part there, a chat write its
+room. The statement is written by hand (forum.sql).
+
+A page that read the member's standing version ahead (forum.standing; the thread page
+does, with its session) may answer from this worker's copy of the statement's answer kept
+under that version, for KEPT_SECONDS at most, rather than ask the database again. Only a
+member with no sanction in force and no held replies is kept: their standing can change
+only by a write, which replaces the version. Every other page and every write reads afresh.
 """
 
 import functools
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -24,7 +30,8 @@ from django.utils import timezone
 from moderation import permissions
 from moderation.models import Sanction
 
-from . import sql
+from . import sql, standing
+from .cache import Recent, read_earlier
 from .models import HeldPost, Membership, Notification, User
 from .sql import names
 
@@ -32,6 +39,10 @@ UNREAD_ATTRIBUTE = "unread_notification_count"
 UNSANCTIONED_ATTRIBUTE = "unsanctioned"
 MODERATES_ATTRIBUTE = "moderates_a_group"
 HELD_ATTRIBUTE = "has_held_posts"
+
+# A kept answer lives this long at most: the bound on what a missed version could show.
+KEPT_SECONDS = 10
+_kept = Recent(size=2048)
 
 
 @dataclass(frozen=True)
@@ -122,12 +133,25 @@ def load_member(user_id: int) -> User | None:
         "member": user_id,
     }
     extra = rider.columns if rider is not None else ()
-    with connection.cursor() as cursor:
-        cursor.execute(_member_sql(extra, rider.joins if rider is not None else ""), params)
-        row = cursor.fetchone()
+    joins = rider.joins if rider is not None else ""
+    width = rider.values if rider is not None else 0
+    asked, version = read_earlier(standing.version_key(user_id))
+    kept_as = None
+    if asked and version is None:
+        standing.ensure(user_id)
+    elif version is not None:
+        asked = tuple(sorted(rider.params.items())) if rider is not None else ()
+        kept_as = (user_id, version, extra, joins, asked)
+    row = _kept_row(kept_as)
     if row is None:
-        return None
-    own = len(row) - (rider.values if rider is not None else 0)
+        with connection.cursor() as cursor:
+            cursor.execute(_member_sql(extra, joins), params)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        if kept_as is not None and _may_keep(row, width):
+            _kept.set(kept_as, (time.monotonic() + KEPT_SECONDS, row))
+    own = len(row) - width
     user = sql.load(User, row[: own - 4])
     unread, unsanctioned, moderates, held = row[own - 4 : own]
     setattr(user, UNREAD_ATTRIBUTE, unread)
@@ -140,6 +164,20 @@ def load_member(user_id: int) -> User | None:
     if rider is not None:
         rider.attach(user, row[own:])
     return user
+
+
+def _may_keep(row: tuple, width: int) -> bool:
+    """No sanction in force and no held replies: what could change this member's standing
+    without a write (a sanction's end, a reply's release) is not there to change."""
+    _, unsanctioned, _, held = row[len(row) - width - 4 : len(row) - width]
+    return bool(unsanctioned) and not held
+
+
+def _kept_row(kept_as: tuple | None) -> tuple | None:
+    entry = _kept.get(kept_as) if kept_as is not None else None
+    if entry is None or entry[0] <= time.monotonic():
+        return None
+    return entry[1]
 
 
 class MemberBackend(ModelBackend):

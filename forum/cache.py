@@ -37,6 +37,8 @@ UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
 LOG_EVERY_SECONDS = 10.0
 # What read_ahead read, for the block it wraps: key -> value (keys Redis lacked are absent).
 _read_ahead: ContextVar[dict | None] = ContextVar("read_ahead", default=None)
+# The keys it asked for.
+_asked_ahead: ContextVar[frozenset] = ContextVar("asked_ahead", default=frozenset())
 
 
 @contextmanager
@@ -44,15 +46,26 @@ def read_ahead(keys: list[str]) -> Iterator[None]:
     """Read ``keys`` from the cache now, in one round trip; within the block a ``get`` or
     ``get_many`` of one of them answers from what was read. A key Redis lacked is still
     asked for, and a key written in the block is forgotten, so nothing reads older than
-    it would have. With another cache backend, or Redis unreachable, nothing is read
-    ahead."""
-    reader = getattr(cache, "read_many_ahead", None)
-    found = reader(keys) if reader is not None else {}
-    token = _read_ahead.set(found)
+    it would have. With Redis unreachable nothing is read ahead; another cache backend
+    (development's) only answers ``read_earlier``."""
+    reader = getattr(cache, "read_many_ahead", cache.get_many)
+    found = reader(keys)
+    token, asked = _read_ahead.set(found), _asked_ahead.set(frozenset(keys))
     try:
         yield
     finally:
         _read_ahead.reset(token)
+        _asked_ahead.reset(asked)
+
+
+def read_earlier(key: str) -> tuple[bool, object]:
+    """Whether this request read ``key`` ahead (read_ahead) and the cache answered that
+    read (it found any of its keys), and what ``key`` held then: None where the cache
+    lacked it or, with Redis, it was written since. Never asks the cache."""
+    ahead = _read_ahead.get()
+    if not ahead or key not in _asked_ahead.get():
+        return False, None
+    return True, ahead.get(key)
 
 
 def _forget_read(*keys) -> None:

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from moderation import permissions
 
-from . import notify, page_cache
+from . import notify, page_cache, standing
 from .models import (
     Block,
     ChatRoom,
@@ -175,6 +175,7 @@ def mark_notifications_read(*, user: User) -> int:
         read_at=timezone.now()
     )
     if marked:  # the badge in the member's other tabs goes quiet too
+        standing.changed(user.pk)
         notify.broadcast_unread_count(user.pk)
     return marked
 

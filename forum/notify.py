@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from moderation import permissions
 
-from . import realtime, recurrence
+from . import realtime, recurrence, standing
 from .models import (
     LiveSession,
     Notification,
@@ -221,6 +221,7 @@ def notify_many(
         )
         for user_id in sorted(wanted.values_list("pk", flat=True))
     )
+    standing.changed_many(note.recipient_id for note in notes)
     for note in notes:
         broadcast_unread_count(note.recipient_id)
     return notes

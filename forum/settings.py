@@ -173,7 +173,8 @@ KINSHIP_CHAT_WRITE_THREADS = int(
     )
 )
 
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Django's cached_db, with a signed-in session's key naming its member (forum.sessions).
+SESSION_ENGINE = "forum.sessions"
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 14
 SESSION_COOKIE_SAMESITE = "Lax"
 

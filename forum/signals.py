@@ -1,15 +1,29 @@
 """Changes that may end a member's right to an open chat socket bump their authority
 epoch (forum.realtime); each worker re-checks those sockets within seconds. Changes to
-what a thread page shows retire the visitors' cached copies (forum.page_cache)."""
+what a thread page shows retire the visitors' cached copies (forum.page_cache), and
+changes to what the member's statement reads replace their standing version
+(forum.standing)."""
 
-from django.contrib.auth.signals import user_logged_out
+from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from moderation.models import ContextNote, NoteAttachment
+from moderation.models import ContextNote, NoteAttachment, Sanction
 
-from . import page_cache, realtime
-from .models import Block, Membership, Post, SupportGroup, Thread, User
+from . import page_cache, realtime, standing
+from .models import (
+    Block,
+    HeldPost,
+    Membership,
+    Mute,
+    Notification,
+    Post,
+    Reaction,
+    Subscription,
+    SupportGroup,
+    Thread,
+    User,
+)
 
 
 @receiver(post_save, sender=User)
@@ -17,6 +31,15 @@ def user_changed(sender, instance: User, created: bool, **kwargs) -> None:
     # Deactivation and password changes arrive here; a re-check is cheap.
     if not created:
         realtime.bump_authority(instance.pk)
+
+
+@receiver(user_logged_in)
+def logged_in(sender, request, user, **kwargs) -> None:
+    # Django made the session's new key before the session named its member; a second
+    # key names them (forum.sessions).
+    session = getattr(request, "session", None)
+    if session is not None and hasattr(session, "cycle_key"):
+        session.cycle_key()
 
 
 @receiver(user_logged_out)
@@ -61,3 +84,32 @@ def thread_changed(sender, instance: Thread, **kwargs) -> None:
 @receiver(post_delete, sender=NoteAttachment)
 def shown_on_many_threads_changed(sender, **kwargs) -> None:
     page_cache.site_changed()
+
+
+# Whose standing each row is part of, for the tables the member's statement reads.
+STANDING_OF = {
+    User: "pk",
+    Membership: "user_id",
+    Subscription: "user_id",
+    Mute: "user_id",
+    Reaction: "user_id",
+    HeldPost: "author_id",
+    Sanction: "member_id",
+    Block: "blocker_id",
+}
+
+
+def standing_row_changed(sender, instance, **kwargs) -> None:
+    standing.changed(getattr(instance, STANDING_OF[sender]))
+
+
+for model in STANDING_OF:
+    post_save.connect(standing_row_changed, sender=model, dispatch_uid=f"standing-{model}")
+    post_delete.connect(standing_row_changed, sender=model, dispatch_uid=f"standing-{model}")
+
+
+@receiver(post_save, sender=Notification)
+def notification_changed(sender, instance: Notification, **kwargs) -> None:
+    # Deletions (a post's removal, the retention sweep) are not heard: a count shown at
+    # most KEPT_SECONDS too high (forum.backends) is not worth a fetch of every row deleted.
+    standing.changed(instance.recipient_id)

@@ -8,7 +8,9 @@ from django.core.exceptions import ValidationError
 
 from moderation.ratelimit import RateLimited
 
+from .. import standing
 from ..forms import attach_errors
+from ..sessions import member_in_key
 
 T = TypeVar("T")
 
@@ -22,14 +24,18 @@ def page_number(request) -> int:
     return min(max(page, 1), 10_000)
 
 
-def session_cache_keys(request) -> list[str]:
-    """Where the cache keeps this request's session, for a page that reads it ahead
-    (forum.cache.read_ahead); nothing when the request brings no session or the engine
-    keeps none in the cache."""
+def reader_cache_keys(request) -> list[str]:
+    """Where the cache keeps this request's session and, for a GET by a session that
+    names its member in its key (forum.sessions), that member's standing version
+    (forum.standing), for a page that reads them ahead (forum.cache.read_ahead); nothing
+    when the request brings no session or the engine keeps none in the cache."""
     session = request.session
     if not session.session_key or not hasattr(session, "cache_key"):
         return []
-    return [session.cache_key]
+    member = member_in_key(session.session_key)
+    if member is None or request.method not in ("GET", "HEAD"):
+        return [session.cache_key]
+    return [session.cache_key, standing.version_key(member)]
 
 
 def posted(request):

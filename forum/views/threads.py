@@ -32,7 +32,7 @@ from ..forms import EditPostForm, ReplyForm, ThreadForm
 from ..models import HeldPost, Post, Thread
 from ..models.threads import PATH_STEP
 from ..quiet_hours import has_quiet_hours, valid_timezone
-from ._util import page_number, posted, session_cache_keys, submit
+from ._util import page_number, posted, reader_cache_keys, submit
 from .slow_mode import SLOW_MODE_CHOICES
 
 # The session remembers, for one page view, that the author of new words that suggest
@@ -216,7 +216,7 @@ def thread_detail(request, slug: str, thread_id: int):
     # A member's page in one round trip to Redis (the session and the thread's versions)
     # and one to the database (the member and their part of the thread).
     with (
-        read_ahead([*page_cache.version_keys(thread_id), *session_cache_keys(request)]),
+        read_ahead([*page_cache.version_keys(thread_id), *reader_cache_keys(request)]),
         read_with_member(selectors.viewer_with_member(thread_id)),
     ):
         return _thread_detail(request, slug, thread_id)

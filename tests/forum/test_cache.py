@@ -8,7 +8,7 @@ from django.core.cache import cache
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from forum import cache as cache_module
-from forum.cache import LocalFirstCache, Recent, read_ahead
+from forum.cache import LocalFirstCache, Recent, read_ahead, read_earlier
 
 
 @pytest.fixture
@@ -155,6 +155,7 @@ def test_a_key_written_in_the_block_is_read_again(write):
     cache.set("a", 1, 60)
     with read_ahead(["a"]):
         write()
+        assert read_earlier("a") == (True, None)  # not what was read ahead any more
         assert cache.get("a") == 9
         assert cache.get_many(["a"]) == {"a": 9}
 
@@ -166,3 +167,16 @@ def test_with_redis_down_nothing_is_read_ahead_and_reads_are_misses(monkeypatch)
     monkeypatch.setattr(cache_module, "cache", shared)
     with read_ahead(["a"]):
         assert shared.get("a", "fallback") == "fallback"
+        assert read_earlier("a") == (False, None)  # no answer: nobody may take it as absent
+
+
+def test_read_earlier_says_what_was_read_ahead_and_what_the_cache_lacked():
+    cache.set_many({"a": 1, "b": 2}, 60)
+    cache.delete("absent")
+    assert read_earlier("a") == (False, None)  # no block
+    with read_ahead(["a", "absent"]):
+        assert read_earlier("a") == (True, 1)
+        assert read_earlier("absent") == (True, None)
+        assert read_earlier("b") == (False, None)  # not asked for
+    with read_ahead(["absent"]):  # the cache found nothing: as good as no answer
+        assert read_earlier("absent") == (False, None)

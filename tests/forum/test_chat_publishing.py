@@ -317,7 +317,9 @@ def test_broadcasts_wait_for_the_commit(circle, layer, django_capture_on_commit_
         actions.remove_chat_message(actor=sage, message=fresh(message))
         publishing.save_room(actor=sage, group=group, room=room, name="Lounge", state="open")
     assert layer.sent == []  # nothing left the process before the commit
-    assert len(callbacks) == 5  # four room changes, and the removal's notice to its author's badge
+    # Four room changes, and the removal's notice to its author: their badge, and their
+    # standing version (the unread count) replaced again at the commit.
+    assert len(callbacks) == 6
     for callback in callbacks:
         callback()
     assert {name for name, _event in layer.sent} == {realtime.room_group(room.pk)}

@@ -167,13 +167,18 @@ def test_the_viewers_part_read_with_the_member_is_what_its_own_statement_reads(
 
 
 @pytest.mark.django_db
-def test_a_members_thread_page_runs_one_statement(client, read_thread, member):
+def test_a_members_thread_page_runs_one_statement_and_none_while_their_standing_holds(
+    client, read_thread, member
+):
     thread, _ = read_thread
     client.force_login(member)
     client.get(thread.get_absolute_url())  # a returning reader: session and rows kept
     with CaptureQueriesContext(connection) as queries:
-        response = client.get(thread.get_absolute_url())
-    assert response.status_code == 200
+        assert client.get(thread.get_absolute_url()).status_code == 200
+    assert queries.captured_queries == []  # the member's statement answered as kept
+    engagement.set_thread_mute(user=member, thread=thread, muted=False)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(thread.get_absolute_url()).status_code == 200
     [statement] = [q["sql"] for q in queries]
     assert Subscription._meta.db_table in statement and Notification._meta.db_table in statement
 

@@ -341,6 +341,8 @@ def test_a_hidden_post_keeps_its_place_and_its_replies(thread, member, other_mem
     )
     reader = Client()
     reader.force_login(member)
+    reader.get(thread.get_absolute_url())  # the member's standing kept, as after the hiding
+    page_cache.thread_changed(thread.pk)  # the thread's rows read afresh, as after the hiding
     with CaptureQueriesContext(connection) as before:
         reader.get(thread.get_absolute_url())
     actions.hide_content(actor=moderator_of, obj=hidden, reason="Not kind")
@@ -774,3 +776,47 @@ def test_the_thread_flag_link_shows_to_whoever_may_flag_it(
     Thread.objects.filter(pk=thread.pk).update(hidden_at=timezone.now())
     page_cache.thread_changed(thread.pk)
     assert [shown(u) for u in (other_member, moderator_of)] == [False, True]
+
+
+# --- the member's standing, kept between pages (forum.backends, forum.standing) -----------
+
+
+@pytest.mark.django_db
+def test_a_members_own_change_shows_on_their_next_page(client, thread, other_member):
+    client.force_login(other_member)
+    assert "Unfollow" not in client.get(thread.get_absolute_url()).content.decode()
+    client.get(thread.get_absolute_url())  # kept now
+    client.post(f"{thread.get_absolute_url()}follow/", {"follow": "1"})
+    assert "Unfollow" in client.get(thread.get_absolute_url()).content.decode()
+
+
+@pytest.mark.django_db
+def test_a_suspension_shows_on_the_members_next_page(
+    client, thread, public_group, other_member, site_moderator
+):
+    from moderation import actions
+    from moderation.models import Sanction
+
+    client.force_login(other_member)
+    client.get(thread.get_absolute_url())
+    assert "Post reply" in client.get(thread.get_absolute_url()).content.decode()  # kept
+    actions.sanction_member(
+        actor=site_moderator,
+        member=other_member,
+        kind=Sanction.Kind.SUSPENSION,
+        group=public_group,
+        reason="Cooling off",
+        duration=timedelta(hours=1),
+    )
+    assert "Post reply" not in client.get(thread.get_absolute_url()).content.decode()
+
+
+@pytest.mark.django_db
+def test_a_new_notification_shows_in_the_header_of_the_members_next_page(
+    client, thread, member, other_member
+):
+    client.force_login(other_member)
+    client.get(thread.get_absolute_url())
+    assert 'aria-label="1 unread"' not in client.get(thread.get_absolute_url()).content.decode()
+    publishing.publish_reply(author=member, thread=thread, body=f"thanks @{other_member.handle}!")
+    assert 'aria-label="1 unread"' in client.get(thread.get_absolute_url()).content.decode()
