@@ -166,6 +166,12 @@ def load_member(user_id: int) -> User | None:
     return user
 
 
+def standing_is_kept(user: User) -> bool:
+    """Whether ``user``'s standing is the kind kept (_may_keep): no sanction in force and
+    no held replies, so that only a write, which replaces their version, changes it."""
+    return getattr(user, UNSANCTIONED_ATTRIBUTE, False) and not getattr(user, HELD_ATTRIBUTE, True)
+
+
 def _may_keep(row: tuple, width: int) -> bool:
     """No sanction in force and no held replies: what could change this member's standing
     without a write (a sanction's end, a reply's release) is not there to change."""

@@ -37,7 +37,7 @@ UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
 LOG_EVERY_SECONDS = 10.0
 # What read_ahead read, for the block it wraps: key -> value (keys Redis lacked are absent).
 _read_ahead: ContextVar[dict | None] = ContextVar("read_ahead", default=None)
-# The keys it asked for.
+# The keys it asked for, where the cache answered (found any of them).
 _asked_ahead: ContextVar[frozenset] = ContextVar("asked_ahead", default=frozenset())
 
 
@@ -50,7 +50,7 @@ def read_ahead(keys: list[str]) -> Iterator[None]:
     (development's) only answers ``read_earlier``."""
     reader = getattr(cache, "read_many_ahead", cache.get_many)
     found = reader(keys)
-    token, asked = _read_ahead.set(found), _asked_ahead.set(frozenset(keys))
+    token, asked = _read_ahead.set(found), _asked_ahead.set(frozenset(keys if found else ()))
     try:
         yield
     finally:
@@ -62,10 +62,9 @@ def read_earlier(key: str) -> tuple[bool, object]:
     """Whether this request read ``key`` ahead (read_ahead) and the cache answered that
     read (it found any of its keys), and what ``key`` held then: None where the cache
     lacked it or, with Redis, it was written since. Never asks the cache."""
-    ahead = _read_ahead.get()
-    if not ahead or key not in _asked_ahead.get():
+    if key not in _asked_ahead.get():
         return False, None
-    return True, ahead.get(key)
+    return True, (_read_ahead.get() or {}).get(key)
 
 
 def _forget_read(*keys) -> None:

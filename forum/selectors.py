@@ -412,11 +412,15 @@ def _thread_viewer_sql() -> str:
     return f"SELECT {columns} FROM {user} u WHERE u.{u_id} = %(member)s"  # noqa: S608 (names)
 
 
-def thread_to_read(user, *, slug: str, thread_id: int) -> Thread:
+def thread_to_read(
+    user, *, slug: str, thread_id: int, versions: tuple[str, str] | None = None
+) -> Thread:
     """get_thread_for, for the thread page: the thread and its group come from the cache
-    (forum.page_cache) and the viewer's part (``thread.viewer``) from the statement that
-    loaded them (viewer_with_member) or one of its own."""
-    versions = page_cache.versions(thread_id)
+    (forum.page_cache), under ``versions`` where the page read them already, and the
+    viewer's part (``thread.viewer``) from the statement that loaded them
+    (viewer_with_member) or one of its own."""
+    if versions is None:
+        versions = page_cache.versions(thread_id)
     thread = page_cache.shared(
         f"thread:{slug}:{thread_id}",
         versions,

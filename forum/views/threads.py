@@ -1,5 +1,6 @@
 """Threads and their reply trees."""
 
+import time
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
@@ -25,9 +26,10 @@ from .. import (
     page_cache,
     publishing,
     selectors,
+    standing,
 )
-from ..backends import read_with_member
-from ..cache import read_ahead
+from ..backends import read_with_member, standing_is_kept
+from ..cache import Recent, read_ahead, read_earlier
 from ..forms import EditPostForm, ReplyForm, ThreadForm
 from ..models import HeldPost, Post, Thread
 from ..models.threads import PATH_STEP
@@ -197,16 +199,14 @@ def _member_body_key(request, thread, facts: dict, page: int) -> str | None:
     )
 
 
-def _thread_response(request, thread, body) -> HttpResponse:
+def _thread_response(request, title: str, body) -> HttpResponse:
     # One masked token for the body's forms and the navigation's (base.html).
     token = get_token(request) if request.user.is_authenticated or body.has_forms else None
     filled = body.fill(token)
-    page = frames.page(
-        request, "forum/thread.html", title=thread.title, body=filled, csrf_token=token
-    )
+    page = frames.page(request, "forum/thread.html", title=title, body=filled, csrf_token=token)
     if page is not None:
         return HttpResponse(page)
-    context = {"title": thread.title, "body": mark_safe(filled)}  # noqa: S308 (rendered)
+    context = {"title": title, "body": mark_safe(filled)}  # noqa: S308 (rendered)
     if token is not None:
         context["csrf_token"] = token
     return render(request, "forum/thread.html", context)
@@ -222,12 +222,46 @@ def thread_detail(request, slug: str, thread_id: int):
         return _thread_detail(request, slug, thread_id)
 
 
+# Which body a member's page showed, under everything a write to its inputs replaces: the
+# member's standing version (forum.standing) and the thread's and the site's versions
+# (forum.page_cache). Their next page of it finds the same and fills that body, without the
+# thread's rows or working out again what they may do there. In this worker only, for
+# READ_PAGE_SECONDS at most.
+READ_PAGE_SECONDS = 10
+_read_pages = Recent(2048)
+
+
+def _read_page_key(request, slug: str, thread_id: int, page: int, versions) -> tuple | None:
+    """None where the page must be worked out: not a GET by a member whose standing is
+    kept (backends), their version or the thread's ``versions`` not read, or what the body
+    key leaves out (crisis resources to show, held replies: _member_body_key)."""
+    user = request.user
+    if request.method != "GET" or not user.is_authenticated or not standing_is_kept(user):
+        return None
+    _, version = read_earlier(standing.version_key(user.pk))
+    if version is None or versions is None:
+        return None
+    if request.session.get(SUPPORT_SESSION_KEY) == thread_id:
+        return None
+    return (user.pk, version, versions, slug, thread_id, page, publishing.hold_duration())
+
+
 def _thread_detail(request, slug: str, thread_id: int):
     page = page_number(request)
     shared = page_cache.visitor_page(request, slug=slug, thread_id=thread_id, page=page)
     if shared is not None and shared.content is not None:
         return HttpResponse(shared.content)
-    thread = selectors.thread_to_read(request.user, slug=slug, thread_id=thread_id)
+    # A member's page reads the thread's versions once (page_cache.versions).
+    versions = page_cache.versions(thread_id) if request.user.is_authenticated else None
+    read_as = _read_page_key(request, slug, thread_id, page, versions)
+    read = _read_pages.get(read_as) if read_as is not None else None
+    if read is not None and read[0] > time.monotonic():
+        body = fragments.kept_body(read[2])
+        if body is not None:
+            return _thread_response(request, read[1], body)
+    thread = selectors.thread_to_read(
+        request.user, slug=slug, thread_id=thread_id, versions=versions
+    )
     facts = _viewer_facts(request.user, thread)
     key = _member_body_key(request, thread, facts, page)
     body = fragments.kept_body(key) if key else None
@@ -235,7 +269,11 @@ def _thread_detail(request, slug: str, thread_id: int):
         body = _body(request, thread, facts, page=page)
         if key:
             fragments.keep_body(key, body)
-    response = _thread_response(request, thread, body)
+    # Whether they may approve a post waiting for review follows their trust, which time
+    # changes with no write: such a page is worked out each time.
+    if key and read_as is not None and not selectors.page_summary(thread, page=page).pending_review:
+        _read_pages.set(read_as, (time.monotonic() + READ_PAGE_SECONDS, thread.title, key))
+    response = _thread_response(request, thread.title, body)
     if shared is not None:
         shared.store(response)
     return response
@@ -247,7 +285,7 @@ def subthread(request, slug: str, thread_id: int, post_id: int):
     root = selectors.subthread_root(thread, post_id)
     facts = _viewer_facts(request.user, thread)
     body = _body(request, thread, facts, page=page_number(request), root=root)
-    return _thread_response(request, thread, body)
+    return _thread_response(request, thread.title, body)
 
 
 @login_required

@@ -1,6 +1,8 @@
 """Thread pages through HTTP: posting, the reply tree, edits and bad input."""
 
 import datetime
+import re
+import time
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -820,3 +822,68 @@ def test_a_new_notification_shows_in_the_header_of_the_members_next_page(
     assert 'aria-label="1 unread"' not in client.get(thread.get_absolute_url()).content.decode()
     publishing.publish_reply(author=member, thread=thread, body=f"thanks @{other_member.handle}!")
     assert 'aria-label="1 unread"' in client.get(thread.get_absolute_url()).content.decode()
+
+
+@pytest.fixture
+def rows_read(monkeypatch):
+    """How many times a page worked out its thread (its rows and what the reader may do)."""
+    calls = []
+    real = selectors.thread_to_read
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs["thread_id"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(selectors, "thread_to_read", counted)
+    return calls
+
+
+def _without_token(html: str) -> str:
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", html)
+
+
+@pytest.mark.django_db
+def test_a_members_next_page_of_a_thread_is_the_body_they_read(
+    client, thread, other_member, rows_read
+):
+    client.force_login(other_member)
+    first = client.get(thread.get_absolute_url()).content.decode()
+    again = client.get(thread.get_absolute_url()).content.decode()
+    assert rows_read == [thread.pk]  # the second page filled the body the first one showed
+    assert _without_token(again) == _without_token(first)
+    assert 'name="csrfmiddlewaretoken"' in again
+    publishing.publish_reply(author=other_member, thread=thread, body="A second day.")
+    assert "A second day." in client.get(thread.get_absolute_url()).content.decode()
+    assert rows_read == [thread.pk, thread.pk]
+
+
+@pytest.mark.django_db
+def test_a_members_page_is_worked_out_again_after_read_page_seconds(
+    client, thread, other_member, rows_read, monkeypatch
+):
+    from forum.views import threads as thread_views
+
+    client.force_login(other_member)
+    client.get(thread.get_absolute_url())
+    now = time.monotonic()
+    monkeypatch.setattr(
+        thread_views.time, "monotonic", lambda: now + thread_views.READ_PAGE_SECONDS + 1
+    )
+    client.get(thread.get_absolute_url())
+    assert rows_read == [thread.pk, thread.pk]
+
+
+@pytest.mark.django_db
+def test_a_page_with_a_post_waiting_for_review_is_worked_out_each_time(
+    client, thread, member, other_member, rows_read
+):
+    reply = publishing.publish_reply(author=member, thread=thread, body="Call me at 555-0100")
+    Post.objects.filter(pk=reply.pk).update(
+        hidden_at=timezone.now(), hidden_pending_review=True, hidden_reason="Flags"
+    )
+    page_cache.thread_changed(thread.pk)
+    client.force_login(other_member)
+    client.get(thread.get_absolute_url())
+    html = client.get(thread.get_absolute_url()).content.decode()
+    assert "[hidden while a moderator reviews it]" in html
+    assert rows_read == [thread.pk, thread.pk]  # may they approve it? Their trust says, today
