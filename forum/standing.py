@@ -7,7 +7,7 @@ version need not ask the database again.
 Versions are replaced at once and again when the transaction commits (as forum.page_cache
 does), so a reader who read the old rows just before the commit cannot keep them under the
 new version. Replaced by forum.signals for rows saved and deleted one by one, and by the
-writes that update many rows at once (forum.engagement, forum.notify, forum.privacy).
+writes that update many rows at once (forum.engagement, forum.notify).
 """
 
 import uuid

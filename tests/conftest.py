@@ -1,10 +1,14 @@
 """Shared fixtures: members in every role, a public and a private group."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.cache import cache
 
 from forum import memberships, publishing
 from forum.models import Membership, SupportGroup, Thread, User
+from moderation import actions
+from moderation.models import Sanction
 
 PASSWORD = "calm-river-9431"
 
@@ -83,6 +87,18 @@ def admin_user(db) -> User:
 
 def join(user: User, group: SupportGroup, role: str = Membership.Role.MEMBER) -> Membership:
     return memberships.add_member(user=user, group=group, role=role)
+
+
+def suspend(member: User, group: SupportGroup, *, by: User) -> Sanction:
+    """A day's suspension from ``group``, given by the moderator ``by``."""
+    return actions.sanction_member(
+        actor=by,
+        member=member,
+        kind=Sanction.Kind.SUSPENSION,
+        group=group,
+        reason="Cooling off",
+        duration=timedelta(days=1),
+    )
 
 
 def thread_among(settings, group: SupportGroup, author: User, *others: User, **text) -> Thread:

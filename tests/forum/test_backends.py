@@ -3,7 +3,6 @@ they moderate a group in one query, kept under their standing version where the 
 it ahead; a refused password is checked once."""
 
 import time
-from datetime import timedelta
 
 import pytest
 from django.contrib.auth import authenticate
@@ -19,9 +18,7 @@ from forum.backends import UNREAD_ATTRIBUTE, MemberBackend
 from forum.cache import read_ahead
 from forum.models import Membership, Notification
 from forum.selectors import unread_notification_count
-from moderation import actions
-from moderation.models import Sanction
-from tests.conftest import PASSWORD, join, make_group, make_user, thread_among
+from tests.conftest import PASSWORD, join, make_group, make_user, suspend, thread_among
 
 pytestmark = pytest.mark.django_db
 
@@ -200,14 +197,7 @@ def test_a_member_whose_standing_can_change_without_a_write_is_never_kept(
 ):
     thread = thread_among(settings, public_group, other_member, member, title="T", body="Hi.")
     if standing_that_ends_by_itself == "suspended":
-        actions.sanction_member(
-            actor=site_moderator,
-            member=member,
-            kind=Sanction.Kind.SUSPENSION,
-            group=public_group,
-            reason="Cooling off",
-            duration=timedelta(hours=1),
-        )
+        suspend(member, public_group, by=site_moderator)
     else:
         publishing.hold_reply(author=member, thread=thread, body="Later, please")
     _load_read_ahead(member)

@@ -1,16 +1,13 @@
 """A member's standing version: replaced by every change to what the member's statement
 reads (forum.backends), through whichever write makes it, and only theirs."""
 
-from datetime import timedelta
-
 import pytest
 from django.core.cache import cache
 
 from forum import engagement, memberships, notify, publishing, standing
 from forum.models import Membership, Notification
 from moderation import actions
-from moderation.models import Sanction
-from tests.conftest import make_user, thread_among
+from tests.conftest import make_user, suspend, thread_among
 
 pytestmark = pytest.mark.django_db
 
@@ -55,17 +52,6 @@ def promote(member, group) -> None:
     membership.save()  # as the admin saves it
 
 
-def suspend(member, scene) -> Sanction:
-    return actions.sanction_member(
-        actor=scene["moderator"],
-        member=member,
-        kind=Sanction.Kind.SUSPENSION,
-        group=scene["group"],
-        reason="Cooling off",
-        duration=timedelta(days=1),
-    )
-
-
 CHANGES = {
     "follows the thread": lambda m, s: engagement.set_subscription(
         user=m, thread=s["thread"], follow=True
@@ -77,7 +63,7 @@ CHANGES = {
     "blocks a member": lambda m, s: engagement.block_member(user=m, member=s["other"]),
     "leaves the group": lambda m, s: memberships.leave_group(user=m, group=s["group"]),
     "is made a moderator": lambda m, s: promote(m, s["group"]),
-    "is suspended": lambda m, s: suspend(m, s),
+    "is suspended": lambda m, s: suspend(m, s["group"], by=s["moderator"]),
     "is told something": lambda m, s: notify.notify(
         recipient=m, kind=Notification.Kind.MODERATION, text="Hello"
     ),
@@ -112,7 +98,7 @@ def test_reading_every_notification_replaces_the_version(scene, member):
 
 
 def test_a_lifted_sanction_replaces_the_version(scene, member):
-    sanction = suspend(member, scene)
+    sanction = suspend(member, scene["group"], by=scene["moderator"])
     before = version(member)
     actions.lift_sanction(actor=scene["moderator"], sanction=sanction, reason="Talked it over")
     assert version(member) != before

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from forum import page_cache, publishing, selectors
 from forum.models import HeldPost, Notification, Post, Thread
-from tests.conftest import join, thread_among
+from tests.conftest import join, suspend, thread_among
 
 
 @pytest.fixture
@@ -796,20 +796,10 @@ def test_a_members_own_change_shows_on_their_next_page(client, thread, other_mem
 def test_a_suspension_shows_on_the_members_next_page(
     client, thread, public_group, other_member, site_moderator
 ):
-    from moderation import actions
-    from moderation.models import Sanction
-
     client.force_login(other_member)
     client.get(thread.get_absolute_url())
     assert "Post reply" in client.get(thread.get_absolute_url()).content.decode()  # kept
-    actions.sanction_member(
-        actor=site_moderator,
-        member=other_member,
-        kind=Sanction.Kind.SUSPENSION,
-        group=public_group,
-        reason="Cooling off",
-        duration=timedelta(hours=1),
-    )
+    suspend(other_member, public_group, by=site_moderator)
     assert "Post reply" not in client.get(thread.get_absolute_url()).content.decode()
 
 
