@@ -123,15 +123,10 @@ def _member_sql(extra: tuple[str, ...] = (), joins: str = "") -> str:
 def load_member(user_id: int) -> User | None:
     """The member with their unread count, knowing whether a sanction is in force (so
     permission checks need no query when none is) and whether they moderate a group,
-    active or not, and whether they hold posts; None if there is none."""
+    active or not, and whether they hold posts; None if there is none. Answered from the
+    worker's kept answer where the page read the member's standing version ahead and it
+    still names it (the module's docstring)."""
     rider = _rider.get()
-    params = {
-        **(rider.params if rider is not None else {}),
-        "warning": Sanction.Kind.WARNING.value,
-        "now": connection.ops.adapt_datetimefield_value(timezone.now()),
-        "moderator": Membership.Role.MODERATOR.value,
-        "member": user_id,
-    }
     extra = rider.columns if rider is not None else ()
     joins = rider.joins if rider is not None else ""
     width = rider.values if rider is not None else 0
@@ -140,10 +135,17 @@ def load_member(user_id: int) -> User | None:
     if asked and version is None:
         standing.ensure(user_id)
     elif version is not None:
-        asked = tuple(sorted(rider.params.items())) if rider is not None else ()
-        kept_as = (user_id, version, extra, joins, asked)
+        rider_params = tuple(sorted(rider.params.items())) if rider is not None else ()
+        kept_as = (user_id, version, extra, joins, rider_params)
     row = _kept_row(kept_as)
     if row is None:
+        params = {
+            **(rider.params if rider is not None else {}),
+            "warning": Sanction.Kind.WARNING.value,
+            "now": connection.ops.adapt_datetimefield_value(timezone.now()),
+            "moderator": Membership.Role.MODERATOR.value,
+            "member": user_id,
+        }
         with connection.cursor() as cursor:
             cursor.execute(_member_sql(extra, joins), params)
             row = cursor.fetchone()
