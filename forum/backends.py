@@ -16,7 +16,6 @@ only by a write, which replaces the version. Every other page and every write re
 """
 
 import functools
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -31,7 +30,7 @@ from moderation import permissions
 from moderation.models import Sanction
 
 from . import sql, standing
-from .cache import Recent, read_earlier
+from .cache import Recent
 from .models import HeldPost, Membership, Notification, User
 from .sql import names
 
@@ -42,7 +41,7 @@ HELD_ATTRIBUTE = "has_held_posts"
 
 # A kept answer lives this long at most: the bound on what a missed version could show.
 KEPT_SECONDS = 10
-_kept = Recent(size=2048)
+_kept = Recent(2048, ttl=KEPT_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -130,14 +129,14 @@ def load_member(user_id: int) -> User | None:
     extra = rider.columns if rider is not None else ()
     joins = rider.joins if rider is not None else ""
     width = rider.values if rider is not None else 0
-    asked, version = read_earlier(standing.version_key(user_id))
+    asked, version = standing.read_ahead(user_id)
     kept_as = None
     if asked and version is None:
         standing.ensure(user_id)
     elif version is not None:
         rider_params = tuple(sorted(rider.params.items())) if rider is not None else ()
         kept_as = (user_id, version, extra, joins, rider_params)
-    row = _kept_row(kept_as)
+    row = _kept.get(kept_as) if kept_as is not None else None
     if row is None:
         params = {
             **(rider.params if rider is not None else {}),
@@ -152,7 +151,7 @@ def load_member(user_id: int) -> User | None:
         if row is None:
             return None
         if kept_as is not None and _may_keep(row, width):
-            _kept.set(kept_as, (time.monotonic() + KEPT_SECONDS, row))
+            _kept.set(kept_as, row)
     own = len(row) - width
     user = sql.load(User, row[: own - 4])
     unread, unsanctioned, moderates, held = row[own - 4 : own]
@@ -179,13 +178,6 @@ def _may_keep(row: tuple, width: int) -> bool:
     without a write (a sanction's end, a reply's release) is not there to change."""
     _, unsanctioned, _, held = row[len(row) - width - 4 : len(row) - width]
     return bool(unsanctioned) and not held
-
-
-def _kept_row(kept_as: tuple | None) -> tuple | None:
-    entry = _kept.get(kept_as) if kept_as is not None else None
-    if entry is None or entry[0] <= time.monotonic():
-        return None
-    return entry[1]
 
 
 class MemberBackend(ModelBackend):

@@ -193,23 +193,30 @@ class ResilientRedisCache(SharedClientRedisCache):
 class Recent:
     """A bounded map in this process that forgets its least recently used entry first,
     safe to share between threads (the rendered blocks and frames of forum.templatetags.chrome
-    and forum.frames)."""
+    and forum.frames); with ``ttl``, an entry is also forgotten ``ttl`` seconds after it was
+    set (a member's kept standing and pages: forum.backends, forum.page_cache)."""
 
-    def __init__(self, size: int) -> None:
-        self.size = size
+    def __init__(self, size: int, ttl: float | None = None) -> None:
+        self.size, self.ttl = size, ttl
         self._entries: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, key):
         with self._lock:
-            value = self._entries.get(key)
-            if value is not None:
-                self._entries.move_to_end(key)
-            return value
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if self.ttl is not None:
+                expires, entry = entry
+                if expires <= time.monotonic():
+                    del self._entries[key]
+                    return None
+            self._entries.move_to_end(key)
+            return entry
 
     def set(self, key, value) -> None:
         with self._lock:
-            self._entries[key] = value
+            self._entries[key] = value if self.ttl is None else (time.monotonic() + self.ttl, value)
             self._entries.move_to_end(key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)

@@ -29,7 +29,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 
-from .cache import UNAVAILABLE, LocalFirstCache
+from .cache import UNAVAILABLE, LocalFirstCache, Recent
 
 TIMEOUT = 60
 SITE_VERSION = "page-v:site"
@@ -84,6 +84,13 @@ def versions(thread_id: int) -> tuple[str, str] | None:
         return None
     return found[SITE_VERSION], found[_thread_version(thread_id)]
 
+
+# Which body a member's page showed (its title and fragments' body key), under everything a
+# write to its inputs replaces: the member's standing version (forum.standing) and the
+# thread's and the site's versions. Their next page of it that finds the same fills that
+# body without the thread's rows (forum.views.threads). In this worker only.
+MEMBER_PAGE_SECONDS = 10
+member_pages = Recent(2048, ttl=MEMBER_PAGE_SECONDS)
 
 T = TypeVar("T")
 

@@ -16,9 +16,17 @@ from collections.abc import Iterable
 from django.core.cache import cache
 from django.db import transaction
 
+from .cache import read_earlier
+
 
 def version_key(user_id: int) -> str:
     return f"member-v:{user_id}"
+
+
+def read_ahead(user_id: int) -> tuple[bool, str | None]:
+    """Whether this request read the member's version ahead, with the cache answering,
+    and the version it read (forum.cache.read_earlier)."""
+    return read_earlier(version_key(user_id))
 
 
 def ensure(user_id: int) -> None:

@@ -1,6 +1,5 @@
 """Threads and their reply trees."""
 
-import time
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
@@ -29,7 +28,7 @@ from .. import (
     standing,
 )
 from ..backends import read_with_member, standing_is_kept
-from ..cache import Recent, read_ahead, read_earlier
+from ..cache import read_ahead
 from ..forms import EditPostForm, ReplyForm, ThreadForm
 from ..models import HeldPost, Post, Thread
 from ..models.threads import PATH_STEP
@@ -222,23 +221,15 @@ def thread_detail(request, slug: str, thread_id: int):
         return _thread_detail(request, slug, thread_id)
 
 
-# Which body a member's page showed, under everything a write to its inputs replaces: the
-# member's standing version (forum.standing) and the thread's and the site's versions
-# (forum.page_cache). Their next page of it finds the same and fills that body, without the
-# thread's rows or working out again what they may do there. In this worker only, for
-# READ_PAGE_SECONDS at most.
-READ_PAGE_SECONDS = 10
-_read_pages = Recent(2048)
-
-
 def _read_page_key(request, slug: str, thread_id: int, page: int, versions) -> tuple | None:
-    """None where the page must be worked out: not a GET by a member whose standing is
-    kept (backends), their version or the thread's ``versions`` not read, or what the body
-    key leaves out (crisis resources to show, held replies: _member_body_key)."""
+    """Where page_cache.member_pages keeps this page; None where it must be worked out:
+    not a GET by a member whose standing is kept (backends), their version or the
+    thread's ``versions`` not read, or what the body key leaves out (crisis resources to
+    show, held replies: _member_body_key)."""
     user = request.user
     if request.method != "GET" or not user.is_authenticated or not standing_is_kept(user):
         return None
-    _, version = read_earlier(standing.version_key(user.pk))
+    _, version = standing.read_ahead(user.pk)
     if version is None or versions is None:
         return None
     if request.session.get(SUPPORT_SESSION_KEY) == thread_id:
@@ -254,11 +245,12 @@ def _thread_detail(request, slug: str, thread_id: int):
     # A member's page reads the thread's versions once (page_cache.versions).
     versions = page_cache.versions(thread_id) if request.user.is_authenticated else None
     read_as = _read_page_key(request, slug, thread_id, page, versions)
-    read = _read_pages.get(read_as) if read_as is not None else None
-    if read is not None and read[0] > time.monotonic():
-        body = fragments.kept_body(read[2])
+    read = page_cache.member_pages.get(read_as) if read_as is not None else None
+    if read is not None:
+        title, body_key = read
+        body = fragments.kept_body(body_key)
         if body is not None:
-            return _thread_response(request, read[1], body)
+            return _thread_response(request, title, body)
     thread = selectors.thread_to_read(
         request.user, slug=slug, thread_id=thread_id, versions=versions
     )
@@ -272,7 +264,7 @@ def _thread_detail(request, slug: str, thread_id: int):
     # Whether they may approve a post waiting for review follows their trust, which time
     # changes with no write: such a page is worked out each time.
     if key and read_as is not None and not selectors.page_summary(thread, page=page).pending_review:
-        _read_pages.set(read_as, (time.monotonic() + READ_PAGE_SECONDS, thread.title, key))
+        page_cache.member_pages.set(read_as, (thread.title, key))
     response = _thread_response(request, thread.title, body)
     if shared is not None:
         shared.store(response)

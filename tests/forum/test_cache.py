@@ -109,6 +109,19 @@ def test_recent_forgets_the_least_recently_used_first():
     assert recent.get("a") is None and recent.get("c") is None
 
 
+def test_recent_with_a_ttl_forgets_an_entry_that_long_after_it_was_set(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(cache_module.time, "monotonic", lambda: now[0])
+    recent = Recent(size=2, ttl=10)
+    recent.set("a", (1, 2))
+    now[0] += 9.9
+    assert recent.get("a") == (1, 2)  # read, not renewed
+    now[0] += 0.2
+    assert recent.get("a") is None
+    recent.set("a", 3)
+    assert recent.get("a") == 3
+
+
 @pytest.fixture
 def redis_commands(monkeypatch):
     import redis

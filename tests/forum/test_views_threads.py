@@ -851,13 +851,13 @@ def test_a_members_next_page_of_a_thread_is_the_body_they_read(
 def test_a_members_page_is_worked_out_again_after_read_page_seconds(
     client, thread, other_member, rows_read, monkeypatch
 ):
-    from forum.views import threads as thread_views
+    from forum import cache as cache_module
 
     client.force_login(other_member)
     client.get(thread.get_absolute_url())
     now = time.monotonic()
     monkeypatch.setattr(
-        thread_views.time, "monotonic", lambda: now + thread_views.READ_PAGE_SECONDS + 1
+        cache_module.time, "monotonic", lambda: now + page_cache.MEMBER_PAGE_SECONDS + 1
     )
     client.get(thread.get_absolute_url())
     assert rows_read == [thread.pk, thread.pk]
