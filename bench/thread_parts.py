@@ -32,9 +32,11 @@ from pages import measure_in_child, read_thread_and_reader, seeded_test_client_e
 PARTS = [
     ("forum.views.threads", "thread_detail"),
     ("forum.views.threads", "get_token"),
+    ("forum.views.threads", "masked_token"),
     ("forum.views.threads", "_read_page_key"),
     ("django.contrib.auth", "get_user"),
     ("django.middleware.csrf", "CsrfViewMiddleware.process_response"),
+    ("forum.csrf", "CsrfViewMiddleware.process_response"),
     ("forum.backends", "load_member"),
     ("forum.frames", "page"),
     ("forum.fragments", "Body.fill"),

@@ -56,7 +56,7 @@ MIDDLEWARE = [
     "forum.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
+    "forum.csrf.CsrfViewMiddleware",
     "forum.middleware.MemberMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -79,6 +79,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "forum.context_processors.site",
+                "forum.csrf.context_processor",
             ],
         },
     },
@@ -177,6 +178,8 @@ KINSHIP_CHAT_WRITE_THREADS = int(
 SESSION_ENGINE = "forum.sessions"
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 14
 SESSION_COOKIE_SAMESITE = "Lax"
+# The CSRF cookie lasts until the browser closes (forum.csrf).
+CSRF_COOKIE_AGE = None
 
 AUTH_USER_MODEL = "forum.User"
 # MemberBackend loads a signed-in member with what every page asks of them in one query;

@@ -6,7 +6,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
-from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -29,6 +28,7 @@ from .. import (
 )
 from ..backends import read_with_member, standing_is_kept
 from ..cache import read_ahead
+from ..csrf import masked_token
 from ..forms import EditPostForm, ReplyForm, ThreadForm
 from ..models import HeldPost, Post, Thread
 from ..models.threads import PATH_STEP
@@ -200,12 +200,12 @@ def _member_body_key(request, thread, facts: dict, page: int) -> str | None:
 
 def _thread_response(request, title: str, body) -> HttpResponse:
     # One masked token for the body's forms and the navigation's (base.html).
-    token = get_token(request) if request.user.is_authenticated or body.has_forms else None
+    token = masked_token(request) if request.user.is_authenticated or body.has_forms else None
     filled = body.fill(token)
     page = frames.page(request, "forum/thread.html", title=title, body=filled, csrf_token=token)
     if page is not None:
         return HttpResponse(page)
-    context = {"title": title, "body": mark_safe(filled)}  # noqa: S308 (rendered)
+    context = {"title": title, "body": mark_safe(filled.decode())}  # noqa: S308 (rendered)
     if token is not None:
         context["csrf_token"] = token
     return render(request, "forum/thread.html", context)
