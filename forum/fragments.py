@@ -16,11 +16,12 @@ fact of its reader that the body template reads (``body_key``). Most members of 
 read a page in the same position, so one rendering serves them all.
 """
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.forms import Form
 from django.template import Context
@@ -198,6 +199,11 @@ class Body:
         holes = tuple(datetime.fromisoformat(moment) if moment else None for moment in pieces[1::3])
         return cls(texts=tuple(text.encode() for text in pieces[::3]), holes=holes)
 
+    @classmethod
+    def text(cls, text: str) -> "Body":
+        """Text with no holes (already escaped)."""
+        return cls(texts=(text.encode(),), holes=())
+
     @property
     def has_forms(self) -> bool:
         return None in self.holes
@@ -211,8 +217,28 @@ class Body:
         now = timezone.now()
         parts = [self.texts[0]]
         for hole, text in zip(self.holes, self.texts[1:], strict=True):
-            parts += (token if hole is None else ago(hole, now).encode(), text)
+            parts += (token if hole is None else _ago_utf8(hole, (now - hole) // _MINUTE), text)
         return b"".join(parts)
+
+
+_MINUTE = timedelta(minutes=1)
+
+
+@functools.lru_cache(maxsize=4096)
+def _ago_utf8(moment: datetime, minutes: int) -> bytes:
+    # "ago" reads the same through each whole minute after ``moment`` (templatetags.kinship).
+    return ago(moment, moment + minutes * _MINUTE).encode()
+
+
+def joined(*bodies: Body) -> Body:
+    """One body that reads as ``bodies`` one after the other, with all their holes. Texts
+    between holes are shared, not copied: only those at the seams are new."""
+    texts, holes = [b""], []
+    for body in bodies:
+        texts[-1] += body.texts[0]
+        texts += body.texts[1:]
+        holes += body.holes
+    return Body(texts=tuple(texts), holes=tuple(holes))
 
 
 def kept_body(key: str) -> Body | None:

@@ -6,9 +6,9 @@ around it through the template engine then cost a third of the page. Like
 ``{% chrome %}``, a frame is rendered from a context holding *only* its inputs (signed in,
 handle, unread count, review link), so what it shows is a function of them and its key is
 complete by construction; the title, the body and the CSRF token are holes, filled for each
-page. Its parts are kept in UTF-8, as the body is (forum.fragments.Body), so a page is
-joined as bytes and never encoded whole. A reader with messages waiting gets the page
-rendered in full (``None`` here): a message is shown once, and only to them.
+page. Its parts are kept as the body is (forum.fragments.Body: UTF-8, holes found once),
+and a page is the frame joined around the body, filled once. A reader with messages waiting
+gets the page rendered in full (``None`` here): a message is shown once, and only to them.
 """
 
 from dataclasses import dataclass
@@ -25,12 +25,11 @@ from moderation import permissions
 
 from . import selectors
 from .cache import Recent
-from .fragments import CSRF_HOLE
+from .fragments import CSRF_HOLE, Body, joined
 
 # NUL cannot reach a title or a post (forms refuse it, the sanitiser drops it).
 TITLE_HOLE = "\x00frame-title\x00"
 BODY_HOLE = "\x00frame-body\x00"
-_CSRF_HOLE = CSRF_HOLE.encode()
 SIZE = 2048  # a frame per member and template, about 4 KiB each
 _frames = Recent(SIZE)
 
@@ -43,11 +42,10 @@ class _Reader:
     handle: str
 
 
-def page(
-    request: HttpRequest, template_name: str, *, title: str, body: bytes, csrf_token: str | None
-) -> bytes | None:
+def page(request: HttpRequest, template_name: str, *, title: str, body: Body) -> Body | None:
     """``template_name`` (extending base.html, its title and content blocks showing
-    ``title`` and ``body``) for this reader; None when they have messages waiting."""
+    ``title`` and ``body``) for this reader, as one Body whose holes are the body's and the
+    navigation's CSRF fields; None when they have messages waiting."""
     if len(get_messages(request)):
         return None
     user = request.user
@@ -65,15 +63,10 @@ def page(
         )
         before, rest = html.split(TITLE_HOLE)
         between, after = rest.split(BODY_HOLE)
-        parts = (before.encode(), between.encode(), after.encode())
+        parts = (Body.of(before), Body.of(between), Body.of(after))
         _frames.set(key, parts)
-    if any(_CSRF_HOLE in part for part in parts):
-        if csrf_token is None:
-            raise ValueError("a frame with forms needs the reader's CSRF token")
-        token = csrf_token.encode()
-        parts = tuple(part.replace(_CSRF_HOLE, token) for part in parts)
     before, between, after = parts
-    return b"".join((before, escape(title).encode(), between, body, after))
+    return joined(before, Body.text(escape(title)), between, body, after)
 
 
 @receiver(setting_changed, dispatch_uid="forum.frames.forget")

@@ -85,12 +85,15 @@ def versions(thread_id: int) -> tuple[str, str] | None:
     return found[SITE_VERSION], found[_thread_version(thread_id)]
 
 
-# Which body a member's page showed (its title and fragments' body key), under everything a
-# write to its inputs replaces: the member's standing version (forum.standing) and the
-# thread's and the site's versions. Their next page of it that finds the same fills that
-# body without the thread's rows (forum.views.threads). In this worker only.
+# A member's page as it last showed (forum.frames: the navigation around the body, its
+# holes unfilled), under everything a write to its inputs replaces: the member's standing
+# version (forum.standing) and the thread's and the site's versions. Their next page of it
+# that finds the same is filled from it, without the thread's rows (forum.views.threads).
+# In this worker only. An entry is a few KiB of its own (the texts at the seams); the rest
+# is the body it shares with forum.fragments.bodies, which it keeps alive, so there are
+# few of them.
 MEMBER_PAGE_SECONDS = 10
-member_pages = Recent(2048, ttl=MEMBER_PAGE_SECONDS)
+member_pages = Recent(256, ttl=MEMBER_PAGE_SECONDS)
 
 T = TypeVar("T")
 

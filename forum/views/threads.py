@@ -4,10 +4,12 @@ from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.messages import get_messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.urls import get_script_prefix, get_urlconf
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 from django.utils.safestring import mark_safe
@@ -198,17 +200,24 @@ def _member_body_key(request, thread, facts: dict, page: int) -> str | None:
     )
 
 
-def _thread_response(request, title: str, body) -> HttpResponse:
-    # One masked token for the body's forms and the navigation's (base.html).
-    token = masked_token(request) if request.user.is_authenticated or body.has_forms else None
-    filled = body.fill(token)
-    page = frames.page(request, "forum/thread.html", title=title, body=filled, csrf_token=token)
+def _thread_response(request, title: str, body: fragments.Body) -> HttpResponse:
+    page = frames.page(request, "forum/thread.html", title=title, body=body)
     if page is not None:
-        return HttpResponse(page)
-    context = {"title": title, "body": mark_safe(filled.decode())}  # noqa: S308 (rendered)
+        return _filled(request, page)
+    token = _token_for(request, body)
+    context = {"title": title, "body": mark_safe(body.fill(token).decode())}  # noqa: S308
     if token is not None:
         context["csrf_token"] = token
     return render(request, "forum/thread.html", context)
+
+
+def _token_for(request, page: fragments.Body) -> str | None:
+    # One masked token for the body's forms and the navigation's (base.html).
+    return masked_token(request) if request.user.is_authenticated or page.has_forms else None
+
+
+def _filled(request, page: fragments.Body) -> HttpResponse:
+    return HttpResponse(page.fill(_token_for(request, page)))
 
 
 def thread_detail(request, slug: str, thread_id: int):
@@ -222,7 +231,7 @@ def thread_detail(request, slug: str, thread_id: int):
 
 
 def _read_page_key(request, slug: str, thread_id: int, page: int, versions) -> tuple | None:
-    """Where page_cache.member_pages keeps this page; None where it must be worked out:
+    """Where page_cache.member_pages keeps this page, framed; None where it must be worked out:
     not a GET by a member whose standing is kept (backends), their version or the
     thread's ``versions`` not read, or what the body key leaves out (crisis resources to
     show, held replies: _member_body_key)."""
@@ -234,7 +243,17 @@ def _read_page_key(request, slug: str, thread_id: int, page: int, versions) -> t
         return None
     if request.session.get(SUPPORT_SESSION_KEY) == thread_id:
         return None
-    return (user.pk, version, versions, slug, thread_id, page, publishing.hold_duration())
+    return (
+        user.pk,
+        version,
+        versions,
+        slug,
+        thread_id,
+        page,
+        publishing.hold_duration(),
+        get_script_prefix(),  # what the frame's links read (forum.frames)
+        get_urlconf(),
+    )
 
 
 def _thread_detail(request, slug: str, thread_id: int):
@@ -245,12 +264,9 @@ def _thread_detail(request, slug: str, thread_id: int):
     # A member's page reads the thread's versions once (page_cache.versions).
     versions = page_cache.versions(thread_id) if request.user.is_authenticated else None
     read_as = _read_page_key(request, slug, thread_id, page, versions)
-    read = page_cache.member_pages.get(read_as) if read_as is not None else None
-    if read is not None:
-        title, body_key = read
-        body = fragments.kept_body(body_key)
-        if body is not None:
-            return _thread_response(request, title, body)
+    kept = page_cache.member_pages.get(read_as) if read_as is not None else None
+    if kept is not None and not len(get_messages(request)):
+        return _filled(request, kept)
     thread = selectors.thread_to_read(
         request.user, slug=slug, thread_id=thread_id, versions=versions
     )
@@ -261,11 +277,20 @@ def _thread_detail(request, slug: str, thread_id: int):
         body = _body(request, thread, facts, page=page)
         if key:
             fragments.keep_body(key, body)
+    framed = frames.page(request, "forum/thread.html", title=thread.title, body=body)
     # Whether they may approve a post waiting for review follows their trust, which time
     # changes with no write: such a page is worked out each time.
-    if key and read_as is not None and not selectors.page_summary(thread, page=page).pending_review:
-        page_cache.member_pages.set(read_as, (thread.title, key))
-    response = _thread_response(request, thread.title, body)
+    if (
+        framed is not None
+        and key
+        and read_as is not None
+        and not selectors.page_summary(thread, page=page).pending_review
+    ):
+        page_cache.member_pages.set(read_as, framed)
+    if framed is None:
+        response = _thread_response(request, thread.title, body)
+    else:
+        response = _filled(request, framed)
     if shared is not None:
         shared.store(response)
     return response

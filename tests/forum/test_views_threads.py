@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from forum import page_cache, publishing, selectors
+from forum import fragments, page_cache, publishing, selectors
 from forum.models import HeldPost, Notification, Post, Thread
 from tests.conftest import join, suspend, thread_among
 
@@ -845,6 +845,33 @@ def test_a_members_next_page_of_a_thread_is_the_body_they_read(
     publishing.publish_reply(author=other_member, thread=thread, body="A second day.")
     assert "A second day." in client.get(thread.get_absolute_url()).content.decode()
     assert rows_read == [thread.pk, thread.pk]
+
+
+@pytest.mark.django_db
+def test_a_kept_page_shows_a_waiting_message_once(client, thread, other_member):
+    client.force_login(other_member)
+    client.get(thread.get_absolute_url())  # kept now
+    client.post(reverse("check_in"), {"mood": "4", "cravings": "", "note": "Steady."})
+    assert "is saved." in client.get(thread.get_absolute_url()).content.decode()
+    assert "is saved." not in client.get(thread.get_absolute_url()).content.decode()
+
+
+@pytest.mark.django_db
+def test_a_kept_page_fills_ago_and_a_fresh_token_each_time(
+    client, thread, other_member, rows_read, monkeypatch
+):
+    client.force_login(other_member)
+    first = client.get(thread.get_absolute_url()).content.decode()
+    later = timezone.now() + timedelta(hours=3, seconds=10)
+    monkeypatch.setattr(fragments.timezone, "now", lambda: later)
+    again = client.get(thread.get_absolute_url()).content.decode()
+    assert rows_read == [thread.pk]  # kept
+    assert "just now" in first and "3\xa0hours ago" in again
+    tokens = [
+        set(re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', page))
+        for page in (first, again)
+    ]
+    assert len(tokens[0]) == len(tokens[1]) == 1 and tokens[0] != tokens[1]
 
 
 @pytest.mark.django_db
