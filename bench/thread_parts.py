@@ -36,7 +36,7 @@ PARTS = [
     ("forum.views.threads", "_read_page_key"),
     ("django.contrib.auth", "get_user"),
     ("django.middleware.csrf", "CsrfViewMiddleware.process_response"),
-    ("forum.csrf", "CsrfViewMiddleware.process_response"),
+    ("forum.csrf", "HeldCookieMiddleware.process_response"),
     ("forum.backends", "load_member"),
     ("forum.frames", "page"),
     ("forum.fragments", "Body.fill"),

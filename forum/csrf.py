@@ -7,16 +7,16 @@
 - Renewal. Django sends the CSRF cookie again with every page that uses it, to push its
   expiry back. Kinship's CSRF cookie has no expiry (``CSRF_COOKIE_AGE = None``): it lasts
   until the browser closes, so no year-long identifier stays on a shared computer, and
-  there is nothing to renew. ``CsrfViewMiddleware`` sends it only when the browser does
-  not already hold this value.
+  there is nothing to renew. ``HeldCookieMiddleware`` lets Django's middleware send it
+  only when the browser does not already hold this value.
 """
 
 import os
 
 from django.conf import settings
 from django.middleware.csrf import CSRF_ALLOWED_CHARS, CSRF_SECRET_LENGTH, get_token
-from django.middleware.csrf import CsrfViewMiddleware as DjangoCsrfViewMiddleware
 from django.utils.cache import patch_vary_headers
+from django.utils.deprecation import MiddlewareMixin
 from django.utils.functional import SimpleLazyObject
 
 _SIZE = len(CSRF_ALLOWED_CHARS)
@@ -51,9 +51,9 @@ def context_processor(request) -> dict:
     return {"csrf_token": SimpleLazyObject(lambda: masked_token(request))}
 
 
-class CsrfViewMiddleware(DjangoCsrfViewMiddleware):
-    """Django's, except that a cookie with no expiry that the browser already holds is not
-    sent again."""
+class HeldCookieMiddleware(MiddlewareMixin):
+    """Listed just after Django's CsrfViewMiddleware, so that a response passes here first:
+    a cookie with no expiry that the browser already holds is not sent again."""
 
     def process_response(self, request, response):
         if (
@@ -65,4 +65,4 @@ class CsrfViewMiddleware(DjangoCsrfViewMiddleware):
             request.META["CSRF_COOKIE_NEEDS_UPDATE"] = False
             # As Django does when it sends the cookie: the page holds this browser's token.
             patch_vary_headers(response, ("Cookie",))
-        return super().process_response(request, response)
+        return response

@@ -16,6 +16,7 @@ from django.middleware.csrf import (
     CSRF_ALLOWED_CHARS,
     CSRF_SECRET_LENGTH,
     CSRF_TOKEN_LENGTH,
+    CsrfViewMiddleware,
     _unmask_cipher_token,
     get_token,
 )
@@ -142,7 +143,7 @@ def test_a_response_with_the_token_varies_on_the_cookie_even_when_not_sending_it
 
     _, secret = _request_with_secret()
     request = RequestFactory().get("/", HTTP_COOKIE=f"{settings.CSRF_COOKIE_NAME}={secret}")
-    middleware = csrf.CsrfViewMiddleware(view)
+    middleware = CsrfViewMiddleware(csrf.HeldCookieMiddleware(view))
     response = middleware(request)
     assert _unmask_cipher_token(response.content.decode()) == secret
     assert settings.CSRF_COOKIE_NAME not in response.cookies
