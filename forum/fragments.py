@@ -184,9 +184,9 @@ BODY_FORM = "utf-8"
 
 @dataclass(frozen=True)
 class Body:
-    """A page body with its holes found once: the texts around them, and for each hole the
-    moment its "ago" shows, or None for the reader's CSRF token. Filling it for a page is
-    a join, not a search. The texts are kept encoded: a page goes out as bytes, and
+    """A page, or its body, with its holes found once: the texts around them, and for each
+    hole the moment its "ago" shows, or None for the reader's CSRF token. Filling it for a
+    page is a join, not a search. The texts are kept encoded: a page goes out as bytes, and
     encoding a whole member's page (its few non-ASCII characters take the encoder off its
     fast path) cost more than a tenth of it."""
 

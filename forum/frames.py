@@ -46,7 +46,7 @@ def page(request: HttpRequest, template_name: str, *, title: str, body: Body) ->
     """``template_name`` (extending base.html, its title and content blocks showing
     ``title`` and ``body``) for this reader, as one Body whose holes are the body's and the
     navigation's CSRF fields; None when they have messages waiting."""
-    if len(get_messages(request)):
+    if messages_waiting(request):
         return None
     user = request.user
     signed_in = user.is_authenticated
@@ -67,6 +67,12 @@ def page(request: HttpRequest, template_name: str, *, title: str, body: Body) ->
         _frames.set(key, parts)
     before, between, after = parts
     return joined(before, Body.text(escape(title)), between, body, after)
+
+
+def messages_waiting(request: HttpRequest) -> bool:
+    """Whether the reader has a message to be shown once (their page is then rendered in
+    full, and no kept page of theirs serves)."""
+    return bool(len(get_messages(request)))
 
 
 @receiver(setting_changed, dispatch_uid="forum.frames.forget")

@@ -4,7 +4,6 @@ from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.messages import get_messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -202,8 +201,11 @@ def _member_body_key(request, thread, facts: dict, page: int) -> str | None:
 
 def _thread_response(request, title: str, body: fragments.Body) -> HttpResponse:
     page = frames.page(request, "forum/thread.html", title=title, body=body)
-    if page is not None:
-        return _filled(request, page)
+    return _filled(request, page) if page is not None else _in_full(request, title, body)
+
+
+def _in_full(request, title: str, body: fragments.Body) -> HttpResponse:
+    """The page rendered through base.html: for a reader with messages waiting."""
     token = _token_for(request, body)
     context = {"title": title, "body": mark_safe(body.fill(token).decode())}  # noqa: S308
     if token is not None:
@@ -265,7 +267,7 @@ def _thread_detail(request, slug: str, thread_id: int):
     versions = page_cache.versions(thread_id) if request.user.is_authenticated else None
     read_as = _read_page_key(request, slug, thread_id, page, versions)
     kept = page_cache.member_pages.get(read_as) if read_as is not None else None
-    if kept is not None and not len(get_messages(request)):
+    if kept is not None and not frames.messages_waiting(request):
         return _filled(request, kept)
     thread = selectors.thread_to_read(
         request.user, slug=slug, thread_id=thread_id, versions=versions
@@ -287,10 +289,7 @@ def _thread_detail(request, slug: str, thread_id: int):
         and not selectors.page_summary(thread, page=page).pending_review
     ):
         page_cache.member_pages.set(read_as, framed)
-    if framed is None:
-        response = _thread_response(request, thread.title, body)
-    else:
-        response = _filled(request, framed)
+    response = _filled(request, framed) if framed else _in_full(request, thread.title, body)
     if shared is not None:
         shared.store(response)
     return response
