@@ -46,6 +46,7 @@ bench: install
 	$(BIN)/python bench/policy_bench.py
 	$(TEST_ENV) $(BIN)/python bench/pages.py --scale 1 --duration 10 --servers asgi,asgi-persistent,wsgi --explain
 	$(TEST_ENV) $(BIN)/python bench/thread_parts.py --scale 0.1
+	$(TEST_ENV) $(BIN)/python bench/instructions.py --scale 0.1
 	$(TEST_ENV) $(BIN)/python bench/gc_pauses.py --scale 0.1
 	$(TEST_ENV) $(BIN)/python bench/chat_write.py
 	$(TEST_ENV) $(BIN)/python bench/chat_fanout.py --layers core,pubsub
