@@ -200,8 +200,16 @@ def _member_body_key(request, thread, facts: dict, page: int) -> str | None:
 
 
 def _thread_response(request, title: str, body: fragments.Body) -> HttpResponse:
-    page = frames.page(request, "forum/thread.html", title=title, body=body)
-    return _filled(request, page) if page is not None else _in_full(request, title, body)
+    return _respond(request, _framed(request, title, body), title, body)
+
+
+def _framed(request, title: str, body: fragments.Body) -> fragments.Body | None:
+    """The whole page, its holes unfilled; None for a reader with messages waiting."""
+    return frames.page(request, "forum/thread.html", title=title, body=body)
+
+
+def _respond(request, framed, title: str, body: fragments.Body) -> HttpResponse:
+    return _filled(request, framed) if framed is not None else _in_full(request, title, body)
 
 
 def _in_full(request, title: str, body: fragments.Body) -> HttpResponse:
@@ -279,7 +287,7 @@ def _thread_detail(request, slug: str, thread_id: int):
         body = _body(request, thread, facts, page=page)
         if key:
             fragments.keep_body(key, body)
-    framed = frames.page(request, "forum/thread.html", title=thread.title, body=body)
+    framed = _framed(request, thread.title, body)
     # Whether they may approve a post waiting for review follows their trust, which time
     # changes with no write: such a page is worked out each time.
     if (
@@ -289,7 +297,7 @@ def _thread_detail(request, slug: str, thread_id: int):
         and not selectors.page_summary(thread, page=page).pending_review
     ):
         page_cache.member_pages.set(read_as, framed)
-    response = _filled(request, framed) if framed else _in_full(request, thread.title, body)
+    response = _respond(request, framed, thread.title, body)
     if shared is not None:
         shared.store(response)
     return response

@@ -65,6 +65,25 @@ def test_templates_get_the_masked_token():
     assert _unmask_cipher_token(token) == secret
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("page", ["form", "thread"])
+def test_pages_mask_their_tokens_here(
+    page, settings, public_group, member, other_member, monkeypatch
+):
+    """Every form's token comes from masked_token: the templates' (settings) and the thread
+    page's own (views.threads)."""
+    thread = thread_among(settings, public_group, other_member, member, title="Hi", body="Hi.")
+    client = Client()
+    if page == "thread":
+        client.force_login(member)
+    url = thread.get_absolute_url() if page == "thread" else "/accounts/signup/"
+    client.get(url)  # the cookie
+    monkeypatch.setattr(csrf, "_random_positions", lambda count: [0] * count)
+    tokens = set(TOKEN.findall(client.get(url).content.decode()))
+    secret = client.cookies[settings.CSRF_COOKIE_NAME].value
+    assert tokens == {"a" * CSRF_SECRET_LENGTH + secret}  # a mask of "a"s shifts nothing
+
+
 def test_masks_are_uniform_over_the_alphabet():
     """Taking random bytes modulo 62 would make the first 8 characters a quarter likelier
     than the rest (256 = 4 * 62 + 8): 32,000 draws tell them apart."""
