@@ -70,6 +70,13 @@ def id_list(column: str, rest: str) -> str:
     return f"(SELECT json_group_array({column}) {rest})"
 
 
+def text_list(expression: str, rest: str) -> str:
+    """A column joining, with commas, the texts ``SELECT expression rest`` finds (in no
+    set order), or NULL when it finds none."""
+    join = "string_agg" if connection.vendor == "postgresql" else "group_concat"
+    return f"(SELECT {join}({expression}, ',') {rest})"
+
+
 def ids(value: list | str) -> frozenset[int]:
     """The ids of an ``id_list`` column."""
     return frozenset(json.loads(value) if isinstance(value, str) else value)

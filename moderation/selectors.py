@@ -5,22 +5,35 @@ size, and says only what the given reviewer may see. Who may review what is deci
 moderation.permissions; these functions apply its answers.
 """
 
-from collections import defaultdict
-from dataclasses import dataclass, field
+import collections
+import functools
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Case, CharField, Count, F, OuterRef, Q, QuerySet, Subquery, When
-from django.db.models.expressions import Window as Over
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
+from forum import sql
 from forum.models import ChatMessage, ChatRoom, Membership, Post, SupportGroup, Thread, User
-from forum.selectors import Window, window_of, with_viewer_role
+from forum.selectors import Window, with_viewer_role
+from forum.sql import names
 
 from . import actions, permissions
-from .models import Flag, FlagReason, ModeratorNote, QueueItem, Sanction
+from .models import (
+    Appeal,
+    Flag,
+    FlagReason,
+    ModerationLogEntry,
+    ModeratorNote,
+    QueueItem,
+    Sanction,
+)
 
 QUEUE_PER_PAGE = 50
 # Reasons whose content is blurred until the moderator chooses to look.
@@ -52,7 +65,8 @@ class Row:
     item: QueueItem
     kind: str
     where: str
-    reasons: list[tuple[str, int]] = field(default_factory=list)
+    member: str | None = None  # the handle of the member the item is about
+    flags: str = ""  # "2 flags: Spam or solicitation (2)"
     is_crisis: bool = False
     waiting_long: bool = False
 
@@ -73,61 +87,107 @@ def open_items(user, ids: list[int] | None, *, group_filter: str = "") -> QueryS
 def queue_page(
     user, ids: list[int] | None, *, group_filter: str = "", page: int = 1
 ) -> tuple[Window, int]:
-    """One page of the open items this user reviews, most pressing first (urgent, then
-    the weightiest, then the oldest), as Rows, and how many wait in all; constant queries
-    whatever the kinds of content in the queue."""
-    items = (
-        _with_description(open_items(user, ids, group_filter=group_filter))
-        .select_related("group", "member", "appeal__entry")
-        # Counted over every matching item before the page is cut: no COUNT query.
-        .annotate(waiting=Over(Count("pk")))
-        .order_by("-is_urgent", "-weight", "opened_at", "pk")
-    )
-    window = window_of(items, page, QUEUE_PER_PAGE)
-    if window.items:
-        waiting = window.items[0].waiting
-    else:  # past the last page
-        waiting = open_items(user, ids, group_filter=group_filter).count()
+    """One page of the open items this user reviews (those ``open_items`` finds), most
+    pressing first (urgent, then the weightiest, then the oldest), as Rows, and how many
+    wait in all. One statement whatever the kinds of content in the queue, written by hand
+    (forum.sql): through the ORM, building the query and PostgreSQL's planning of it (its
+    joins for every open item, and a plan made anew for each page) took four times what
+    this does (bench/README.md)."""
+    if ids is not None and not ids:
+        return Window(items=[], page=page, has_next=False), 0
+    params: dict[str, Any] = {
+        "me": user.pk,
+        "slug": group_filter,
+        "limit": QUEUE_PER_PAGE + 1,
+        "offset": (page - 1) * QUEUE_PER_PAGE,
+    }
+    params.update((f"group{n}", group_id) for n, group_id in enumerate(ids or ()))
+    by = "site" if group_filter == "site" else "slug" if group_filter else ""
+    with connection.cursor() as cursor:
+        cursor.execute(_queue_sql(None if ids is None else len(ids), by), params)
+        rows = cursor.fetchall()
+    # Past the last page, nothing was counted.
+    waiting = rows[0][0] if rows else open_items(user, ids, group_filter=group_filter).count()
+    window = Window(items=rows[:QUEUE_PER_PAGE], page=page, has_next=len(rows) > QUEUE_PER_PAGE)
     window.items = _rows(window.items)
     return window, waiting
 
 
-def _with_description(items: QuerySet[QueueItem]) -> QuerySet[QueueItem]:
-    """What each item is about and where (see _describe), in the same query: one subquery
-    per kind of target rather than one prefetch query per kind present."""
-    target = OuterRef("object_id")
-    posts = Post.objects.filter(pk=target)
-    threads = Thread.objects.filter(pk=target)
-    messages = ChatMessage.objects.filter(pk=target)
-    members = User.objects.filter(pk=target)
-
-    def by_kind(**columns: tuple[QuerySet, str]) -> Case:
-        return Case(
-            *(
-                When(
-                    Q(content_type__app_label="forum", content_type__model=model),
-                    then=Subquery(rows.values(column)[:1]),
-                )
-                for model, (rows, column) in columns.items()
-            ),
-            output_field=CharField(),
-        )
-
-    return items.annotate(
-        target_model=F("content_type__model"),
-        target_title=by_kind(
-            post=(posts, "thread__title"),
-            thread=(threads, "title"),
-            chatmessage=(messages, "room__name"),
-            user=(members, "handle"),
-        ),
-        target_group=by_kind(
-            post=(posts, "thread__group__name"),
-            thread=(threads, "group__name"),
-            chatmessage=(messages, "room__group__name"),
-        ),
-        target_room_kind=by_kind(chatmessage=(messages, "room__kind")),
+@functools.cache
+def _queue_sql(groups: int | None, by: str) -> str:
+    """The page's items (``groups``: how many groups the reviewer's are, None for all;
+    ``by``: "site", "slug" or no filter), each with what it is about and where."""
+    item, i_id, i_state, i_member, i_group, i_type, i_object, i_appeal = names(
+        QueueItem, "id", "state", "member", "group", "content_type", "object_id", "appeal"
     )
+    i_urgent, i_weight, i_opened = names(QueueItem, "is_urgent", "weight", "opened_at")[1:]
+    group, g_id, g_name, g_slug = names(SupportGroup, "id", "name", "slug")
+    member, u_id, u_handle = names(User, "id", "handle")
+    post, p_id, p_thread = names(Post, "id", "thread")
+    thread, t_id, t_title, t_group = names(Thread, "id", "title", "group")
+    message, c_id, c_room = names(ChatMessage, "id", "room")
+    room, r_id, r_name, r_kind, r_group = names(ChatRoom, "id", "name", "kind", "group")
+    appeal, a_id, a_entry = names(Appeal, "id", "entry")
+    entry, e_id, e_action, e_label, e_group = names(
+        ModerationLogEntry, "id", "action", "target_label", "group_name"
+    )
+    kinds, k_id, k_app, k_model = names(ContentType, "id", "app_label", "model")
+    flag, f_item, f_reason, f_flagger = names(Flag, "item", "reason", "flagger")
+    # The state is part of the statement, not a parameter: PostgreSQL's plan for a
+    # prepared statement, kept after five runs, then sees that the index for open items
+    # applies (with a parameter, each run was planned anew).
+    where = [
+        f"q.{i_state} = '{QueueItem.State.OPEN}'",
+        f"(q.{i_member} IS NULL OR q.{i_member} <> %(me)s)",
+    ]
+    if groups is not None:
+        where.append(f"q.{i_group} IN ({', '.join(f'%(group{n})s' for n in range(groups))})")
+    if by == "site":
+        where.append(f"q.{i_group} IS NULL")
+    elif by == "slug":
+        slug = f"SELECT {g_id} FROM {group} WHERE {g_slug} = %(slug)s"  # noqa: S608
+        where.append(f"q.{i_group} = ({slug})")
+    order = f"q.{i_urgent} DESC, q.{i_weight} DESC, q.{i_opened}, q.{i_id}"
+
+    def target(model: str) -> str:  # the item is about a row of this forum model
+        return f"k.{k_app} = 'forum' AND k.{k_model} = '{model}'"
+
+    # Per item, "reason:a:count" for its flags of each reason by a watched phrase (a) or
+    # by members (m), in one text.
+    counted = f"""FROM (
+        SELECT {f_reason} AS reason, COUNT(*) AS flags,
+            CASE WHEN {f_flagger} IS NULL THEN 'a' ELSE 'm' END AS automatic
+        FROM {flag} WHERE {f_item} = q.{i_id} GROUP BY 1, 3) n"""  # noqa: S608
+    flags = sql.text_list("n.reason || ':' || n.automatic || ':' || n.flags", counted)
+    # The page is cut first, counting what waits in all, and only its items are joined.
+    return f"""
+        WITH page AS (
+            SELECT q.{i_id} AS id, COUNT(*) OVER () AS waiting FROM {item} q
+            WHERE {" AND ".join(where)}
+            ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s
+        )
+        SELECT page.waiting, {sql.columns(QueueItem, "q")}, m.{u_handle}, g.{g_name},
+            k.{k_model}, COALESCE(pt.{t_title}, t.{t_title}, r.{r_name}, u.{u_handle}),
+            COALESCE(pg.{g_name}, tg.{g_name}, rg.{g_name}), r.{r_kind},
+            e.{e_action}, e.{e_label}, e.{e_group}, {flags}
+        FROM page
+        JOIN {item} q ON q.{i_id} = page.id
+        JOIN {kinds} k ON k.{k_id} = q.{i_type}
+        LEFT JOIN {member} m ON m.{u_id} = q.{i_member}
+        LEFT JOIN {group} g ON g.{g_id} = q.{i_group}
+        LEFT JOIN {post} p ON {target("post")} AND p.{p_id} = q.{i_object}
+        LEFT JOIN {thread} pt ON pt.{t_id} = p.{p_thread}
+        LEFT JOIN {group} pg ON pg.{g_id} = pt.{t_group}
+        LEFT JOIN {thread} t ON {target("thread")} AND t.{t_id} = q.{i_object}
+        LEFT JOIN {group} tg ON tg.{g_id} = t.{t_group}
+        LEFT JOIN {message} c ON {target("chatmessage")} AND c.{c_id} = q.{i_object}
+        LEFT JOIN {room} r ON r.{r_id} = c.{c_room}
+        LEFT JOIN {group} rg ON rg.{g_id} = r.{r_group}
+        LEFT JOIN {member} u ON {target("user")} AND u.{u_id} = q.{i_object}
+        LEFT JOIN {appeal} a ON a.{a_id} = q.{i_appeal}
+        LEFT JOIN {entry} e ON e.{e_id} = a.{a_entry}
+        ORDER BY {order}
+    """  # noqa: S608 (names come from the models, values are parameters)
 
 
 def queue_groups(ids: list[int] | None) -> list[SupportGroup]:
@@ -147,54 +207,80 @@ def _reason_label(reason: str) -> str:
     return "A watched phrase" if reason == AUTOMATIC else FlagReason(reason).label
 
 
-def _rows(items: list[QueueItem]) -> list[Row]:
-    counts: dict[int, list[tuple[str, int]]] = defaultdict(list)
-    for entry in (
-        Flag.objects.filter(item__in=[item.pk for item in items])
-        .annotate(automatic=Q(flagger__isnull=True))
-        .values("item_id", "reason", "automatic")
-        .annotate(n=Count("pk"))
-        .order_by("item_id", "-n", "reason")
-    ):
-        # A watched phrase's flag is "other" with no flagger: say what it is.
-        reason = AUTOMATIC if entry["automatic"] else entry["reason"]
-        counts[entry["item_id"]].append((reason, entry["n"]))
+def _rows(rows: list[tuple]) -> list[Row]:
+    """Rows from the page statement's rows."""
+    split = 1 + len(QueueItem._meta.concrete_fields)
     cutoff = timezone.now() - timedelta(minutes=settings.KINSHIP_QUEUE_WAIT_MINUTES)
-    rows = []
-    for item in items:
-        kind, where = _describe(item)
-        rows.append(
+    found = []
+    for row in rows:
+        item = sql.load(QueueItem, row[1:split])
+        reasons = _reasons(row[-1])
+        kind, where = _describe(item, *row[split + 1 : -1])
+        found.append(
             Row(
                 item=item,
                 kind=kind,
                 where=where,
-                reasons=[(_reason_label(reason), n) for reason, n in counts[item.pk]],
-                is_crisis=any(reason == FlagReason.CRISIS for reason, _ in counts[item.pk]),
+                member=row[split],
+                flags=_flags_line(item, reasons),
+                is_crisis=any(reason == FlagReason.CRISIS for reason, _ in reasons),
                 waiting_long=item.opened_at < cutoff,
             )
         )
-    return rows
+    return found
 
 
-def _describe(item: QueueItem) -> tuple[str, str]:
-    """What the item is and where, from the columns _with_description added."""
+def _flags_line(item: QueueItem, reasons: list[tuple[str, int]]) -> str:
+    """How many flags, and why: nothing for an appeal, nor for an item the site opened
+    alone (crisis words: its own line says so)."""
+    if item.kind != QueueItem.Kind.FLAGS or (item.auto_reason and not item.flag_count):
+        return ""
+    line = f"{item.flag_count} flag{pluralize(item.flag_count)}"
+    if reasons:
+        line += ": " + ", ".join(f"{_reason_label(reason)} ({n})" for reason, n in reasons)
+    return line
+
+
+def _reasons(flags: str | None) -> list[tuple[str, int]]:
+    """An item's flags counted by reason, the most given first, from the page statement's
+    text (a watched phrase's flag is "other" with no flagger: it counts as AUTOMATIC)."""
+    counts: collections.Counter[str] = collections.Counter()
+    for part in flags.split(",") if flags else ():
+        reason, by, n = part.split(":")
+        counts[AUTOMATIC if by == "a" else reason] += int(n)
+    return sorted(counts.items(), key=lambda count: (-count[1], count[0]))
+
+
+def _describe(
+    item: QueueItem,
+    group_name: str | None,
+    model: str,
+    title: str | None,
+    where: str | None,
+    room_kind: str | None,
+    action: str | None,
+    target_label: str | None,
+    entry_group: str | None,
+) -> tuple[str, str]:
+    """What the item is and where, from the page statement's columns: its group's name,
+    its target's model, title (a thread's or room's, a member's handle), group and room
+    kind, and for an appeal the action appealed against."""
     if item.kind == QueueItem.Kind.APPEAL:
-        entry = item.appeal.entry if item.appeal else None
-        if entry is None:
+        if action is None:
             return "appeal", ""
-        where = f"against “{entry.get_action_display()}” {entry.target_label}"
-        return "appeal", where + (f" in {entry.group_name}" if entry.group_name else "")
-    model, title, group = item.target_model, item.target_title, item.target_group
+        label = ModerationLogEntry.Action(action).label
+        described = f"against “{label}” {target_label}"
+        return "appeal", described + (f" in {entry_group}" if entry_group else "")
     if title is None:
-        return "deleted content", item.group.name if item.group else ""
+        return "deleted content", group_name or ""
     if model == "post":
-        return "post", f"in “{title}”, {group}"
+        return "post", f"in “{title}”, {where}"
     if model == "thread":
-        return "thread", f"“{title}” in {group}"
-    if model == "chatmessage" and item.target_room_kind == ChatRoom.Kind.DIRECT:
-        return "direct message", f"in a private conversation ({group})"
+        return "thread", f"“{title}” in {where}"
+    if model == "chatmessage" and room_kind == ChatRoom.Kind.DIRECT:
+        return "direct message", f"in a private conversation ({where})"
     if model == "chatmessage":
-        return "chat message", f"in {group} / {title}"
+        return "chat message", f"in {where} / {title}"
     if model == "user":
         return "member", f"@{title}"
     return "item", ""

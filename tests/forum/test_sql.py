@@ -30,3 +30,17 @@ def test_load_converts_each_column_as_the_orm_does():
 def test_columns_follow_the_model():
     assert sql.columns(SupportGroup, "g").split(", ")[:2] == ["g.id", "g.name"]
     assert len(sql.columns(ChatRoom, "r").split(", ")) == len(ChatRoom._meta.concrete_fields)
+
+
+@pytest.mark.django_db
+def test_text_list_joins_each_row_s_text_or_gives_null():
+    for slug in ("north", "south", "east"):
+        make_group(slug)
+    found = sql.text_list("g.slug || ':' || g.id", "FROM forum_supportgroup g")
+    nothing = sql.text_list("g.slug", "FROM forum_supportgroup g WHERE g.id < 0")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {found}, {nothing}")
+        joined, empty = cursor.fetchone()
+    expected = {f"{g.slug}:{g.pk}" for g in SupportGroup.objects.all()}
+    assert set(joined.split(",")) == expected and len(expected) == 3
+    assert empty is None

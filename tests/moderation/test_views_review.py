@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from forum import publishing
+from forum import conversations, publishing
 from forum.models import ChatMessage, ChatRoom, Membership, Post, SupportGroup, Thread, User
 from moderation import actions, selectors
 from moderation.models import (
@@ -218,6 +218,72 @@ def test_queue_rows_say_what_where_why_and_sort_urgent_then_weight_then_age(worl
     older_row = queue_row(html, items["older"])
     assert "waiting over an hour" in older_row and "waiting-long" in older_row
     assert "waiting over" not in heavy_row
+
+
+def test_each_kind_of_item_says_what_it_is_and_where(world):
+    name = world.group.name
+    appeal = appealed(world)  # against the removal of world.reply
+    post = publishing.publish_reply(author=world.river, thread=world.thread, body="Flagged")
+    flag(world, post)
+    for peer in (make_user("peer1"), make_user("peer2")):
+        join(peer, world.group)
+        flag(world, post, FlagReason.SPAM, by=peer)
+    flag(world, world.thread)
+    flag(world, chat(world.river, lounge(world), "Loud"), by=make_flagger(world))
+    conversation = conversations.request_conversation(
+        starter=world.river, recipient=world.watcher, note="Talk about mornings?"
+    )
+    conversations.accept(user=world.watcher, conversation=conversation)
+    flag(world, chat(world.river, ChatRoom.objects.get(pk=conversation.room_id), "Just us"))
+    flag(world, world.river, FlagReason.SPAM)
+    gone = publishing.publish_reply(author=world.river, thread=world.thread, body="Soon gone")
+    flag(world, gone)
+    Post.objects.filter(pk=gone.pk).delete()
+
+    def row(about) -> str:
+        item = QueueItem.objects.get(
+            object_id=about.pk, content_type__model=about.__class__.__name__.lower()
+        )
+        return " ".join(re.sub(r"<[^>]+>", " ", queue_row(html, item)).split())
+
+    html = get(as_user(world.warden), QUEUE)
+    assert f"Post by {world.river.handle} in “Thirty days”, {name}" in row(post)
+    assert f"Thread by {world.river.handle} “Thirty days” in {name}" in row(world.thread)
+    (loud,) = ChatMessage.objects.filter(source="Loud")
+    assert f"Chat message by {world.river.handle} in {name} / Lounge" in row(loud)
+    (private,) = ChatMessage.objects.filter(source="Just us")
+    assert f"Direct message by {world.river.handle} in a private conversation ({name})" in row(
+        private
+    )
+    assert f"Member by {world.river.handle} @{world.river.handle}" in row(world.river)
+    assert f"Deleted content by {world.river.handle} {name}" in row(gone)  # its group only
+    spam, harassment = FlagReason.SPAM.label, FlagReason.HARASSMENT.label
+    assert f"3 flags: {spam} (2), {harassment} (1)" in row(post)  # the most given first
+    assert "hidden pending review" in row(post)
+    assert f"1 flag: {spam} (1)" in row(world.river)
+    appeal_row = " ".join(re.sub(r"<[^>]+>", " ", queue_row(html, appeal)).split())
+    assert f"Appeal by {world.river.handle} against “removed” " in appeal_row
+    assert appeal_row.count(" flag") == 0  # an appeal has no flags to count
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's query plans")
+@pytest.mark.parametrize("groups", [None, 2])
+def test_the_queue_reads_open_items_through_their_index_in_the_generic_plan(db, groups):
+    """The plan a prepared statement settles on after five runs cannot see its
+    parameters: the open state, a constant of the statement, must still lead to the index,
+    or PostgreSQL plans every page anew (bench/README.md)."""
+    values = {"me": "$1", "limit": "$2", "offset": "$3", "group0": "$4", "group1": "$5"}
+    statement = selectors._queue_sql(groups, "") % values
+    types = "bigint, bigint, bigint" + (", bigint, bigint" if groups else "")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute(f"PREPARE queue_page({types}) AS {statement}")
+        arguments = "1, 51, 0" + (", 1, 2" if groups else "")
+        cursor.execute(f"EXPLAIN EXECUTE queue_page({arguments})")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("DEALLOCATE queue_page")
+    assert "queueitem_open_order" in plan, plan
 
 
 def test_the_live_queue_fetches_only_the_list(world):
