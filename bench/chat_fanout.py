@@ -12,7 +12,12 @@ Measured, per run:
 - messages lost: acknowledged messages a receiver never got live (after a drain
   period), and whether `resume` then recovered them from the database;
 - duplicates, error frames, ack latency (the write path), achieved rates, and CPU
-  seconds used by each worker, the private Redis and this driver.
+  seconds used by each worker, the private Redis and this driver;
+- the slowest messages (when sent, their ack), this driver's garbage collections, and the
+  disk's fdatasync latency meanwhile: what a slow run waited for.
+
+Before the measured messages, each sender sends ``--warm-up`` messages that are not
+counted, so that every worker's writer threads have their database connections.
 
 Runs: KINSHIP_CHANNEL_LAYER=core, =pubsub, and a baseline: a bare `websockets`
 broadcast server (bench/baseline_server.py) in one process, no database or Redis.
@@ -29,6 +34,7 @@ Everything is on loopback; every phase is bounded in time. See bench/README.md.
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import platform
@@ -40,6 +46,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -530,6 +537,20 @@ class Run:
         log(f"  presence did not settle in {timeout:.0f} s ({short} clients short); going on")
         return float("nan")
 
+    async def warm_up(self) -> None:
+        """Messages from each sender before the measured ones, at the measured rate, so
+        that a run measures a worker as it is after its first minute: its writer threads
+        up, each with its database connection and prepared statements (the first message
+        through each paid 20 to 45 ms for them). Their acks and deliveries are not counted
+        (their client ids are not in ``sent_ns``). pages.py warms its pages likewise."""
+        senders = self.clients[: self.args.senders]
+        for n in range(self.args.warm_up * len(senders)):
+            frame = {"type": "send", "client_id": f"{self.name}-warm-{n}", "body": f"Warm {n}"}
+            with contextlib.suppress(Exception):  # a failure shows in the measured run
+                await senders[n % len(senders)].ws.send(json.dumps(frame))
+            await asyncio.sleep(1 / self.args.rate)
+        await asyncio.sleep(1)
+
     async def send_all(self) -> float:
         """Send the messages on a fixed schedule (open loop); returns the worst lateness."""
         senders = self.clients[: self.args.senders]
@@ -645,6 +666,94 @@ class Run:
                 "p99": percentile(cross_ms, 99),
             },
             "ack_ms": {"p50": percentile(acks_ms, 50), "p99": percentile(acks_ms, 99)},
+            "slowest": self.slowest(expected),
+        }
+
+    def slowest(self, expected: set[int], count: int = 12) -> list[dict]:
+        """The messages whose last receiver waited longest, with when they were sent (s
+        after the first send) and their own median and ack: a tail from a few stalls shows
+        as neighbours in time, one from steady load as messages spread over the run."""
+        if not self.sent_ns:
+            return []
+        first = min(self.sent_ns.values())
+        received: dict[int, list[int]] = {}
+        for client in self.clients:
+            for seq, ns in client.latency_ns.items():
+                if seq in expected:
+                    received.setdefault(seq, []).append(ns)
+        messages = []
+        for client_id, (seq, ack_ns) in self.acks.items():
+            times = sorted(received.get(seq, ()))
+            if times:
+                messages.append({
+                    "at_s": round((self.sent_ns[client_id] - first) / 1e9, 2),
+                    "worst_ms": round(times[-1] / 1e6, 1),
+                    "median_ms": round(times[len(times) // 2] / 1e6, 1),
+                    "ack_ms": round(ack_ns / 1e6, 1),
+                })  # fmt: skip
+        return sorted(messages, key=lambda m: -m["worst_ms"])[:count]
+
+
+class DiskSyncs:
+    """The disk's own fdatasync latency while the run measures, probed from a thread 50
+    times a second in the bench's temporary folder (on the disk PostgreSQL writes its log
+    to, when both are local): every chat message waits for PostgreSQL's log to reach the
+    disk before it is acknowledged and broadcast, so a stall here stalls every writer."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / "fsync-probe"
+        self.times_ms: list[float] = []
+        self.running = threading.Event()
+        self.running.set()
+        self.thread = threading.Thread(target=self._probe, daemon=True)
+        self.thread.start()
+
+    def _probe(self) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while self.running.is_set():
+                os.pwrite(fd, b"x" * 8192, 0)
+                start = time.perf_counter()
+                os.fdatasync(fd)
+                self.times_ms.append((time.perf_counter() - start) * 1000)
+                time.sleep(0.02)
+        finally:
+            os.close(fd)
+            self.path.unlink(missing_ok=True)
+
+    def stop(self) -> dict:
+        self.running.clear()
+        self.thread.join()
+        times = self.times_ms
+        return {
+            "count": len(times),
+            "p50_ms": round(percentile(times, 50), 2),
+            "p99_ms": round(percentile(times, 99), 2),
+            "max_ms": round(max(times, default=0), 1),
+            "over_25_ms": sum(t > 25 for t in times),
+        }
+
+
+class GcPauses:
+    """This driver's own garbage collections while it measures: a pause here delays every
+    receive time and ack it takes, and would be counted against the server."""
+
+    def __init__(self) -> None:
+        self.started: float | None = None
+        self.pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        gc.callbacks.append(self._note)
+
+    def _note(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self.started = time.perf_counter()
+        elif self.started is not None:
+            self.pauses[info["generation"]].append((time.perf_counter() - self.started) * 1000)
+
+    def stop(self) -> dict:
+        gc.callbacks.remove(self._note)
+        return {
+            f"gen{generation}": {"count": len(ms), "max_ms": round(max(ms, default=0), 1)}
+            for generation, ms in self.pauses.items()
         }
 
 
@@ -669,6 +778,7 @@ async def measure(
         if sessions is not None:
             result["presence_settle_s"] = await run.settle_presence(timeout=120)
         await asyncio.sleep(2)  # let the connect-time presence storm finish
+        await run.warm_up()
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         cpu_before["driver"] = time.process_time()
         if services and services.redis:
@@ -676,11 +786,17 @@ async def measure(
         pg_before = services.postgres_cpu() if services else {}
         busy_before = machine_busy_seconds()
         log_offsets = [path.stat().st_size for path in logs]
+        pauses, syncs = (
+            GcPauses(),
+            DiskSyncs(logs[0].parent if logs else Path(tempfile.gettempdir())),
+        )
         start = time.monotonic()
         result["send_lateness_max_s"] = await run.send_all()
         send_seconds = time.monotonic() - start
         drain = await run.drain(timeout=run.args.drain)
         elapsed = time.monotonic() - start
+        result["driver_gc"] = pauses.stop()
+        result["disk_fdatasync"] = syncs.stop()
         cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
         cpu["driver"] = time.process_time() - cpu_before["driver"]
         if "redis" in cpu_before:
@@ -860,6 +976,10 @@ def table(results: list[dict]) -> str:
         ("connect all clients (s)", lambda r: f"{r['connect_s']:.1f}"),
         ("presence settled (s)", lambda r: f"{r.get('presence_settle_s', float('nan')):.1f}"),
         ("other load on the machine (cores)", lambda r: f"{r['other_load_cores']:.2f}"),
+        (
+            "disk fdatasync p99 / max ms (over 25 ms)",
+            lambda r: "{p99_ms} / {max_ms} ({over_25_ms})".format(**r["disk_fdatasync"]),
+        ),
         ("server CPU per delivered frame (µs)",
          lambda r: f"{r['server_cpu_us_per_delivery']:.0f}"),
         ("CPU s during run",
@@ -973,6 +1093,9 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=20)
     parser.add_argument("--rate", type=float, default=20.0, help="messages/s, all senders")
     parser.add_argument("--messages", type=int, default=600)
+    parser.add_argument(
+        "--warm-up", type=int, default=2, help="unmeasured messages per sender first (2)"
+    )
     parser.add_argument("--drain", type=float, default=60.0, help="seconds to wait at the end")
     parser.add_argument("--layers", default="core,pubsub", help=", ".join(VARIANTS))
     parser.add_argument("--no-baseline", action="store_true")
