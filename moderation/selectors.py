@@ -71,43 +71,34 @@ class Row:
     waiting_long: bool = False
 
 
-def open_items(user, ids: list[int] | None, *, group_filter: str = "") -> QuerySet[QueueItem]:
-    """The open items this reviewer reviews (``ids``: permissions.moderated_group_ids);
-    never the ones about the reviewer themselves."""
-    items = QueueItem.objects.filter(state=QueueItem.State.OPEN).exclude(member_id=user.pk)
-    if ids is not None:
-        items = items.filter(group_id__in=ids)
-    if group_filter == "site":
-        items = items.filter(group__isnull=True)
-    elif group_filter:
-        items = items.filter(group__slug=group_filter)
-    return items
-
-
 def queue_page(
     user, ids: list[int] | None, *, group_filter: str = "", page: int = 1
 ) -> tuple[Window, int]:
-    """One page of the open items this user reviews (those ``open_items`` finds), most
-    pressing first (urgent, then the weightiest, then the oldest), as Rows, and how many
-    wait in all. One statement whatever the kinds of content in the queue, written by hand
-    (forum.sql): through the ORM, building the query and PostgreSQL's planning of it (its
-    joins for every open item, and a plan made anew for each page) took four times what
-    this does (bench/README.md)."""
+    """One page of the open items this user reviews (``ids``:
+    permissions.moderated_group_ids; never the items about themselves), most pressing first
+    (urgent, then the weightiest, then the oldest), as Rows, and how many wait in all. One
+    statement whatever the kinds of content in the queue, written by hand (forum.sql):
+    through the ORM, building the query and PostgreSQL's planning of it (its joins for every
+    open item, and a plan made anew for each page) took four times what this does
+    (bench/README.md)."""
     if ids is not None and not ids:
         return Window(items=[], page=page, has_next=False), 0
-    params: dict[str, Any] = {
-        "me": user.pk,
-        "slug": group_filter,
-        "limit": QUEUE_PER_PAGE + 1,
-        "offset": (page - 1) * QUEUE_PER_PAGE,
-    }
+    statement = _queue_sql(
+        None if ids is None else len(ids),
+        "site" if group_filter == "site" else "slug" if group_filter else "",
+    )
+    params: dict[str, Any] = {"me": user.pk, "slug": group_filter}
     params.update((f"group{n}", group_id) for n, group_id in enumerate(ids or ()))
-    by = "site" if group_filter == "site" else "slug" if group_filter else ""
-    with connection.cursor() as cursor:
-        cursor.execute(_queue_sql(None if ids is None else len(ids), by), params)
-        rows = cursor.fetchall()
-    # Past the last page, nothing was counted.
-    waiting = rows[0][0] if rows else open_items(user, ids, group_filter=group_filter).count()
+
+    def read(offset: int, limit: int) -> list[tuple]:
+        with connection.cursor() as cursor:
+            cursor.execute(statement, {**params, "offset": offset, "limit": limit})
+            return cursor.fetchall()
+
+    rows = read((page - 1) * QUEUE_PER_PAGE, QUEUE_PER_PAGE + 1)
+    # Past the last page nothing was counted: the first item counts them all.
+    counted = rows or read(0, 1)
+    waiting = counted[0][0] if counted else 0
     window = Window(items=rows[:QUEUE_PER_PAGE], page=page, has_next=len(rows) > QUEUE_PER_PAGE)
     window.items = _rows(window.items)
     return window, waiting
