@@ -192,6 +192,7 @@ def queue_groups(ids: list[int] | None) -> list[SupportGroup]:
 
 
 AUTOMATIC = "automatic"
+_ACTION_LABELS = dict(ModerationLogEntry.Action.choices)
 
 
 def _reason_label(reason: str) -> str:
@@ -259,7 +260,8 @@ def _describe(
     if item.kind == QueueItem.Kind.APPEAL:
         if action is None:
             return "appeal", ""
-        label = ModerationLogEntry.Action(action).label
+        # As get_action_display: an action no longer in the choices shows as stored.
+        label = _ACTION_LABELS.get(action, action)
         described = f"against “{label}” {target_label}"
         return "appeal", described + (f" in {entry_group}" if entry_group else "")
     if title is None:

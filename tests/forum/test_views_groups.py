@@ -28,6 +28,23 @@ def test_directory_search_and_kind_filter(client):
 
 
 @pytest.mark.django_db
+def test_each_card_list_shows_its_cards_or_says_it_is_empty(client, public_group, member):
+    """The directory, the home page and "My groups" render their cards through one include."""
+    make_group("evening-circle")
+    client.force_login(member)
+    mine = client.get("/groups/mine/").content.decode()
+    assert "You have not joined a group yet" in mine and 'class="group-card"' not in mine
+    join(member, public_group)
+    mine = client.get("/groups/mine/").content.decode()
+    assert mine.count('class="group-card"') == 1 and public_group.name in mine
+    assert "You have not joined a group yet" not in mine and "you are a member" in mine
+    directory = client.get("/groups/").content.decode()
+    assert directory.count('class="group-card"') == 2 and "No group matches" not in directory
+    home = client.get("/").content.decode()
+    assert 'class="group-card"' in home and "Evening Circle" in home
+
+
+@pytest.mark.django_db
 def test_private_groups_are_invisible_to_outsiders(client, private_group, outsider, member):
     join(member, private_group)
     assert private_group.name not in client.get("/groups/").content.decode()

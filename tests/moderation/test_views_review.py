@@ -916,3 +916,12 @@ def test_the_queue_s_median_wait_reads_only_the_latest_approvals(db, ids):
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "Seq Scan" not in plan, plan  # site-wide: queueitem_approvals; a group's: by group
+
+
+def test_an_appeal_against_an_action_no_longer_named_shows_it_as_stored(world, monkeypatch):
+    """A log entry is never rewritten: an action whose choice was later renamed or retired
+    still lists, under its stored name, rather than failing the whole queue."""
+    item = appealed(world)
+    monkeypatch.setattr(selectors, "_ACTION_LABELS", {})
+    row = queue_row(get(as_user(world.warden), QUEUE), item)
+    assert f"against “{Action.CONTENT_HIDDEN.value}”" in row
