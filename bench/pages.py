@@ -51,6 +51,7 @@ PAGES = [
     "group",
     "directory",
     "queue",
+    "home",
 ]
 SERVERS = ("asgi", "asgi-persistent", "wsgi", "wsgi-threads")
 MANY_THREADS = 2000
@@ -255,6 +256,7 @@ def prepare(explain: bool) -> None:
             "group": [thread.group.get_absolute_url(), session_for(reader)],
             "directory": ["/groups/", session_for(reader)],
             "queue": ["/moderation/queue/", session_for(moderator)],
+            "home": ["/", session_for(reader)],
         },
         "cookie": cookie,
         # A member's browser, back on a page, sends the CSRF cookie an earlier page set;

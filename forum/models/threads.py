@@ -56,6 +56,8 @@ class Thread(models.Model):
             models.Index(
                 fields=["group", "-is_pinned", "-last_activity_at"], name="thread_listing"
             ),
+            # A member's home page: the latest of each of their groups (recent_threads_in).
+            models.Index(fields=["group", "-last_activity_at", "-id"], name="thread_recent"),
             models.Index(
                 fields=["author"], name="thread_hidden", condition=models.Q(hidden_at__isnull=False)
             ),

@@ -109,6 +109,28 @@ def test_group_page_queries_do_not_grow_with_threads(client, member, logged_in):
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("unlimited")
+def test_home_page_queries_do_not_grow_with_threads_or_groups(client, member):
+    from tests.conftest import make_group
+
+    client.force_login(member)
+    first = make_group("first-home")
+    join(member, first)
+    publishing.publish_thread(author=member, group=first, title="Hello", body="Day 1.")
+    client.get("/")
+    few = count_queries(client, "/")
+    for i in range(20):
+        group = make_group(f"home-{i}")
+        join(member, group)
+        for n in range(3):
+            publishing.publish_thread(author=member, group=group, title=f"T{i}.{n}", body=f"{i}")
+    client.get("/")  # joining moved the member's authority epoch (as above)
+    page = client.get("/").content.decode()
+    assert "T19.2" in page and "Hello" not in page  # the latest ten of all 21 groups
+    assert count_queries(client, "/") == few <= GROUP_PAGE_MAX_QUERIES
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("unlimited")
 def test_directory_queries_do_not_grow_with_groups(client, member):
     from tests.conftest import make_group
 
@@ -157,6 +179,8 @@ def bench_page_queries(scale: float) -> dict[str, int]:
                 "group, logged in": (reader, thread.group.get_absolute_url()),
                 "directory, logged out": (visitor, "/groups/"),
                 "directory, logged in": (reader, "/groups/"),
+                "home, logged out": (visitor, "/"),
+                "home, logged in": (reader, "/"),
                 "review queue": (moderator, "/moderation/queue/"),
             }
             for name, (client, url) in pages.items():

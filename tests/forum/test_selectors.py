@@ -355,3 +355,98 @@ def test_a_missing_group_read_with_the_member_is_not_found_and_another_read_afre
     with django_assert_num_queries(1):
         group = selectors.get_group_for(user, public_group.slug)
     assert group.pk == public_group.pk and group.viewer_role is None
+
+
+def _threads_at(group: SupportGroup, author: User, minutes_ago: list[int]) -> list[Thread]:
+    """Threads of ``group`` last active that many minutes ago (in bulk: the order is what
+    is under test)."""
+    now = timezone.now()
+    return Thread.objects.bulk_create(
+        Thread(
+            group=group,
+            author=author,
+            title=f"{group.slug} {m}",
+            last_activity_at=now - timedelta(minutes=m),
+        )
+        for m in minutes_ago
+    )
+
+
+@pytest.mark.django_db
+def test_recent_threads_are_the_latest_across_the_groups_given(settings, member, other_member):
+    busy, quiet, elsewhere = make_group("busy"), make_group("quiet"), make_group("elsewhere")
+    groups = [busy, quiet]
+    busy_threads = _threads_at(busy, other_member, list(range(1, 25, 2)))  # 12, the newest
+    quiet_threads = _threads_at(quiet, other_member, [2, 90])
+    _threads_at(elsewhere, other_member, [0])  # not one of theirs
+    opening = thread_among(
+        settings, quiet, member, title="Mine", body="Day 3.", cw_categories=["use"]
+    )
+    Thread.objects.filter(pk=opening.pk).update(last_activity_at=timezone.now())
+
+    recent = selectors.recent_threads_in(member, groups, limit=10)
+
+    expected = [opening.pk, busy_threads[0].pk, quiet_threads[0].pk]
+    expected += [thread.pk for thread in busy_threads[1:8]]
+    assert [thread.pk for thread in recent] == expected
+    assert recent[0].cw_categories == ["use"] and recent[1].cw_categories is None
+    assert recent[0].group is quiet and recent[1].group is busy  # the groups given, no query
+    assert len(selectors.recent_threads_in(member, [busy], limit=10)) == 10  # all from one
+
+
+@pytest.mark.django_db
+def test_recent_threads_leave_out_hidden_threads_but_the_viewer_s_own(member, other_member):
+    group = make_group("hidden-ones")
+    theirs, mine, shown = _threads_at(group, other_member, [1, 2, 3])
+    Thread.objects.filter(pk=mine.pk).update(author=member)
+    Thread.objects.filter(pk__in=[theirs.pk, mine.pk]).update(hidden_at=timezone.now())
+
+    assert [t.pk for t in selectors.recent_threads_in(member, [group])] == [mine.pk, shown.pk]
+    assert [t.pk for t in selectors.recent_threads_in(other_member, [group])] == [
+        theirs.pk,
+        shown.pk,
+    ]
+    assert [t.pk for t in selectors.recent_threads_in(AnonymousUser(), [group])] == [shown.pk]
+    assert selectors.recent_threads_in(member, []) == []
+
+
+@pytest.mark.django_db
+def test_recent_threads_of_many_groups_are_read_a_statement_per_batch(monkeypatch, member):
+    groups = [make_group(f"batch-{n}") for n in range(5)]
+    for n, group in enumerate(groups):
+        _threads_at(group, member, [n, 10 + n])
+    everything = [t.pk for t in selectors.recent_threads_in(member, groups, limit=7)]
+    monkeypatch.setattr(selectors, "RECENT_GROUPS_PER_STATEMENT", 2)
+
+    with CaptureQueriesContext(connection) as queries:
+        batched = [t.pk for t in selectors.recent_threads_in(member, groups, limit=7)]
+
+    assert batched == everything
+    assert len(everything) == 7 and len(queries) == 3
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's query plans")
+@pytest.mark.django_db
+def test_recent_threads_read_only_the_head_of_each_group(member):
+    """A group's older threads are never read: reading them all and sorting grew with the
+    group (bench/README.md)."""
+    groups = [make_group("long-history"), make_group("longer-history")]
+    for group in groups:
+        _threads_at(group, member, list(range(60)))
+    statement = selectors._recent_threads_sql(2)
+    params = [value for group in groups for value in (group.pk, member.pk, 5)] + [5]
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE forum_thread")  # as autovacuum would have, after all these
+        cursor.execute("SET LOCAL enable_seqscan = off")  # these few rows, as if many
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", params)
+        plan = cursor.fetchone()[0]
+    scans = [node for node in _plan_nodes(plan[0]["Plan"]) if node.get("Alias", "").startswith("r")]
+    assert len(scans) == 2, plan
+    assert [node.get("Index Name") for node in scans] == ["thread_recent"] * 2, scans
+    assert [node["Actual Rows"] <= 5 for node in scans] == [True] * 2, scans
+
+
+def _plan_nodes(node: dict):
+    yield node
+    for child in node.get("Plans", []):
+        yield from _plan_nodes(child)
