@@ -1121,8 +1121,8 @@ def main() -> None:
     parser.add_argument(
         "--saturate-rates",
         type=lambda v: [float(x) for x in v.split(",")],
-        # Fine enough near Kinship's limit (100 to 120 on 2 cores) and high enough for the
-        # bare server's (400 to 500): a side stops at its first step that fails.
+        # From below Kinship's limit (140 to 320 on the 2-core machines of bench/README.md)
+        # to above the bare server's (280 to 480): a side stops at its first step that fails.
         default=[20.0, 40.0, 60.0, 80.0, 100.0, 120.0, 160.0, 240.0, 320.0, 400.0, 500.0, 640.0],
         help="messages/s of each step, comma-separated",
     )
