@@ -17,7 +17,6 @@ from django.db.models import (
     Count,
     Exists,
     F,
-    JSONField,
     OuterRef,
     Q,
     QuerySet,
@@ -202,12 +201,15 @@ def get_group_for(user, slug: str) -> SupportGroup:
     return group
 
 
-def _with_opening_categories(threads: QuerySet[Thread]) -> QuerySet[Thread]:
-    """Each thread's content-warning categories (its opening post's), in the same query, so
-    listings can honour each reader's choices (forum.content_warnings.display_for)."""
-    opening = Post.objects.filter(thread=OuterRef("pk"), parent__isnull=True)
-    return threads.annotate(
-        cw_categories=Subquery(opening.values("cw_categories")[:1], output_field=JSONField())
+def _opening_categories(thread: str) -> str:
+    """Each thread's content-warning categories (its opening post's), as a column of a
+    statement written by hand over the threads aliased ``thread``, so listings can honour
+    each reader's choices (forum.content_warnings.display_for)."""
+    post, p_thread, p_parent, p_categories = names(Post, "thread", "parent", "cw_categories")
+    _, t_id = names(Thread, "id")
+    return (
+        f"(SELECT p.{p_categories} FROM {post} p "  # noqa: S608 (names come from the models)
+        f"WHERE p.{p_thread} = {thread}.{t_id} AND p.{p_parent} IS NULL LIMIT 1)"
     )
 
 
@@ -249,14 +251,10 @@ def _group_threads_sql() -> str:
         Thread, "id", "group", "author", "last_poster", "hidden_at", "is_pinned",
         "last_activity_at",
     )  # fmt: skip
-    post, p_thread, p_parent, p_categories = names(Post, "thread", "parent", "cw_categories")
     user, u_id, u_handle = names(User, "id", "handle")
-    # The opening's categories as _with_opening_categories reads them, and the threads
-    # _not_hidden_unless_author lets through (all of them for a moderator).
+    # The threads _not_hidden_unless_author lets through (all of them for a moderator).
     return f"""
-        SELECT {sql.columns(Thread, "t")},
-            (SELECT p.{p_categories} FROM {post} p
-             WHERE p.{p_thread} = t.{t_id} AND p.{p_parent} IS NULL LIMIT 1),
+        SELECT {sql.columns(Thread, "t")}, {_opening_categories("t")},
             a.{u_handle}, lp.{u_handle}
         FROM {thread} t
         LEFT JOIN {user} a ON a.{u_id} = t.{t_author}
@@ -314,7 +312,6 @@ def _recent_threads_sql(groups: int) -> str:
     thread, t_id, t_group, t_author, t_hidden, t_active = names(
         Thread, "id", "group", "author", "hidden_at", "last_activity_at"
     )
-    post, p_thread, p_parent, p_categories = names(Post, "thread", "parent", "cw_categories")
     # One branch per group, each the head of that group's thread_recent index; the inner
     # SELECT lets SQLite take ORDER BY and LIMIT within a UNION ALL.
     branch = f"""
@@ -324,9 +321,7 @@ def _recent_threads_sql(groups: int) -> str:
             ORDER BY r.{t_active} DESC, r.{t_id} DESC LIMIT %s
         ) latest"""  # noqa: S608 (names come from the models, values are parameters)
     return f"""
-        SELECT {sql.columns(Thread, "t")},
-            (SELECT p.{p_categories} FROM {post} p
-             WHERE p.{p_thread} = t.{t_id} AND p.{p_parent} IS NULL LIMIT 1)
+        SELECT {sql.columns(Thread, "t")}, {_opening_categories("t")}
         FROM {thread} t
         WHERE t.{t_id} IN ({" UNION ALL ".join([branch] * groups)})
         ORDER BY t.{t_active} DESC, t.{t_id} DESC
