@@ -252,7 +252,8 @@ def _group_threads_sql() -> str:
         "last_activity_at",
     )  # fmt: skip
     user, u_id, u_handle = names(User, "id", "handle")
-    # The threads _not_hidden_unless_author lets through (all of them for a moderator).
+    # Threads hidden by moderation stay listed for their author (and, with "all", for the
+    # group's moderators).
     return f"""
         SELECT {sql.columns(Thread, "t")}, {_opening_categories("t")},
             a.{u_handle}, lp.{u_handle}
@@ -312,8 +313,9 @@ def _recent_threads_sql(groups: int) -> str:
     thread, t_id, t_group, t_author, t_hidden, t_active = names(
         Thread, "id", "group", "author", "hidden_at", "last_activity_at"
     )
-    # One branch per group, each the head of that group's thread_recent index; the inner
-    # SELECT lets SQLite take ORDER BY and LIMIT within a UNION ALL.
+    # One branch per group, each the head of that group's thread_recent index, hidden
+    # threads kept for their author only; the inner SELECT lets SQLite take ORDER BY and
+    # LIMIT within a UNION ALL.
     branch = f"""
         SELECT {t_id} FROM (
             SELECT r.{t_id} FROM {thread} r
@@ -327,13 +329,6 @@ def _recent_threads_sql(groups: int) -> str:
         ORDER BY t.{t_active} DESC, t.{t_id} DESC
         LIMIT %s
     """  # noqa: S608 (names come from the models, values are parameters)
-
-
-def _not_hidden_unless_author(user) -> Q:
-    """Threads hidden by moderation stay listed for their author only (and moderators)."""
-    if user is not None and user.is_authenticated:
-        return Q(hidden_at__isnull=True) | Q(author=user)
-    return Q(hidden_at__isnull=True)
 
 
 def get_thread_for(user, *, slug: str, thread_id: int) -> Thread:
